@@ -1,0 +1,56 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+let package = Package(
+    name: "nbdtop",
+    platforms: [.macOS(.v13)],
+    products: [
+        .library(name: "NBD", targets: ["NBD"]),
+        .executable(name: "nbdtop", targets: ["nbdtop"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+    ],
+    targets: [
+        .target(
+            name: "NBD",
+            dependencies: [
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .executableTarget(
+            name: "nbdtop",
+            dependencies: [
+                "NBD",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ]
+        ),
+        .target(
+            name: "NBDTestSupport",
+            dependencies: [
+                "NBD",
+                .product(name: "NIOCore", package: "swift-nio"),
+            ],
+            path: "Tests/NBDTestSupport"
+        ),
+        .testTarget(
+            name: "NBDTests",
+            dependencies: [
+                "NBD", "NBDTestSupport",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ]
+        ),
+        .testTarget(
+            name: "EndToEndTests",
+            dependencies: ["NBDTestSupport"]
+        ),
+    ],
+    swiftLanguageModes: [.v6]
+)

@@ -1,0 +1,74 @@
+import Foundation
+
+/// The outcome of running a command to completion.
+public struct CommandResult: Sendable {
+    public var status: Int32
+    public var stdout: String
+    public var stderr: String
+}
+
+/// Runs programs for tests with output captured in files (no pipe deadlocks) and a time limit.
+public enum CommandRunner {
+    /// Runs `arguments[0]` (looked up in PATH unless it has a slash) and waits up to `timeout`.
+    public static func run(_ arguments: [String], timeout: Duration = .seconds(120),
+                           environment: [String: String]? = nil) throws -> CommandResult {
+        let directory = try TemporaryDirectory(prefix: "nbdtop-run")
+        defer { directory.remove() }
+        let outPath = directory.file("stdout"), errPath = directory.file("stderr")
+        _ = FileManager.default.createFile(atPath: outPath, contents: nil)
+        _ = FileManager.default.createFile(atPath: errPath, contents: nil)
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: try resolve(arguments[0]))
+        process.arguments = Array(arguments.dropFirst())
+        if let environment {
+            process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+        }
+        process.standardInput = FileHandle.nullDevice
+        process.standardOutput = FileHandle(forWritingAtPath: outPath)
+        process.standardError = FileHandle(forWritingAtPath: errPath)
+        try process.run()
+        let deadline = ContinuousClock.now + timeout
+        while process.isRunning {
+            if ContinuousClock.now > deadline {
+                kill(process.processIdentifier, SIGKILL)
+                process.waitUntilExit()
+                throw TestSupportError("\(arguments.joined(separator: " ")) did not finish within \(timeout)")
+            }
+            usleep(10_000)
+        }
+        let stdout = (try? String(contentsOfFile: outPath, encoding: .utf8)) ?? ""
+        let stderr = (try? String(contentsOfFile: errPath, encoding: .utf8)) ?? ""
+        return CommandResult(status: process.terminationStatus, stdout: stdout, stderr: stderr)
+    }
+
+    /// The full path of a program, searching PATH.
+    public static func resolve(_ program: String) throws -> String {
+        if program.contains("/") { return program }
+        let path = ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin"
+        for folder in path.split(separator: ":") {
+            let candidate = "\(folder)/\(program)"
+            if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
+        }
+        for folder in ["/usr/sbin", "/sbin", "/usr/bin"] where FileManager.default.isExecutableFile(atPath: "\(folder)/\(program)") {
+            return "\(folder)/\(program)"
+        }
+        throw TestSupportError("\(program) is not installed (run make deps)")
+    }
+
+    /// The nbdtop binary under test: `$NBDTOP_BIN`, or the one beside the test bundle.
+    public static func nbdtopBinary() throws -> String {
+        if let fromEnvironment = ProcessInfo.processInfo.environment["NBDTOP_BIN"], !fromEnvironment.isEmpty {
+            return fromEnvironment
+        }
+        let executable = try FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")
+        var folder = URL(fileURLWithPath: executable).deletingLastPathComponent()
+        // The test runner may live inside a .xctest bundle folder.
+        while folder.path != "/" {
+            let candidate = folder.appendingPathComponent("nbdtop").path
+            if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
+            folder = folder.deletingLastPathComponent()
+            if folder.lastPathComponent == ".build" { break }
+        }
+        throw TestSupportError("cannot find the nbdtop binary near \(executable); run swift build first or set NBDTOP_BIN")
+    }
+}
