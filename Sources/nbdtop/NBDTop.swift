@@ -1,10 +1,67 @@
 import ArgumentParser
+import NBD
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The `nbdtop` command: subcommands, and exit statuses that scripts can rely on.
+///
+/// Exit status: 0 success, 1 the operation failed, 2 usage error (bad flag, bad URI).
+/// swift-argument-parser would use 64 for usage errors, so errors are mapped here.
 @main
 struct NBDTop: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "nbdtop",
         abstract: "Copy disk images between NBD endpoints over many connections, and show what the transfer is doing.",
-        subcommands: [Info.self]
+        subcommands: [InfoCommand.self]
     )
+
+    static func main() async {
+        do {
+            var command = try parseAsRoot()
+            if var asyncCommand = command as? any AsyncParsableCommand {
+                try await asyncCommand.run()
+            } else {
+                try command.run()
+            }
+        } catch {
+            exit(reporting: error)
+        }
+    }
+
+    /// Prints one clear line for `error` and exits with the documented status.
+    static func exit(reporting error: any Error) -> Never {
+        if let nbdError = error as? NBDError {
+            printError("nbdtop: \(nbdError)")
+            Glibc.exit(nbdError.isUsageError ? 2 : 1)
+        }
+        let code = exitCode(for: error)
+        if code == .success {
+            print(fullMessage(for: error))
+            Glibc.exit(0)
+        }
+        var message = fullMessage(for: error)
+        if message.hasPrefix("Error: ") { message.removeFirst("Error: ".count) }
+        if code == .validationFailure {
+            printError("nbdtop: \(message)")
+            printError("Run 'nbdtop --help' for usage.")
+            Glibc.exit(2)
+        }
+        if !message.isEmpty { printError("nbdtop: \(message)") }
+        Glibc.exit(code.rawValue == 0 ? 1 : code.rawValue)
+    }
+}
+
+/// Writes a line to standard error.
+func printError(_ line: String) {
+    var text = line
+    if !text.hasSuffix("\n") { text += "\n" }
+    var bytes = Array(text.utf8)
+    var offset = 0
+    while offset < bytes.count {
+        let written = bytes.withUnsafeMutableBytes { write(2, $0.baseAddress! + offset, $0.count - offset) }
+        if written <= 0 { return }
+        offset += written
+    }
 }

@@ -1,0 +1,50 @@
+import ArgumentParser
+import NBD
+
+/// `nbdtop info`: what a server offers, in nbdinfo's words.
+struct InfoCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "info",
+        abstract: "Show what an NBD server offers: size, flags, block sizes, meta contexts, multi-conn.",
+        discussion: """
+            URI is nbd://HOST[:PORT]/EXPORT, nbd+unix:///EXPORT?socket=PATH, or a socket path.
+            With --json the output has the same structure and keys as 'nbdinfo --json'.
+            Exit status: 0 ok, 1 the server could not be reached or refused, 2 usage error.
+            """
+    )
+
+    @Flag(help: "Print JSON with nbdinfo's structure and key names.")
+    var json = false
+
+    @Flag(help: "List every export the server offers, with their details.")
+    var list = false
+
+    @Argument(help: "The NBD URI or Unix socket path.")
+    var uri: String
+
+    func run() async throws {
+        let location = try NBDURI.parse(uri)
+        var options = NBDConnection.Options()
+        options.listMetaContexts = true
+
+        var targets = [location]
+        if list {
+            let exports = try await NBDConnection.listExports(at: location, options: options)
+            targets = exports.map { NBDURI(transport: location.transport, exportName: $0.name) }
+        }
+        var reports: [ExportReport] = []
+        for target in targets {
+            let connection = try await NBDConnection.connect(to: target, options: options)
+            await connection.disconnect()
+            reports.append(ExportReport(uri: target, info: connection.info))
+        }
+        let handshake = reports.first?.info.handshake ?? "newstyle-fixed"
+        let structured = reports.first?.info.structuredReplies ?? false
+        if json {
+            print(ExportReport.document(handshake: handshake, structured: structured, exports: reports).pretty)
+        } else {
+            print(ExportReport.protocolLine(handshake: handshake, structured: structured))
+            for report in reports { print(report.text) }
+        }
+    }
+}
