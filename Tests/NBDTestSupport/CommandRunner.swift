@@ -17,28 +17,22 @@ public enum CommandRunner {
         let outPath = directory.file("stdout"), errPath = directory.file("stderr")
         _ = FileManager.default.createFile(atPath: outPath, contents: nil)
         _ = FileManager.default.createFile(atPath: errPath, contents: nil)
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: try resolve(arguments[0]))
-        process.arguments = Array(arguments.dropFirst())
-        if let environment {
-            process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
-        }
-        process.standardInput = FileHandle.nullDevice
-        process.standardOutput = FileHandle(forWritingAtPath: outPath)
-        process.standardError = FileHandle(forWritingAtPath: errPath)
-        try process.run()
+        let pid = try Spawn.start(arguments, outputPath: outPath, errorPath: errPath, environment: environment)
         let deadline = ContinuousClock.now + timeout
-        while process.isRunning {
+        var status: Int32?
+        while true {
+            status = Spawn.poll(pid)
+            if status != nil { break }
             if ContinuousClock.now > deadline {
-                kill(process.processIdentifier, SIGKILL)
-                process.waitUntilExit()
+                kill(pid, SIGKILL)
+                _ = waitpid(pid, nil, 0)
                 throw TestSupportError("\(arguments.joined(separator: " ")) did not finish within \(timeout)")
             }
-            usleep(10_000)
+            usleep(5_000)
         }
         let stdout = (try? String(contentsOfFile: outPath, encoding: .utf8)) ?? ""
         let stderr = (try? String(contentsOfFile: errPath, encoding: .utf8)) ?? ""
-        return CommandResult(status: process.terminationStatus, stdout: stdout, stderr: stderr)
+        return CommandResult(status: status!, stdout: stdout, stderr: stderr)
     }
 
     /// The full path of a program, searching PATH.

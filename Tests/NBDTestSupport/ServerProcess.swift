@@ -10,18 +10,19 @@ public final class ServerProcess: @unchecked Sendable {
     public let exportName: String
     /// The pid to signal (the daemon's own pid for servers that fork).
     public private(set) var pid: pid_t
-    private let process: Process?
+    /// The process we started (for servers that fork, the parent that exits early).
+    private let launcherPid: pid_t
     private var stopped = false
 
     /// `nbd+unix:///EXPORT?socket=PATH`
     public var uri: String { "nbd+unix:///\(exportName)?socket=\(socketPath)" }
 
-    private init(directory: TemporaryDirectory, socketPath: String, exportName: String, pid: pid_t, process: Process?) {
+    private init(directory: TemporaryDirectory, socketPath: String, exportName: String, pid: pid_t) {
         self.directory = directory
         self.socketPath = socketPath
         self.exportName = exportName
         self.pid = pid
-        self.process = process
+        self.launcherPid = pid
     }
 
     deinit { stop() }
@@ -37,9 +38,12 @@ public final class ServerProcess: @unchecked Sendable {
         return try start(command, directory: directory, socket: socket, pidFile: pidFile, exportName: "", daemonizes: false)
     }
 
-    /// `qemu-nbd -t -k SOCK --pid-file=PID -f FORMAT [ARGS...] IMAGE`.
-    public static func qemuNBD(image: String, format: String = "raw", arguments: [String] = [], exportName: String = "") throws -> ServerProcess {
+    /// `qemu-nbd -t -k SOCK --pid-file=PID -f FORMAT [ARGS...] IMAGE`; without `image`,
+    /// a sparse raw file of `imageSize` bytes is made in the server's folder.
+    public static func qemuNBD(image: String? = nil, imageSize: UInt64 = 64 << 20, format: String = "raw",
+                               arguments: [String] = [], exportName: String = "") throws -> ServerProcess {
         let directory = try TemporaryDirectory(prefix: "qemu-nbd")
+        let image = try image ?? makeImage(in: directory, size: imageSize)
         let socket = directory.file("q.sock"), pidFile = directory.file("q.pid")
         var command = ["qemu-nbd", "-t", "-k", socket, "--pid-file=\(pidFile)", "-f", format]
         if !exportName.isEmpty { command += ["-x", exportName] }
@@ -47,9 +51,12 @@ public final class ServerProcess: @unchecked Sendable {
         return try start(command, directory: directory, socket: socket, pidFile: pidFile, exportName: exportName, daemonizes: false)
     }
 
-    /// nbd-server serving `file` as export `disk` from a config file (it forks itself).
-    public static func nbdServer(file: String, exportName: String = "disk", readOnly: Bool = false) throws -> ServerProcess {
+    /// nbd-server serving `file` (or a new sparse file of `imageSize` bytes) as export
+    /// `disk`, from a config file. It forks itself; the pid file names the daemon.
+    public static func nbdServer(file: String? = nil, imageSize: UInt64 = 64 << 20, exportName: String = "disk",
+                                 readOnly: Bool = false) throws -> ServerProcess {
         let directory = try TemporaryDirectory(prefix: "nbd-server")
+        let file = try file ?? makeImage(in: directory, size: imageSize)
         let socket = directory.file("n.sock"), pidFile = directory.file("n.pid"), config = directory.file("config")
         let text = """
             [generic]
@@ -68,19 +75,20 @@ public final class ServerProcess: @unchecked Sendable {
         return try start(command, directory: directory, socket: socket, pidFile: pidFile, exportName: exportName, daemonizes: true)
     }
 
+    /// A sparse file of `size` bytes named `disk.img` in `directory`.
+    public static func makeImage(in directory: TemporaryDirectory, size: UInt64) throws -> String {
+        let path = directory.file("disk.img")
+        guard FileManager.default.createFile(atPath: path, contents: nil), truncate(path, off_t(size)) == 0 else {
+            throw TestSupportError("cannot make \(path): \(String(cString: strerror(errno)))")
+        }
+        return path
+    }
+
     private static func start(_ command: [String], directory: TemporaryDirectory, socket: String, pidFile: String,
                               exportName: String, daemonizes: Bool) throws -> ServerProcess {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: try CommandRunner.resolve(command[0]))
-        process.arguments = Array(command.dropFirst())
         let logPath = directory.file("server.log")
-        _ = FileManager.default.createFile(atPath: logPath, contents: nil)
-        process.standardInput = FileHandle.nullDevice
-        process.standardOutput = FileHandle(forWritingAtPath: logPath)
-        process.standardError = FileHandle(forWritingAtPath: logPath)
-        try process.run()
-        let server = ServerProcess(directory: directory, socketPath: socket, exportName: exportName,
-                                   pid: process.processIdentifier, process: process)
+        let launcher = try Spawn.start(command, outputPath: logPath, errorPath: logPath)
+        let server = ServerProcess(directory: directory, socketPath: socket, exportName: exportName, pid: launcher)
         let deadline = ContinuousClock.now + .seconds(20)
         while true {
             if let text = try? String(contentsOfFile: pidFile, encoding: .utf8),
@@ -89,7 +97,7 @@ public final class ServerProcess: @unchecked Sendable {
                 server.pid = pid
                 return server
             }
-            if !daemonizes && !process.isRunning || ContinuousClock.now > deadline {
+            if !daemonizes && Spawn.poll(launcher) != nil || ContinuousClock.now > deadline {
                 let log = (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? ""
                 server.stop()
                 throw TestSupportError("\(command.joined(separator: " ")) did not start: \(log)")
@@ -122,9 +130,9 @@ public final class ServerProcess: @unchecked Sendable {
         let deadline = ContinuousClock.now + .seconds(5)
         while isRunning && ContinuousClock.now < deadline { usleep(10_000) }
         if isRunning { kill(pid, SIGKILL) }
-        if let process, process.isRunning {
-            kill(process.processIdentifier, SIGKILL)
-            process.waitUntilExit()
+        if Spawn.poll(launcherPid) == nil {
+            kill(launcherPid, SIGKILL)
+            _ = waitpid(launcherPid, nil, 0)
         }
         directory.remove()
     }
