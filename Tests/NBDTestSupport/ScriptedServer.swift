@@ -79,8 +79,9 @@ public final class ScriptedServer: @unchecked Sendable {
     public var uri: String { "nbd+unix:///?socket=\(socketPath)" }
 
     /// Starts listening at once; a connection is accepted in the background.
-    public init(_ configuration: Configuration = Configuration(), handshake: Handshake? = nil,
-                script: @escaping Script = { _ in [] }) throws {
+    /// `script` comes first so that a trailing closure is the script; pass `handshake:` by label.
+    public init(_ configuration: Configuration = Configuration(), script: @escaping Script = { _ in [] },
+                handshake: Handshake? = nil) throws {
         self.configuration = configuration
         directory = try TemporaryDirectory(prefix: "nbd-scripted")
         socketPath = directory.file("s.sock")
@@ -184,6 +185,8 @@ public final class ScriptedConnection: @unchecked Sendable {
                 sent += count
             } else if count < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) {
                 try core.wait(for: fd, events: Int16(POLLOUT))
+            } else if count < 0 && (errno == EPIPE || errno == ECONNRESET) {
+                throw ScriptedServerError.clientClosed
             } else {
                 throw ScriptedServerError("send failed: \(String(cString: strerror(errno)))")
             }

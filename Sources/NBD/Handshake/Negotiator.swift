@@ -12,6 +12,8 @@ struct Negotiator {
 
     /// Longest option reply payload we accept (export lists, names, descriptions).
     static let maximumOptionReply = 64 * 1024
+    /// Most bytes one listing (exports, meta contexts) may add up to.
+    static let maximumListingBytes = 4 * 1024 * 1024
 
     private struct OptionReply {
         var type: UInt32
@@ -136,6 +138,7 @@ struct Negotiator {
     func metaContexts(_ option: NBDOption, queries: [String]) async throws -> [(name: String, id: UInt32)] {
         try await sendOption(option) { writeMetaContextQuery(queries, into: &$0) }
         var contexts: [(String, UInt32)] = []
+        var listingBytes = 0
         while true {
             var reply = try await readOptionReply(to: option)
             switch reply.type {
@@ -145,7 +148,10 @@ struct Negotiator {
                 guard let id = reply.data.readInteger(as: UInt32.self),
                       let name = reply.data.readString(length: reply.data.readableBytes)
                 else { throw NBDError.protocolViolation("malformed meta context reply to \(option)") }
-                guard contexts.count < 4096 else { throw NBDError.protocolViolation("too many meta contexts") }
+                listingBytes += name.utf8.count
+                guard contexts.count < 4096, listingBytes <= Self.maximumListingBytes else {
+                    throw NBDError.protocolViolation("too many meta contexts")
+                }
                 contexts.append((name, id))
             default:
                 if Self.isError(reply) { return [] }
@@ -158,6 +164,7 @@ struct Negotiator {
     func listExports() async throws -> [NBDExportListing] {
         try await sendOption(.list)
         var exports: [NBDExportListing] = []
+        var listingBytes = 0
         while true {
             var reply = try await readOptionReply(to: .list)
             switch reply.type {
@@ -169,7 +176,10 @@ struct Negotiator {
                       let name = reply.data.readString(length: Int(nameLength)),
                       let description = reply.data.readString(length: reply.data.readableBytes)
                 else { throw NBDError.protocolViolation("malformed export list entry") }
-                guard exports.count < 65536 else { throw NBDError.protocolViolation("export list too long") }
+                listingBytes += name.utf8.count + description.utf8.count
+                guard exports.count < 65536, listingBytes <= Self.maximumListingBytes else {
+                    throw NBDError.protocolViolation("export list too long")
+                }
                 exports.append(NBDExportListing(name: name, description: description))
             default:
                 if Self.isError(reply) { throw refused(.list, reply) }

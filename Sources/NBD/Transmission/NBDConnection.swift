@@ -67,7 +67,10 @@ public final class NBDConnection: Sendable {
                 (info.size, info.flags) = try await negotiator.exportName(noZeroes: greeting.noZeroes)
             }
             let contextID = info.metaContexts[NBDMetaContext.baseAllocation]
-            try await channel.eventLoop.submit { try handler.value.beginTransmission(baseAllocationContextID: contextID) }.get()
+            let structured = info.structuredReplies
+            try await channel.eventLoop.submit {
+                try handler.value.beginTransmission(structuredReplies: structured, baseAllocationContextID: contextID)
+            }.get()
             return NBDConnection(uri: uri, info: info, channel: channel, handler: handler)
         } catch {
             throw await abandon(channel, handler: handler, error: error)

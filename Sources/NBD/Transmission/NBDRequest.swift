@@ -7,10 +7,12 @@ public struct NBDRequest: Sendable {
     public var offset: UInt64
     /// Bytes covered by the request; for WRITE, the payload's size.
     public var length: UInt32
-    /// The data of a WRITE; nil for every other command.
-    public var payload: ByteBuffer?
+    /// The data of a WRITE, in one or more pieces sent back to back (empty for other
+    /// commands). Pieces let a copy write READ reply slices as they came, without
+    /// gathering them into one buffer first.
+    public var payload: [ByteBuffer]
 
-    public init(type: NBDCommandType, flags: NBDCommandFlags = [], offset: UInt64 = 0, length: UInt32 = 0, payload: ByteBuffer? = nil) {
+    public init(type: NBDCommandType, flags: NBDCommandFlags = [], offset: UInt64 = 0, length: UInt32 = 0, payload: [ByteBuffer] = []) {
         self.type = type
         self.flags = flags
         self.offset = offset
@@ -23,7 +25,13 @@ public struct NBDRequest: Sendable {
     }
 
     public static func write(_ data: ByteBuffer, at offset: UInt64, flags: NBDCommandFlags = []) -> Self {
-        Self(type: .write, flags: flags, offset: offset, length: UInt32(data.readableBytes), payload: data)
+        Self(type: .write, flags: flags, offset: offset, length: UInt32(truncatingIfNeeded: data.readableBytes), payload: [data])
+    }
+
+    /// A WRITE whose data is `pieces` in order.
+    public static func write(pieces: [ByteBuffer], at offset: UInt64, flags: NBDCommandFlags = []) -> Self {
+        let length = pieces.reduce(0) { $0 + $1.readableBytes }
+        return Self(type: .write, flags: flags, offset: offset, length: UInt32(truncatingIfNeeded: length), payload: pieces)
     }
 
     public static func writeZeroes(offset: UInt64, length: UInt32, flags: NBDCommandFlags = []) -> Self {

@@ -37,6 +37,8 @@ struct ReplyDecoder {
     private var state = State.header
     /// The `base:allocation` context id; extents for other contexts are ignored.
     var baseAllocationContextID: UInt32?
+    /// Whether structured replies were negotiated; without them a chunk is a violation.
+    var structuredReplies = true
 
     /// The longest error message the protocol allows.
     static let maximumErrorMessage = 4096
@@ -64,6 +66,9 @@ struct ReplyDecoder {
                     guard buffer.readableBytes >= Self.simpleHeaderSize else { return nil }
                     if let event = try decodeSimpleHeader(&buffer, lookup: lookup) { return event }
                 case NBDMagic.structuredReply:
+                    guard structuredReplies else {
+                        throw .protocolViolation("structured reply chunk, but structured replies were not negotiated")
+                    }
                     guard buffer.readableBytes >= Self.structuredHeaderSize else { return nil }
                     if let event = try decodeStructuredHeader(&buffer, lookup: lookup) { return event }
                 default:

@@ -9,11 +9,11 @@ extension NBDExportInfo {
         func refuse(_ why: String) -> NBDError {
             .invalidRequest("\(type) of \(request.length) bytes at offset \(request.offset): \(why)")
         }
-        if let payload = request.payload {
-            guard type == .write else { throw refuse("only WRITE carries data") }
-            guard payload.readableBytes == Int(request.length) else { throw refuse("payload size differs from length") }
-        } else if type == .write {
-            throw refuse("WRITE without data")
+        if type == .write {
+            let payloadBytes = request.payload.reduce(0) { $0 + $1.readableBytes }
+            guard payloadBytes == Int(request.length) else { throw refuse("payload of \(payloadBytes) bytes differs from length") }
+        } else if !request.payload.isEmpty {
+            throw refuse("only WRITE carries data")
         }
         switch type {
         case .flush, .disconnect:

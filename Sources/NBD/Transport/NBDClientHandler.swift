@@ -51,7 +51,7 @@ final class NBDClientHandler: ChannelInboundHandler {
     /// Fails the handshake unless it finishes within `timeout`.
     func armNegotiationTimeout(_ timeout: TimeAmount, eventLoop: any EventLoop) {
         negotiationTimeout = eventLoop.assumeIsolated().scheduleTask(in: timeout) {
-            self.fail(.timedOut("server did not finish the handshake within \(timeout.nanoseconds / 1_000_000_000) s"))
+            self.fail(.timedOut("server did not finish the handshake within \(timeout.nanoseconds / 1_000_000) ms"))
         }
     }
 
@@ -76,7 +76,7 @@ final class NBDClientHandler: ChannelInboundHandler {
     }
 
     /// Switches to transmission; nothing may have arrived beyond the handshake.
-    func beginTransmission(baseAllocationContextID: UInt32?) throws(NBDError) {
+    func beginTransmission(structuredReplies: Bool, baseAllocationContextID: UInt32?) throws(NBDError) {
         if case .closed(let error) = phase { throw error }
         negotiationTimeout?.cancel()
         negotiationTimeout = nil
@@ -87,6 +87,7 @@ final class NBDClientHandler: ChannelInboundHandler {
         }
         received = nil
         decoder.baseAllocationContextID = baseAllocationContextID
+        decoder.structuredReplies = structuredReplies
         phase = .transmission
     }
 
@@ -104,8 +105,8 @@ final class NBDClientHandler: ChannelInboundHandler {
         var header = context.channel.allocator.buffer(capacity: NBDRequest.headerSize)
         request.writeHeader(cookie: cookie, into: &header)
         context.write(wrapOutboundOut(header), promise: nil)
-        if let payload = request.payload {
-            context.write(wrapOutboundOut(payload), promise: nil)
+        for piece in request.payload {
+            context.write(wrapOutboundOut(piece), promise: nil)
         }
         scheduleFlush(context)
     }
@@ -187,9 +188,9 @@ final class NBDClientHandler: ChannelInboundHandler {
             switch chunk {
             case .data(_, let bytes): request.coveredBytes += UInt64(bytes.readableBytes)
             case .hole(_, let length): request.coveredBytes += UInt64(length)
-            case .extents: break
+            case .extents(let extents): request.coveredBytes += extents.reduce(0) { $0 + UInt64($1.length) }
             }
-            if request.coveredBytes > UInt64(request.length) {
+            if request.type == .read, request.coveredBytes > UInt64(request.length) {
                 fail(.protocolViolation("READ reply covers \(request.coveredBytes) bytes, more than the \(request.length) asked for at \(request.offset)"))
                 return
             }
@@ -202,8 +203,11 @@ final class NBDClientHandler: ChannelInboundHandler {
             guard let request = requests.removeValue(forKey: cookie) else { return }
             if let error = request.error {
                 request.onComplete(.failure(error))
-            } else if request.type == .read, request.coveredBytes != UInt64(request.length) {
-                let error = NBDError.protocolViolation("READ reply covers \(request.coveredBytes) of the \(request.length) bytes asked for at \(request.offset)")
+            } else if request.type == .read && request.coveredBytes != UInt64(request.length)
+                        || request.type == .blockStatus && request.coveredBytes == 0 {
+                let error = request.type == .read
+                    ? NBDError.protocolViolation("READ reply covers \(request.coveredBytes) of the \(request.length) bytes asked for at \(request.offset)")
+                    : NBDError.protocolViolation("BLOCK_STATUS reply at \(request.offset) has no base:allocation extents")
                 request.onComplete(.failure(error))
                 fail(error)
                 return
