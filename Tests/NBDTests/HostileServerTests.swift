@@ -565,7 +565,8 @@ struct HostileServerTests {
             }
         })
         defer { server.stop() }
-        let error = await Hostile.connectError(server)
+        // A generous handshake timeout: this test is about the limit, not about speed on a busy machine.
+        let error = await Hostile.connectError(server, timeout: .seconds(120))
         #expect(error?.violation?.contains("too many meta contexts") == true, "\(String(describing: error))")
     }
 

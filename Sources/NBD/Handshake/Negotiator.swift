@@ -149,7 +149,7 @@ struct Negotiator {
                       let name = reply.data.readString(length: reply.data.readableBytes)
                 else { throw NBDError.protocolViolation("malformed meta context reply to \(option)") }
                 listingBytes += name.utf8.count
-                guard contexts.count < 4096, listingBytes <= Self.maximumListingBytes else {
+                guard contexts.count < 1024, listingBytes <= Self.maximumListingBytes else {
                     throw NBDError.protocolViolation("too many meta contexts")
                 }
                 contexts.append((name, id))
