@@ -14,7 +14,7 @@ struct NBDTop: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "nbdtop",
         abstract: "Copy disk images between NBD endpoints over many connections, and show what the transfer is doing.",
-        subcommands: [InfoCommand.self]
+        subcommands: [CopyCommand.self, InfoCommand.self]
     )
 
     static func main() async {
@@ -55,13 +55,5 @@ struct NBDTop: AsyncParsableCommand {
 
 /// Writes a line to standard error.
 func printError(_ line: String) {
-    var text = line
-    if !text.hasSuffix("\n") { text += "\n" }
-    var bytes = Array(text.utf8)
-    var offset = 0
-    while offset < bytes.count {
-        let written = bytes.withUnsafeMutableBytes { write(2, $0.baseAddress! + offset, $0.count - offset) }
-        if written <= 0 { return }
-        offset += written
-    }
+    OutputFile.standardError.write(line.hasSuffix("\n") ? line : line + "\n")
 }

@@ -1,0 +1,61 @@
+/// How to copy: the knobs of `nbdtop copy`, with nbdcopy's defaults where it has them.
+public struct CopyOptions: Sendable {
+    /// Lanes to start with (`-C`); capped by what both endpoints allow.
+    public var connections = 4
+    /// Requests in flight per lane (`-R`).
+    public var requestsPerLane = 64
+    /// Bytes per READ/WRITE (`--request-size`), aligned to both endpoints' block sizes.
+    public var requestSize: UInt64 = 256 << 10
+    /// Zero-detection block size in bytes (`-S`); 0 turns scanning off.
+    public var sparseGranularity: UInt64 = 4096
+    /// Keep zeroed ranges allocated (`--allocated`: WRITE_ZEROES with NO_HOLE).
+    public var allocated = false
+    /// The destination already reads as zero (`--destination-is-zero`): skip zero ranges.
+    public var destinationIsZero = false
+    /// Ask the source which ranges are zero (`--no-extents` turns it off).
+    public var useExtents = true
+    /// Flush the destination at the end (`--no-flush` turns it off).
+    public var flush = true
+    /// How often a request the server failed is tried again, on any lane (`--retries`).
+    public var retries = 0
+    /// Fixed stall threshold (`--stall-threshold`); nil is adaptive.
+    public var stallThreshold: Duration?
+    /// How much of the source one block status request asks about.
+    public var extentsWindow: UInt64 = 1 << 30
+
+    public init() {}
+}
+
+/// Something that happened during a copy, for the event log and JSON lines.
+public enum CopyEvent: Sendable, Equatable {
+    case laneAdded(laneID: Int)
+    case laneDropped(laneID: Int)
+    case laneFailed(laneID: Int, reason: String)
+    /// A request to add a lane was refused, and why.
+    case laneRefused(reason: String)
+    /// A connection entered a head-of-line stall.
+    case stall(laneID: Int, side: ConnectionSide, oldestAge: Duration, heldBehind: Int)
+    /// A failed request goes back to be tried again.
+    case retry(offset: UInt64, length: UInt64, attempt: Int, error: String)
+    case paused(Bool)
+}
+
+/// Why a copy did not complete.
+public enum CopyError: Error, Sendable, Equatable, CustomStringConvertible {
+    /// The endpoints do not fit together (sizes, read-only destination): usage-like, but exit 1.
+    case incompatible(String)
+    /// A request failed for good; the message names the endpoint, offset and error.
+    case failed(String)
+    /// Every lane failed; the last one's reason.
+    case noLanesLeft(String)
+    /// The user stopped the copy (Ctrl-C).
+    case interrupted
+
+    public var description: String {
+        switch self {
+        case .incompatible(let message), .failed(let message): return message
+        case .noLanesLeft(let reason): return "every connection failed; the last: \(reason)"
+        case .interrupted: return "interrupted"
+        }
+    }
+}

@@ -1,0 +1,33 @@
+/// The whole copy at one moment: what the dashboard draws and `--stats-json` prints.
+public struct CopySnapshot: Sendable {
+    public var elapsed: Duration
+    /// Image size; nil while a pipe source's end is unknown.
+    public var bytesTotal: UInt64?
+    /// Bytes the destination acknowledged, including zeroed and skipped ranges.
+    public var bytesDone: UInt64
+    /// Bytes made zero with zero requests (or written as zeroes).
+    public var bytesZeroed: UInt64
+    /// Bytes that needed no request (known zero on both sides).
+    public var bytesSkipped: UInt64
+    /// Completed bytes per second over about the last second.
+    public var bytesPerSecond: Double
+    /// Completed bytes per second since the start.
+    public var averageBytesPerSecond: Double
+    /// Time left at the current rate; nil when unknown.
+    public var eta: Duration?
+    /// Lanes open now, and the most the endpoints allow.
+    public var lanes: Int
+    public var maximumLanes: Int
+    /// Why `maximumLanes` is what it is.
+    public var laneLimitReason: String
+    public var paused: Bool
+    /// One entry per connection, lanes in id order, source before destination; lanes
+    /// already closed or failed keep their last figures.
+    public var connections: [ConnectionSnapshot]
+}
+
+/// How a copy ended, for the summary.
+public struct CopySummary: Sendable {
+    public var snapshot: CopySnapshot
+    public var flushed: Bool
+}

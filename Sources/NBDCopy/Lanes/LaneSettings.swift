@@ -1,0 +1,24 @@
+/// The per-lane policy the engine derives from the options and both endpoints.
+struct LaneSettings: Sendable {
+    /// Work items in flight at most (`-R`).
+    var maximumRequests: Int
+    /// Bytes in flight at most.
+    var maximumBytes: UInt64
+    /// Zero-scan granularity; 0 means no scan.
+    var sparseGranularity: UInt64
+    /// Zero ranges need no request: the destination already reads as zero.
+    var skipZeroes: Bool
+    /// The destination has a cheap zero operation.
+    var destinationCanZero: Bool
+    /// Zeroed ranges stay allocated.
+    var allocate: Bool
+    /// Zero requests must start and end on multiples of this (except at the image end).
+    var destinationAlignment: UInt64
+    /// A failed request is retried this many times.
+    var retries: Int
+    /// The largest write; also the size of the shared zero buffer.
+    var requestSize: UInt64
+    var stallThreshold: Duration?
+    /// The source is a pipe whose end we find by reading.
+    var sourceIsStream: Bool
+}

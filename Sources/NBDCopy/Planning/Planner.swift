@@ -1,0 +1,199 @@
+import DequeModule
+import NIOConcurrencyHelpers
+
+/// Owns the image's address space and hands ranges to whichever lane has room.
+///
+/// Lanes pull work; nothing is partitioned up front, so a slow lane simply takes less.
+/// Extents are asked for lazily, one window ahead of the cursor, by the lane that needs
+/// them. Ranges a lane could not finish (dropped, failed, retried) come back and are
+/// handed out first. The planner is shared by lanes on different event loops; its lock
+/// is held only for the few instructions of a hand-out or a completion.
+final class Planner: @unchecked Sendable {
+    struct Configuration: Sendable {
+        /// Image size; nil for a pipe source until its end is reached.
+        var size: UInt64?
+        /// Largest copy item (the request size).
+        var requestSize: UInt64
+        /// Every boundary the planner makes is a multiple of this (except the image end).
+        var alignment: UInt64
+        /// Ask the source which ranges read as zero.
+        var useExtents: Bool
+        /// How much to ask about at once.
+        var extentsWindow: UInt64
+        /// Largest zero item (large when the destination can zero cheaply).
+        var maximumZeroLength: UInt64
+        /// Ranges that read as zero need no request (the destination already reads as zero).
+        var skipZeroRanges: Bool
+    }
+
+    /// What a lane should do next.
+    enum Next {
+        case work(WorkItem)
+        /// Ask the source about this range and report with `extentsArrived`.
+        case fetchExtents(offset: UInt64, length: UInt32)
+        /// Nothing to hand out now; the waiter passed to `next` runs when that changes.
+        case wait
+        case finished
+    }
+
+    /// Progress counted on completion.
+    struct Progress: Sendable {
+        var bytesDone: UInt64 = 0
+        var bytesZeroed: UInt64 = 0
+        var bytesSkipped: UInt64 = 0
+    }
+
+    private let configuration: Configuration
+    private let lock = NIOLock()
+    private var size: UInt64?
+    private var cursor: UInt64 = 0
+    private var known = Deque<ImageExtent>()
+    private var fetching = false
+    private var returned = Deque<WorkItem>()
+    private var outstanding = 0
+    private var waiters: [@Sendable () -> Void] = []
+    private var progress = Progress()
+
+    init(_ configuration: Configuration) {
+        self.configuration = configuration
+        self.size = configuration.size
+    }
+
+    /// The image size, once known.
+    var imageSize: UInt64? { lock.withLock { size } }
+
+    var currentProgress: Progress { lock.withLock { progress } }
+
+    /// The next thing for a lane to do. When the answer is `.wait`, `waiter` is kept and
+    /// called once the planner has news (work returned, extents arrived, finished).
+    func next(waiter: @escaping @Sendable () -> Void) -> Next {
+        let (next, wake) = lock.withLock { () -> (Next, [@Sendable () -> Void]) in
+            let next = nextLocked()
+            switch next {
+            case .wait:
+                waiters.append(waiter)
+                return (next, [])
+            case .finished:
+                return (next, takeWaitersLocked())
+            default:
+                return (next, [])
+            }
+        }
+        wake.forEach { $0() }
+        return next
+    }
+
+    private func nextLocked() -> Next {
+        if let item = returned.popFirst() {
+            outstanding += 1
+            return .work(item)
+        }
+        while true {
+            if let size, cursor >= size {
+                return outstanding == 0 ? .finished : .wait
+            }
+            guard configuration.useExtents, let size else {
+                let length = size.map { min(configuration.requestSize, $0 - cursor) } ?? configuration.requestSize
+                return handOut(WorkItem(offset: cursor, length: length, kind: .copy))
+            }
+            guard let extent = known.first else {
+                if fetching { return .wait }
+                fetching = true
+                let window = min(configuration.extentsWindow, size - cursor)
+                return .fetchExtents(offset: cursor, length: UInt32(min(window, UInt64(UInt32.max) & ~(configuration.alignment - 1))))
+            }
+            if extent.isZero {
+                let length = min(extent.length, configuration.maximumZeroLength)
+                consumeKnown(length)
+                if configuration.skipZeroRanges {
+                    progress.bytesDone += length
+                    progress.bytesSkipped += length
+                    continue
+                }
+                return handOut(WorkItem(offset: extent.offset, length: length, kind: .zero))
+            }
+            let length = min(extent.length, configuration.requestSize)
+            consumeKnown(length)
+            return handOut(WorkItem(offset: extent.offset, length: length, kind: .copy))
+        }
+    }
+
+    private func handOut(_ item: WorkItem) -> Next {
+        if item.offset == cursor { cursor += item.length }
+        outstanding += 1
+        return .work(item)
+    }
+
+    private func consumeKnown(_ length: UInt64) {
+        var first = known.removeFirst()
+        if first.length > length {
+            first.offset += length
+            first.length -= length
+            known.prepend(first)
+        }
+        cursor += length
+    }
+
+    /// Extents from the source for the window starting at `offset`. On a request error the
+    /// window is copied as data; on a lost connection another lane asks again.
+    func extentsArrived(_ result: Result<[ImageExtent], EndpointError>, offset: UInt64) {
+        let wake = lock.withLock { () -> [@Sendable () -> Void] in
+            fetching = false
+            guard offset == cursor, known.isEmpty, let size else { return takeWaitersLocked() }
+            switch result {
+            case .success(let extents):
+                known.append(contentsOf: ExtentNormalizer.normalize(extents, from: offset, alignment: configuration.alignment, imageEnd: size))
+            case .failure(let error) where error.kind == .request:
+                let window = min(configuration.extentsWindow, size - offset)
+                known.append(ImageExtent(offset: offset, length: window, isZero: false))
+            case .failure:
+                break
+            }
+            return takeWaitersLocked()
+        }
+        wake.forEach { $0() }
+    }
+
+    /// A lane finished `item`; `bytes` of it were done (less only past a pipe's end).
+    func complete(_ item: WorkItem, bytes: UInt64, zeroed: UInt64, skipped: UInt64) {
+        let wake = lock.withLock { () -> [@Sendable () -> Void] in
+            outstanding -= 1
+            progress.bytesDone += bytes
+            progress.bytesZeroed += zeroed
+            progress.bytesSkipped += skipped
+            return isFinishedLocked ? takeWaitersLocked() : []
+        }
+        wake.forEach { $0() }
+    }
+
+    /// Ranges a lane did not finish, to be handed out again first.
+    func giveBack(_ items: [WorkItem]) {
+        guard !items.isEmpty else { return }
+        let wake = lock.withLock { () -> [@Sendable () -> Void] in
+            outstanding -= items.count
+            returned.append(contentsOf: items.sorted { $0.offset < $1.offset })
+            return takeWaitersLocked()
+        }
+        wake.forEach { $0() }
+    }
+
+    /// A pipe source ended at `offset`: nothing past it exists.
+    func endOfStream(at offset: UInt64) {
+        lock.withLock {
+            if size == nil || offset < size! { size = offset }
+        }
+    }
+
+    /// Whether every range was handed out and completed.
+    var isFinished: Bool { lock.withLock { isFinishedLocked } }
+
+    private var isFinishedLocked: Bool {
+        guard let size else { return false }
+        return cursor >= size && returned.isEmpty && outstanding == 0
+    }
+
+    private func takeWaitersLocked() -> [@Sendable () -> Void] {
+        defer { waiters = [] }
+        return waiters
+    }
+}

@@ -1,0 +1,17 @@
+/// A range of the image handed to one lane: copy it, or make it read as zero.
+struct WorkItem: Sendable, Equatable {
+    enum Kind: Sendable {
+        /// Read from the source, write to the destination.
+        case copy
+        /// The source says this reads as zero: zero it on the destination.
+        case zero
+    }
+
+    var offset: UInt64
+    var length: UInt64
+    var kind: Kind
+    /// Failed attempts so far (retries are counted against `--retries`).
+    var failures = 0
+
+    var end: UInt64 { offset + length }
+}

@@ -1,0 +1,68 @@
+/// Which side of a lane a connection belongs to.
+public enum ConnectionSide: String, Sendable {
+    case source = "src"
+    case destination = "dst"
+}
+
+/// Where a connection is in its life.
+public enum ConnectionState: String, Sendable {
+    case connecting, active, draining, closed, failed
+}
+
+/// The figures of one connection at one moment (DESIGN.md §4), copied out of the engine.
+public struct ConnectionSnapshot: Sendable, Equatable {
+    /// The lane's id; a lane's source and destination connections share it.
+    public var laneID: Int
+    public var side: ConnectionSide
+    public var state: ConnectionState
+    /// Why the connection failed or was refused, when it did.
+    public var failureReason: String?
+    /// Bytes this connection completed (read or written) since it opened.
+    public var bytes: UInt64
+    /// Bytes completed per second over the last second.
+    public var bytesPerSecond: Double
+    /// Bytes per second for each of the last seconds, oldest first, at most 60.
+    public var rateHistory: [Double]
+    /// Requests sent and not yet answered.
+    public var inFlight: Int
+    public var inFlightBytes: UInt64
+    /// Requests waiting in this lane that are not sent yet.
+    public var queued: Int
+    /// Median and 99th percentile round trip over the recent window (the last 5 to 10 s of
+    /// successful replies); nil when no reply arrived in that window, so also before any reply.
+    public var latencyP50: Duration?
+    public var latencyP99: Duration?
+    /// Age of the oldest request in flight; nil when nothing is in flight.
+    public var oldestInFlight: Duration?
+    /// The threshold a request must wait past for the connection to count as stalled.
+    public var stallThreshold: Duration
+    public var stalled: Bool
+    public var stallEpisodes: Int
+    /// Total time spent stalled, including the current episode.
+    public var stalledTime: Duration
+    /// Requests that waited behind a stalled request, summed over episodes.
+    public var requestsHeldBehind: Int
+    /// Requests that failed on this connection.
+    public var errors: Int
+    /// Requests retried after failing here.
+    public var retries: Int
+
+    public init(laneID: Int, side: ConnectionSide, state: ConnectionState = .connecting) {
+        self.laneID = laneID
+        self.side = side
+        self.state = state
+        self.bytes = 0
+        self.bytesPerSecond = 0
+        self.rateHistory = []
+        self.inFlight = 0
+        self.inFlightBytes = 0
+        self.queued = 0
+        self.stallThreshold = .milliseconds(50)
+        self.stalled = false
+        self.stallEpisodes = 0
+        self.stalledTime = .zero
+        self.requestsHeldBehind = 0
+        self.errors = 0
+        self.retries = 0
+    }
+}

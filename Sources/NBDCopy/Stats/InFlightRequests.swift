@@ -1,0 +1,55 @@
+import DequeModule
+
+/// The requests sent on a connection and not answered yet, with the age of the oldest.
+///
+/// Requests are answered out of order. A dictionary finds a request by token; a deque
+/// keeps tokens in the order they were sent, and answered tokens are dropped from its
+/// front lazily, so the oldest unanswered request is always at the front. When one
+/// request stays unanswered while many behind it are answered, the answered tokens in
+/// the middle of the deque are compacted away once they outnumber the live ones, which
+/// keeps memory proportional to what is in flight. Every operation is amortized O(1).
+struct InFlightRequests {
+    /// When a request was sent and how large it is.
+    struct Request {
+        var sentAtNanoseconds: UInt64
+        var bytes: UInt64
+    }
+
+    /// Dropped tokens may pile up to this many beyond twice the live ones before compaction.
+    private static let compactionSlack = 64
+
+    private var requestsByToken: [UInt64: Request] = [:]
+    /// Tokens in the order sent; may still hold answered tokens, never at the front.
+    private var tokensInSendOrder = Deque<UInt64>()
+    /// Sum of the bytes of the requests in flight.
+    private(set) var bytes: UInt64 = 0
+
+    /// Requests in flight.
+    var count: Int { requestsByToken.count }
+
+    /// Send time of the oldest request in flight, in nanoseconds of uptime; nil when none.
+    var oldestSentAtNanoseconds: UInt64? {
+        guard let token = tokensInSendOrder.first else { return nil }
+        return requestsByToken[token]?.sentAtNanoseconds
+    }
+
+    /// Adds a request; `token` must be greater than every token added before.
+    mutating func insert(token: UInt64, sentAtNanoseconds: UInt64, bytes: UInt64) {
+        requestsByToken[token] = Request(sentAtNanoseconds: sentAtNanoseconds, bytes: bytes)
+        tokensInSendOrder.append(token)
+        self.bytes &+= bytes
+    }
+
+    /// Removes and returns the request of `token`; nil when it is not in flight (unknown or answered).
+    mutating func remove(token: UInt64) -> Request? {
+        guard let request = requestsByToken.removeValue(forKey: token) else { return nil }
+        bytes &-= request.bytes
+        while let first = tokensInSendOrder.first, requestsByToken[first] == nil {
+            tokensInSendOrder.removeFirst()
+        }
+        if tokensInSendOrder.count > 2 * requestsByToken.count + Self.compactionSlack {
+            tokensInSendOrder.removeAll { requestsByToken[$0] == nil }
+        }
+        return request
+    }
+}

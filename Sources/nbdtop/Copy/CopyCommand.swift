@@ -1,0 +1,140 @@
+import ArgumentParser
+import NBD
+import NBDCopy
+import NIOCore
+import NIOPosix
+
+/// `nbdtop copy`: copy a disk image between NBD endpoints, files, pipes and captive servers.
+struct CopyCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "copy",
+        abstract: "Copy a disk image over several connections at once.",
+        discussion: """
+            SRC and DST are each an NBD URI (nbd://HOST[:PORT]/EXPORT, nbd+unix:///EXPORT?socket=PATH), \
+            a file or block device, null: (destination only: discard), - (stdin or stdout), or a captive \
+            server '[ CMD ARGS... ]' that nbdtop starts with socket activation and connects to as many times \
+            as there are lanes (put '--' before it). Flags follow nbdcopy where it has one.
+
+            While it runs, SIGUSR1 adds a lane and SIGUSR2 drops the newest one; Ctrl-C finishes the \
+            requests in flight, disconnects and exits 130.
+
+            Exit status: 0 the whole image was copied (and flushed), 1 the copy failed, 2 usage error, \
+            130 interrupted.
+            """
+    )
+
+    @Option(name: [.customShort("C"), .customLong("connections")], help: "Lanes (connection pairs) to start with.")
+    var connections = 4
+
+    @Option(name: [.customShort("R"), .customLong("requests")], help: "Requests in flight per lane.")
+    var requests = 64
+
+    @Option(name: .customLong("request-size"), help: "Bytes per request (e.g. 256K, 1M).")
+    var requestSize = "256K"
+
+    @Option(name: [.customShort("S"), .customLong("sparse")], help: "Zero-detection block size in bytes; 0 turns it off.")
+    var sparse = "4096"
+
+    @Flag(help: "Keep zeroed ranges allocated on the destination.")
+    var allocated = false
+
+    @Flag(name: [.customLong("destination-is-zero"), .customLong("target-is-zero")],
+          help: "The destination already reads as zero: skip zero ranges.")
+    var destinationIsZero = false
+
+    @Flag(name: .customLong("no-extents"), help: "Do not ask the source which ranges are zero.")
+    var noExtents = false
+
+    @Flag(inversion: .prefixedNo, help: "Flush the destination at the end (the default).")
+    var flush = true
+
+    @Option(help: "Times a request the server failed is tried again, on any lane.")
+    var retries = 0
+
+    @Option(name: .customLong("stall-threshold"), help: "Fixed head-of-line stall threshold (e.g. 200ms); adaptive by default.")
+    var stallThreshold: String?
+
+    @Flag(name: [.customShort("p"), .customLong("progress")], help: "Show progress on stderr.")
+    var progress = false
+
+    @Option(name: .customLong("stats-json"), help: "Write JSON lines of events and samples to PATH (- for stdout).")
+    var statsJSON: String?
+
+    @Option(help: "Time between samples for --progress and --stats-json (e.g. 1s, 250ms).")
+    var interval = "1s"
+
+    @Flag(inversion: .prefixedNo, help: "Full-screen dashboard (not built yet: --no-tui is the only mode).")
+    var tui = false
+
+    @Flag(name: [.customShort("v"), .customLong("verbose")], help: "Log lanes, retries and stalls to stderr.")
+    var verbose = false
+
+    @Argument(parsing: .captureForPassthrough, help: "SRC DST")
+    var endpoints: [String] = []
+
+    func validate() throws {
+        guard connections >= 1 else { throw ValidationError("--connections must be at least 1") }
+        guard requests >= 1 else { throw ValidationError("--requests must be at least 1") }
+        guard retries >= 0 else { throw ValidationError("--retries must not be negative") }
+        guard !tui else { throw ValidationError("the dashboard is not built yet; use --no-tui") }
+        _ = try copyOptions()
+        _ = try specs()
+        _ = try sampleInterval()
+    }
+
+    func copyOptions() throws -> CopyOptions {
+        var options = CopyOptions()
+        options.connections = connections
+        options.requestsPerLane = requests
+        guard let size = Units.parseSize(requestSize), size >= 512, size <= 32 << 20 else {
+            throw ValidationError("--request-size '\(requestSize)' must be a size from 512 to 32M")
+        }
+        options.requestSize = size
+        guard let granularity = Units.parseSize(sparse), granularity == 0 || (granularity >= 512 && granularity <= size) else {
+            throw ValidationError("--sparse '\(sparse)' must be 0 or a size from 512 up to the request size")
+        }
+        options.sparseGranularity = granularity
+        options.allocated = allocated
+        options.destinationIsZero = destinationIsZero
+        options.useExtents = !noExtents
+        options.flush = flush
+        options.retries = retries
+        if let stallThreshold {
+            guard let threshold = Units.parseDuration(stallThreshold), threshold > .zero else {
+                throw ValidationError("--stall-threshold '\(stallThreshold)' must be a duration such as 200ms or 1s")
+            }
+            options.stallThreshold = threshold
+        }
+        return options
+    }
+
+    func specs() throws -> (source: EndpointSpec, destination: EndpointSpec) {
+        let words = endpoints.first == "--" ? Array(endpoints.dropFirst()) : endpoints
+        let specs: [EndpointSpec]
+        do {
+            specs = try EndpointSpec.parseAll(words)
+        } catch {
+            throw ValidationError("\(error)")
+        }
+        guard specs.count == 2 else {
+            throw ValidationError("expected SRC and DST, got \(specs.count) endpoint\(specs.count == 1 ? "" : "s")")
+        }
+        if specs[1] == .pipe && statsJSON == "-" {
+            throw ValidationError("--stats-json - and a destination of - would both write to stdout")
+        }
+        return (specs[0], specs[1])
+    }
+
+    func sampleInterval() throws -> Duration {
+        guard let value = Units.parseDuration(interval), value >= .milliseconds(100) else {
+            throw ValidationError("--interval '\(interval)' must be at least 100ms")
+        }
+        return value
+    }
+
+    func run() async throws {
+        let session = try CopySession(command: self)
+        let status = await session.run()
+        if status != 0 { throw ExitCode(status) }
+    }
+}

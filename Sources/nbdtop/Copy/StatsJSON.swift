@@ -1,0 +1,106 @@
+import NBDCopy
+
+/// The JSON-lines contract of `--stats-json` (DESIGN.md §5): one object per line, every
+/// line with `"v":1`, `"event"` and `"t"` (seconds since start). Units are in key names.
+enum StatsJSON {
+    static func line(_ event: String, t seconds: Double, _ members: [(String, JSONValue)]) -> String {
+        JSONValue.object([("v", .int(1)), ("event", .string(event)), ("t", .double(rounded(seconds, 3)))] + members).compact
+    }
+
+    static func start(t: Double, source: String, destination: String, size: UInt64?, lanes: Int, maximumLanes: Int,
+                      laneLimitReason: String, requestSize: UInt64) -> String {
+        line("start", t: t, [
+            ("src", .string(source)), ("dst", .string(destination)),
+            ("bytes_total", size.map { .uint($0) } ?? .null),
+            ("lanes", .int(Int64(lanes))), ("max_lanes", .int(Int64(maximumLanes))),
+            ("max_lanes_reason", .string(laneLimitReason)), ("request_size_bytes", .uint(requestSize)),
+        ])
+    }
+
+    static func sample(_ snapshot: CopySnapshot) -> String {
+        line("sample", t: seconds(snapshot.elapsed), [
+            ("bytes_done", .uint(snapshot.bytesDone)),
+            ("bytes_total", snapshot.bytesTotal.map { .uint($0) } ?? .null),
+            ("bytes_zero", .uint(snapshot.bytesZeroed + snapshot.bytesSkipped)),
+            ("bytes_skipped", .uint(snapshot.bytesSkipped)),
+            ("rate_bps", .double(rounded(snapshot.bytesPerSecond, 0))),
+            ("avg_rate_bps", .double(rounded(snapshot.averageBytesPerSecond, 0))),
+            ("eta_s", snapshot.eta.map { .double(rounded(seconds($0), 1)) } ?? .null),
+            ("lanes", .int(Int64(snapshot.lanes))),
+            ("paused", .bool(snapshot.paused)),
+            ("conns", .array(snapshot.connections.map(connection))),
+        ])
+    }
+
+    static func connection(_ connection: ConnectionSnapshot) -> JSONValue {
+        var members: [(String, JSONValue)] = [
+            ("id", .int(Int64(connection.laneID))),
+            ("side", .string(connection.side.rawValue)),
+            ("state", .string(connection.state.rawValue)),
+            ("inflight", .int(Int64(connection.inFlight))),
+            ("inflight_bytes", .uint(connection.inFlightBytes)),
+            ("queued", .int(Int64(connection.queued))),
+            ("bytes", .uint(connection.bytes)),
+            ("rate_bps", .double(rounded(connection.bytesPerSecond, 0))),
+            ("p50_ms", connection.latencyP50.map { .double(milliseconds($0)) } ?? .null),
+            ("p99_ms", connection.latencyP99.map { .double(milliseconds($0)) } ?? .null),
+            ("oldest_ms", connection.oldestInFlight.map { .double(milliseconds($0)) } ?? .null),
+            ("stalled", .bool(connection.stalled)),
+            ("stall_episodes", .int(Int64(connection.stallEpisodes))),
+            ("stall_ms", .double(milliseconds(connection.stalledTime))),
+            ("stall_threshold_ms", .double(milliseconds(connection.stallThreshold))),
+            ("held_behind", .int(Int64(connection.requestsHeldBehind))),
+            ("errors", .int(Int64(connection.errors))),
+            ("retries", .int(Int64(connection.retries))),
+        ]
+        if let reason = connection.failureReason { members.append(("reason", .string(reason))) }
+        return .object(members)
+    }
+
+    static func event(_ event: CopyEvent, t: Double) -> String {
+        switch event {
+        case .laneAdded(let id):
+            return line("lane_added", t: t, [("id", .int(Int64(id)))])
+        case .laneDropped(let id):
+            return line("lane_dropped", t: t, [("id", .int(Int64(id)))])
+        case .laneFailed(let id, let reason):
+            return line("lane_failed", t: t, [("id", .int(Int64(id))), ("reason", .string(reason))])
+        case .laneRefused(let reason):
+            return line("lane_refused", t: t, [("reason", .string(reason))])
+        case .stall(let id, let side, let oldest, let heldBehind):
+            return line("stall", t: t, [("id", .int(Int64(id))), ("side", .string(side.rawValue)),
+                                        ("oldest_ms", .double(milliseconds(oldest))), ("held_behind", .int(Int64(heldBehind)))])
+        case .retry(let offset, let length, let attempt, let error):
+            return line("retry", t: t, [("offset", .uint(offset)), ("length", .uint(length)),
+                                        ("attempt", .int(Int64(attempt))), ("error", .string(error))])
+        case .paused(let paused):
+            return line(paused ? "paused" : "resumed", t: t, [])
+        }
+    }
+
+    static func done(_ snapshot: CopySnapshot?, t: Double, exitStatus: Int32) -> String {
+        line("done", t: t, [
+            ("bytes_done", .uint(snapshot?.bytesDone ?? 0)),
+            ("bytes_total", snapshot?.bytesTotal.map { .uint($0) } ?? .null),
+            ("bytes_zero", .uint((snapshot?.bytesZeroed ?? 0) + (snapshot?.bytesSkipped ?? 0))),
+            ("elapsed_s", .double(rounded(t, 3))),
+            ("exit", .int(Int64(exitStatus))),
+        ])
+    }
+
+    static func error(_ message: String, t: Double) -> String {
+        line("error", t: t, [("message", .string(message))])
+    }
+
+    static func seconds(_ duration: Duration) -> Double {
+        Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
+    }
+
+    static func milliseconds(_ duration: Duration) -> Double { rounded(seconds(duration) * 1000, 3) }
+
+    static func rounded(_ value: Double, _ places: Int) -> Double {
+        var scale = 1.0
+        for _ in 0..<places { scale *= 10 }
+        return (value * scale).rounded() / scale
+    }
+}
