@@ -49,15 +49,6 @@ let package = Package(
                 .product(name: "NIOPosix", package: "swift-nio"),
             ]
         ),
-        .executableTarget(
-            name: "nbd-read-bench",
-            dependencies: [
-                "NBD",
-                .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "NIOPosix", package: "swift-nio"),
-            ],
-            path: "Benchmarks/NBDReadBenchmark"
-        ),
         .target(
             name: "NBDTestSupport",
             dependencies: [

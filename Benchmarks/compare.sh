@@ -1,67 +1,113 @@
 #!/usr/bin/env bash
-# Times nbdtop's NBD client against nbdcopy on the same servers, in the same run.
+# Times nbdtop against nbdcopy (and qemu-img convert where it applies) on the same
+# servers, in the same run, interleaved: A B A B ..., the first round a warm-up that is
+# dropped. Prints median seconds, MB/s, client CPU seconds per GB, peak RSS, and ratios
+# to nbdcopy (x speed > 1: faster than nbdcopy; x CPU < 1: cheaper).
 #
-# usage: Benchmarks/compare.sh [NBDTOP_BIN]    (run by `make bench` on a release build)
-#
-# Until `nbdtop copy` exists this measures the client's read path: nbd-read-bench reads
-# the whole export to nowhere, nbdcopy copies it to null:. Runs are interleaved
-# (A B A B ...), the first pair is a warm-up and dropped, and the table reports medians
-# and ratios to nbdcopy (throughput: >1 is faster; CPU: <1 is cheaper).
+# usage: Benchmarks/compare.sh [NBDTOP_BIN]       (make bench: release build)
+# env:   RUNS (measured rounds, default 3), CASES (names to run, default all),
+#        CONNS (default "1 2 4"), SCALE (divides every image size, for a quick look)
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 bin=${1:-$here/../.build/release/nbdtop}
-bench=$(dirname "$bin")/nbd-read-bench
-runs=${RUNS:-5}
+runs=${RUNS:-3}
+conns_list=${CONNS:-"1 2 4"}
+scale=${SCALE:-1}
+cases=${CASES:-"null file sparse delay serial rate"}
 work=$(mktemp -d /tmp/nbdtop-bench.XXXXXX)
 chmod 700 "$work"
-servers=()
+pids=()
 cleanup() {
-  for pid in "${servers[@]}"; do kill "$pid" 2>/dev/null || true; done
+  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
   rm -rf "$work"
 }
 trap cleanup EXIT
 
-start_server() { # name args...
+start_nbdkit() { # name nbdkit-args...
   local name=$1; shift
   nbdkit -f --exit-with-parent -U "$work/$name.sock" -P "$work/$name.pid" "$@" &
-  servers+=($!)
-  for _ in $(seq 200); do [ -e "$work/$name.pid" ] && [ -S "$work/$name.sock" ] && return; sleep 0.05; done
+  pids+=($!)
+  for _ in $(seq 400); do [ -s "$work/$name.pid" ] && [ -S "$work/$name.sock" ] && return; sleep 0.05; done
   echo "nbdkit $* did not start" >&2; exit 1
 }
+uri() { echo "nbd+unix:///?socket=$work/$1.sock"; }
+stop_nbdkit() { kill "$(cat "$work/$1.pid")" 2>/dev/null || true; rm -f "$work/$1.sock" "$work/$1.pid"; }
 
 median() { sort -n | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
+field() { printf '%s\n' "${@:2}" | cut -d' ' -f"$1"; }
 
-printf '%-34s %5s %-8s %8s %9s %9s %9s %8s %8s\n' case conns tool "median s" "MB/s" "CPU s/GB" "RSS MiB" "x speed" "x CPU"
-run_case() { # label size_bytes conns uri
-  local label=$1 size=$2 conns=$3 uri=$4
-  local ours=() theirs=()
-  for i in $(seq 0 "$runs"); do
-    local a b
-    a=$("$here/timed.py" "$bench" "$uri" "$conns" 64 262144)
-    b=$("$here/timed.py" nbdcopy -C "$conns" -T "$conns" -R 64 "$uri" null:)
-    [ "$i" -eq 0 ] && continue
-    ours+=("$a"); theirs+=("$b")
-  done
-  local ow oc orss tw tc trss
-  ow=$(printf '%s\n' "${ours[@]}" | cut -d' ' -f1 | median)
-  oc=$(printf '%s\n' "${ours[@]}" | cut -d' ' -f2 | median)
-  orss=$(printf '%s\n' "${ours[@]}" | cut -d' ' -f3 | sort -n | tail -1)
-  tw=$(printf '%s\n' "${theirs[@]}" | cut -d' ' -f1 | median)
-  tc=$(printf '%s\n' "${theirs[@]}" | cut -d' ' -f2 | median)
-  trss=$(printf '%s\n' "${theirs[@]}" | cut -d' ' -f3 | sort -n | tail -1)
-  awk -v l="$label" -v c="$conns" -v s="$size" -v ow="$ow" -v oc="$oc" -v orss="$orss" \
-      -v tw="$tw" -v tc="$tc" -v trss="$trss" 'BEGIN {
+printf '%-36s %5s %-9s %8s %8s %9s %8s %7s %7s\n' case conns tool "median s" "MB/s" "CPU s/GB" "RSS MiB" "x speed" "x CPU"
+report() { # label conns tool size results... ; prints one row, sets REF_* for nbdcopy
+  local label=$1 conns=$2 tool=$3 size=$4; shift 4
+  local wall cpu rss
+  wall=$(field 1 "$@" | median); cpu=$(field 2 "$@" | median); rss=$(field 3 "$@" | sort -n | tail -1)
+  if [ "$tool" = nbdcopy ]; then REF_WALL=$wall; REF_CPU=$cpu; fi
+  awk -v l="$label" -v c="$conns" -v t="$tool" -v s="$size" -v w="$wall" -v u="$cpu" -v r="$rss" \
+      -v rw="$REF_WALL" -v ru="$REF_CPU" 'BEGIN {
     gb = s / 1e9
-    printf "%-34s %5d %-8s %8.3f %9.0f %9.3f %9.1f %8.2f %8.2f\n", l, c, "nbdtop", ow, s/ow/1e6, oc/gb, orss/1024, tw/ow, (oc/gb)/(tc/gb)
-    printf "%-34s %5d %-8s %8.3f %9.0f %9.3f %9.1f %8s %8s\n", "", c, "nbdcopy", tw, s/tw/1e6, tc/gb, trss/1024, "1.00", "1.00"
+    printf "%-36s %5s %-9s %8.3f %8.0f %9.3f %8.1f %7.2f %7.2f\n", l, c, t, w, s/w/1e6, u/gb, r/1024, rw/w, (u/gb)/(ru/gb)
   }'
 }
 
-start_server null --filter=noextents null 4G
-start_server delay --filter=noextents --filter=delay pattern 512M rdelay=5ms
-for conns in 1 2 4; do
-  run_case "nbdkit null+noextents 4G" $((4 << 30)) "$conns" "nbd+unix:///?socket=$work/null.sock"
-done
-for conns in 1 2 4; do
-  run_case "pattern 512M, 5 ms read delay" $((512 << 20)) "$conns" "nbd+unix:///?socket=$work/delay.sock"
+# run_case LABEL SIZE SRC_URI DST_NBDTOP DST_NBDCOPY [QEMU_TARGET_OPTS]
+run_case() {
+  local label=$1 size=$2 src=$3 dst=$4 dst_nbdcopy=$5 qemu=${6:-}
+  for conns in $conns_list; do
+    local ours=() theirs=() qemus=()
+    for i in $(seq 0 "$runs"); do
+      local a b q=""
+      a=$("$here/timed.py" "$bin" copy --no-tui -C "$conns" "$src" "$dst")
+      b=$("$here/timed.py" nbdcopy -C "$conns" -T "$conns" "$src" "$dst_nbdcopy")
+      if [ -n "$qemu" ] && [ "$conns" = 1 ]; then
+        q=$("$here/timed.py" qemu-img convert -n -W -m 16 -f raw "$src" --target-image-opts "$qemu")
+      fi
+      [ "$i" -eq 0 ] && continue
+      ours+=("$a"); theirs+=("$b"); [ -n "$q" ] && qemus+=("$q")
+    done
+    report "$label" "$conns" nbdcopy "$size" "${theirs[@]}" >/dev/null
+    report "$label" "$conns" nbdtop "$size" "${ours[@]}"
+    report "" "$conns" nbdcopy "$size" "${theirs[@]}"
+    if [ "${#qemus[@]}" -gt 0 ]; then report "" "$conns" qemu-img "$size" "${qemus[@]}"; fi
+  done
+}
+
+G=$((1 << 30)); M=$((1 << 20))
+for case in $cases; do
+  case $case in
+  null)
+    size=$((4 * G / scale))
+    start_nbdkit src --filter=noextents null "$size"
+    run_case "nbdkit null+noextents" "$size" "$(uri src)" null: null: "driver=null-co,size=$size"
+    stop_nbdkit src ;;
+  file)
+    size=$((2 * G / scale))
+    head -c "$size" /dev/urandom > "$work/disk.img"
+    cat "$work/disk.img" > /dev/null
+    start_nbdkit src file "$work/disk.img"
+    run_case "nbdkit file (page-cached)" "$size" "$(uri src)" null: null: "driver=null-co,size=$size"
+    stop_nbdkit src; rm -f "$work/disk.img" ;;
+  sparse)
+    size=$((8 * G / scale))
+    start_nbdkit src sparse-random "$size" seed=42 percent=25 runlength=$((4 * M))
+    start_nbdkit dst sparse-random "$size" seed=42 percent=25 runlength=$((4 * M))
+    run_case "sparse-random -> sparse-random" "$size" "$(uri src)" "$(uri dst)" "$(uri dst)"
+    stop_nbdkit src; stop_nbdkit dst ;;
+  delay)
+    size=$((1 * G / scale))
+    start_nbdkit src --filter=noextents --filter=delay pattern "$size" rdelay=5ms
+    run_case "pattern, 5 ms read delay" "$size" "$(uri src)" null: null:
+    stop_nbdkit src ;;
+  serial)
+    size=$((256 * M / scale))
+    start_nbdkit src --filter=noextents --filter=noparallel --filter=delay pattern "$size" serialize=requests rdelay=2ms
+    run_case "pattern, serialized + 2 ms delay" "$size" "$(uri src)" null: null:
+    stop_nbdkit src ;;
+  rate)
+    size=$((256 * M / scale))
+    # 400 Mbit/s per connection: 4 lanes should copy 4 times as fast as 1.
+    start_nbdkit src --filter=noextents --filter=rate pattern "$size" connection-rate=400M burstiness=0.1
+    run_case "pattern, 50 MB/s per connection" "$size" "$(uri src)" null: null:
+    stop_nbdkit src ;;
+  *) echo "unknown case $case" >&2; exit 2 ;;
+  esac
 done

@@ -18,6 +18,8 @@ struct NBDTop: AsyncParsableCommand {
     )
 
     static func main() async {
+        // A closed stdout or socket must be an EPIPE error we report, not a silent death.
+        signal(SIGPIPE, SIG_IGN)
         do {
             var command = try parseAsRoot()
             if var asyncCommand = command as? any AsyncParsableCommand {

@@ -27,6 +27,8 @@ public protocol CopyEndpoint: AnyObject, Sendable {
     var startsZeroed: Bool { get }
     /// Whether requests must come strictly in order (pipes).
     var isSequential: Bool { get }
+    /// Whether writing costs nothing (`null:`), so looking for zeroes to skip is wasted work.
+    var discardsWrites: Bool { get }
 
     /// Opens another connection on `eventLoop`. The first call may reuse the connection
     /// that `open` made to learn the endpoint's facts.
@@ -37,6 +39,10 @@ public protocol CopyEndpoint: AnyObject, Sendable {
 
     /// Releases what the endpoint holds (captive server processes, files).
     func close() async
+}
+
+extension CopyEndpoint {
+    public var discardsWrites: Bool { false }
 }
 
 /// One connection to an endpoint, used by one lane on its event loop.

@@ -100,8 +100,9 @@ public enum EndpointSpec: Sendable, Equatable, CustomStringConvertible {
                 await server.stop()
             }
         } catch {
+            let explained = await server.explain(error)
             await server.stop()
-            throw EndpointSpecError("captive server \(description): \(error)")
+            throw explained
         }
     }
 }

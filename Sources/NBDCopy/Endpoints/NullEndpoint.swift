@@ -18,6 +18,7 @@ public final class NullEndpoint: CopyEndpoint {
     /// Reads as zero: ranges known to be zero need no request at all.
     public var startsZeroed: Bool { true }
     public var isSequential: Bool { false }
+    public var discardsWrites: Bool { true }
 
     public func connect(on eventLoop: any EventLoop) async throws -> any EndpointConnection {
         NullConnection(eventLoop: eventLoop)

@@ -71,7 +71,7 @@ public final class CopyEngine: @unchecked Sendable {
         guard requestSize > 0 else {
             throw CopyError.incompatible("request size \(options.requestSize) does not fit the endpoints' block sizes (alignment \(alignment), maximum \(maximum))")
         }
-        var granularity = options.sparseGranularity
+        var granularity = destination.discardsWrites ? 0 : options.sparseGranularity
         if granularity > 0, granularity % UInt64(destinationConstraints.minimum) != 0 {
             granularity += UInt64(destinationConstraints.minimum) - granularity % UInt64(destinationConstraints.minimum)
         }
@@ -277,7 +277,8 @@ public final class CopyEngine: @unchecked Sendable {
         let now = ContinuousClock.now
         rateSamples.append((now, bytesDone))
         rateSamples.removeAll { now - $0.time > .seconds(3) }
-        let reference = rateSamples.last { now - $0.time >= .seconds(1) } ?? rateSamples.first!
+        // Before a second has passed, the rate since the start is the best there is.
+        let reference = rateSamples.last { now - $0.time >= .seconds(1) } ?? (startTime, 0)
         let span = now - reference.time
         let seconds = Double(span.components.seconds) + Double(span.components.attoseconds) / 1e18
         guard seconds > 0.05 else { return 0 }
