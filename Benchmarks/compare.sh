@@ -66,11 +66,24 @@ run_case() {
     done
     report "$label" "$conns" nbdcopy "$size" "${theirs[@]}" >/dev/null
     report "$label" "$conns" nbdtop "$size" "${ours[@]}"
+    OUR_WALL[$conns]=$(field 1 "${ours[@]}" | median)
     report "" "$conns" nbdcopy "$size" "${theirs[@]}"
     if [ "${#qemus[@]}" -gt 0 ]; then report "" "$conns" qemu-img "$size" "${qemus[@]}"; fi
   done
 }
 
+# Throughput with N lanes divided by N times the throughput with 1 lane (1.00 = linear).
+scaling() { # label
+  if [ -n "${OUR_WALL[1]:-}" ]; then
+    for conns in $conns_list; do
+      [ "$conns" = 1 ] && continue
+      awk -v l="$1" -v c="$conns" -v w1="${OUR_WALL[1]}" -v wn="${OUR_WALL[$conns]}" \
+        'BEGIN { printf "%-36s %5s scaling from 1 lane: %.2f of linear\n", l, c, (w1 / wn) / c }'
+    done
+  fi
+}
+
+declare -A OUR_WALL
 G=$((1 << 30)); M=$((1 << 20))
 for case in $cases; do
   case $case in
@@ -107,6 +120,7 @@ for case in $cases; do
     # 400 Mbit/s per connection: 4 lanes should copy 4 times as fast as 1.
     start_nbdkit src --filter=noextents --filter=rate pattern "$size" connection-rate=400M burstiness=0.1
     run_case "pattern, 50 MB/s per connection" "$size" "$(uri src)" null: null:
+    scaling "pattern, 50 MB/s per connection"
     stop_nbdkit src ;;
   *) echo "unknown case $case" >&2; exit 2 ;;
   esac

@@ -112,7 +112,12 @@ public final class CopyEngine: @unchecked Sendable {
     /// Copies the whole image; returns when it arrived (and was flushed), throws `CopyError`.
     public func run() async throws -> CopySummary {
         try checkCompatibility()
-        lock.withLock { phase = .running }
+        let stoppedEarly = lock.withLock { () -> Bool in
+            guard phase == .notStarted else { return true }
+            phase = .running
+            return false
+        }
+        if stoppedEarly { throw lock.withLock { failure } ?? CopyError.interrupted }
         let initial = max(1, min(options.connections, maximumLanes))
         do {
             for index in 0..<initial {
