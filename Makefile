@@ -43,10 +43,9 @@ release:
 test: deps build
 	NBDTOP_BIN=$(CURDIR)/$(DEBUG_BIN) $(SWIFT) test
 
-## demo: until the dashboard lands, show what a captive nbdkit server offers
+## demo: a live transfer between captive nbdkit servers; press + to add lanes, q to quit
 demo: deps release
-	nbdkit --exit-with-parent -U - --filter=delay pattern 1G rdelay=5ms \
-	  --run '$(CURDIR)/$(RELEASE_BIN) info "$$uri"'
+	$(RELEASE_BIN) demo
 
 bench: deps release
 	Benchmarks/compare.sh $(CURDIR)/$(RELEASE_BIN)

@@ -3,7 +3,7 @@ import PackageDescription
 
 let package = Package(
     name: "nbdtop",
-    platforms: [.macOS(.v13)],
+    platforms: [.macOS(.v15)],
     products: [
         .library(name: "NBD", targets: ["NBD"]),
         .library(name: "NBDCopy", targets: ["NBDCopy"]),
@@ -43,11 +43,24 @@ let package = Package(
         .executableTarget(
             name: "nbdtop",
             dependencies: [
-                "NBD", "NBDCopy",
+                "NBD", "NBDCopy", "Dashboard",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
             ]
+        ),
+        .systemLibrary(
+            name: "CNCurses",
+            pkgConfig: "ncursesw",
+            providers: [.apt(["libncurses-dev"])]
+        ),
+        .target(
+            name: "CNCursesShim",
+            dependencies: ["CNCurses"]
+        ),
+        .target(
+            name: "Dashboard",
+            dependencies: ["NBDCopy", "CNCurses", "CNCursesShim"]
         ),
         .target(
             name: "NBDTestSupport",
@@ -72,6 +85,10 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
             ]
+        ),
+        .testTarget(
+            name: "DashboardTests",
+            dependencies: ["Dashboard", "NBDCopy"]
         ),
         .testTarget(
             name: "EndToEndTests",

@@ -24,6 +24,25 @@ public struct CopySnapshot: Sendable {
     /// One entry per connection, lanes in id order, source before destination; lanes
     /// already closed or failed keep their last figures.
     public var connections: [ConnectionSnapshot]
+
+    public init(elapsed: Duration = .zero, bytesTotal: UInt64? = nil, bytesDone: UInt64 = 0, bytesZeroed: UInt64 = 0,
+                bytesSkipped: UInt64 = 0, bytesPerSecond: Double = 0, averageBytesPerSecond: Double = 0,
+                eta: Duration? = nil, lanes: Int = 0, maximumLanes: Int = 1, laneLimitReason: String = "",
+                paused: Bool = false, connections: [ConnectionSnapshot] = []) {
+        self.elapsed = elapsed
+        self.bytesTotal = bytesTotal
+        self.bytesDone = bytesDone
+        self.bytesZeroed = bytesZeroed
+        self.bytesSkipped = bytesSkipped
+        self.bytesPerSecond = bytesPerSecond
+        self.averageBytesPerSecond = averageBytesPerSecond
+        self.eta = eta
+        self.lanes = lanes
+        self.maximumLanes = maximumLanes
+        self.laneLimitReason = laneLimitReason
+        self.paused = paused
+        self.connections = connections
+    }
 }
 
 /// How a copy ended, for the summary.

@@ -63,8 +63,11 @@ struct CopyCommand: AsyncParsableCommand {
     @Option(help: "Time between samples for --progress and --stats-json (e.g. 1s, 250ms).")
     var interval = "1s"
 
-    @Flag(inversion: .prefixedNo, help: "Full-screen dashboard (not built yet: --no-tui is the only mode).")
-    var tui = false
+    @Flag(inversion: .prefixedNo, help: "Full-screen dashboard (the default when stdin and stdout are a terminal).")
+    var tui: Bool?
+
+    @Option(help: "Dashboard theme: a name (default, mono, high-contrast, light) or a file path.")
+    var theme: String?
 
     @Flag(name: [.customShort("v"), .customLong("verbose")], help: "Log lanes, retries and stalls to stderr.")
     var verbose = false
@@ -76,7 +79,6 @@ struct CopyCommand: AsyncParsableCommand {
         guard connections >= 1 else { throw ValidationError("--connections must be at least 1") }
         guard requests >= 1 else { throw ValidationError("--requests must be at least 1") }
         guard retries >= 0 else { throw ValidationError("--retries must not be negative") }
-        guard !tui else { throw ValidationError("the dashboard is not built yet; use --no-tui") }
         _ = try copyOptions()
         _ = try specs()
         _ = try sampleInterval()
@@ -132,8 +134,15 @@ struct CopyCommand: AsyncParsableCommand {
         return value
     }
 
+    func configuration() throws -> CopyConfiguration {
+        let (source, destination) = try specs()
+        return CopyConfiguration(options: try copyOptions(), source: source, destination: destination,
+                                 statsJSONPath: statsJSON, showProgress: progress, interval: try sampleInterval(),
+                                 verbose: verbose, tui: tui, theme: theme)
+    }
+
     func run() async throws {
-        let session = try CopySession(command: self)
+        let session = try CopySession(try configuration())
         let status = await session.run()
         if status != 0 { throw ExitCode(status) }
     }

@@ -1,28 +1,37 @@
 import ArgumentParser
+import Dashboard
 import NBD
 import NBDCopy
 import NIOCore
 import NIOPosix
+import Synchronization
+#if canImport(Glibc)
+import Glibc
+#endif
 
-/// One run of `nbdtop copy` without the dashboard: opens the endpoints, runs the engine,
-/// and reports through `--progress`, `--stats-json`, `-v` and the exit status.
+/// One run of `nbdtop copy` (or `nbdtop demo`): opens the endpoints, runs the engine, and
+/// reports through the dashboard or headless (`--progress`, `-v`), `--stats-json` in both,
+/// and the exit status.
 final class CopySession: Sendable {
-    private let options: CopyOptions
-    private let source: EndpointSpec
-    private let destination: EndpointSpec
+    private let configuration: CopyConfiguration
     private let statsOutput: OutputFile?
-    private let showProgress: Bool
-    private let interval: Duration
-    private let verbose: Bool
+    private let themes: ThemeCycle?
+    private let wantsDashboard: Bool
     private let startTime = ContinuousClock.now
 
-    init(command: CopyCommand) throws {
-        options = try command.copyOptions()
-        (source, destination) = try command.specs()
-        interval = try command.sampleInterval()
-        showProgress = command.progress
-        verbose = command.verbose
-        if let path = command.statsJSON {
+    init(_ configuration: CopyConfiguration) throws {
+        self.configuration = configuration
+        wantsDashboard = try Self.wantsDashboard(configuration)
+        if wantsDashboard || configuration.theme != nil {
+            do {
+                themes = try ThemeLocator().cycle(selected: configuration.theme)
+            } catch {
+                throw ValidationError("--theme: \(error)")
+            }
+        } else {
+            themes = nil
+        }
+        if let path = configuration.statsJSONPath {
             do {
                 statsOutput = try OutputFile.open(path)
             } catch {
@@ -33,15 +42,37 @@ final class CopySession: Sendable {
         }
     }
 
+    /// The dashboard needs a terminal for keys and screen, which a `-` endpoint or JSON on
+    /// stdout would take; by default it is used whenever it can be.
+    private static func wantsDashboard(_ configuration: CopyConfiguration) throws -> Bool {
+        let term = ProcessEnvironment.current()["TERM"] ?? ""
+        var obstacle: String?
+        if isatty(0) != 1 || isatty(1) != 1 {
+            obstacle = "stdin and stdout must be a terminal"
+        } else if term.isEmpty || term == "dumb" {
+            obstacle = "TERM is \(term.isEmpty ? "not set" : "dumb")"
+        } else if configuration.source == .pipe || configuration.destination == .pipe {
+            obstacle = "a '-' endpoint uses the terminal's stdin or stdout"
+        } else if configuration.statsJSONPath == "-" {
+            obstacle = "--stats-json - writes to stdout"
+        }
+        if configuration.tui == true, let obstacle {
+            throw ValidationError("--tui cannot be used: \(obstacle)")
+        }
+        return configuration.tui ?? (obstacle == nil)
+    }
+
     private var seconds: Double { StatsJSON.seconds(ContinuousClock.now - startTime) }
 
     private func log(_ line: String) {
-        if verbose { printError("nbdtop: \(line)") }
+        if configuration.verbose { printError("nbdtop: \(line)") }
     }
 
     /// Runs the copy; returns the exit status.
     func run() async -> Int32 {
         defer { statsOutput?.close() }
+        let options = configuration.options
+        let source = configuration.source, destination = configuration.destination
         let eventLoop = MultiThreadedEventLoopGroup.singleton.next()
         let sourceEndpoint: any CopyEndpoint
         do {
@@ -75,13 +106,28 @@ final class CopySession: Sendable {
         let watcher = SignalWatcher(engine: engine) { line in printError("nbdtop: \(line)") }
         defer { watcher.cancel() }
 
+        var dashboard: DashboardSession?
+        if wantsDashboard, let themes {
+            do {
+                dashboard = DashboardSession(screen: try NCursesScreen(), themes: themes, configuration: configuration,
+                                             engine: engine, events: EventBuffer(), startTime: startTime)
+            } catch {
+                printError("nbdtop: no dashboard (\(error)); running without it")
+            }
+        }
+        let dashboardEvents = dashboard?.events
         let events = Task {
             for await event in engine.events {
                 statsOutput?.writeLine(StatsJSON.event(event, t: seconds))
-                log(Self.describe(event))
+                if let dashboardEvents {
+                    dashboardEvents.append(event, at: ContinuousClock.now - startTime)
+                } else {
+                    log(Self.describe(event))
+                }
             }
         }
-        let sampler = Task {
+        let showProgress = configuration.showProgress && dashboard == nil
+        let sampler = Task { [interval = configuration.interval] in
             let progress = showProgress ? ProgressLine() : nil
             while !Task.isCancelled {
                 try await Task.sleep(for: interval)
@@ -91,14 +137,34 @@ final class CopySession: Sendable {
             }
         }
 
+        let result: Result<CopySummary, any Error>
+        var userQuit = false
+        if let dashboard {
+            let ended = CopyEndedFlag()
+            let copy = Task {
+                defer { ended.flag.store(true, ordering: .releasing) }
+                return try await engine.run()
+            }
+            userQuit = await dashboard.run(copyEnded: ended.flag)
+            dashboard.restore()
+            result = await copy.result
+        } else {
+            do {
+                result = .success(try await engine.run())
+            } catch {
+                result = .failure(error)
+            }
+        }
+
         var status: Int32 = 0
         var failure: String?
-        do {
-            _ = try await engine.run()
-        } catch CopyError.interrupted {
+        switch result {
+        case .success:
+            break
+        case .failure(CopyError.interrupted):
             status = 130
-            failure = "copy interrupted"
-        } catch {
+            failure = userQuit ? "copy stopped before the end" : "copy interrupted"
+        case .failure(let error):
             status = 1
             failure = "copy failed: \(error)"
         }
@@ -108,10 +174,13 @@ final class CopySession: Sendable {
         let final = await engine.snapshot()
         statsOutput?.writeLine(StatsJSON.sample(final))
         if showProgress { ProgressLine().finish(final) }
+        if dashboard != nil {
+            OutputFile.standardOutput.write(SummaryReport.text(final))
+        }
         if let failure {
             statsOutput?.writeLine(StatsJSON.error(failure, t: seconds))
             printError("nbdtop: \(failure)")
-        } else if verbose {
+        } else if configuration.verbose && dashboard == nil {
             log("copied \(final.bytesDone) bytes in \(Units.clock(final.elapsed)) (\(Units.rate(final.averageBytesPerSecond)) average), \(final.bytesZeroed + final.bytesSkipped) zero")
         }
         statsOutput?.writeLine(StatsJSON.done(final, t: seconds, exitStatus: status))
@@ -146,4 +215,9 @@ final class CopySession: Sendable {
         case .paused(let paused): return paused ? "paused" : "resumed"
         }
     }
+}
+
+/// Set once the engine's run has returned, for the dashboard loop to notice.
+final class CopyEndedFlag: Sendable {
+    let flag = Atomic<Bool>(false)
 }

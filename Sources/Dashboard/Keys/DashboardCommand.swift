@@ -1,0 +1,12 @@
+/// What the program must do to the copy after a key press; everything else a key does
+/// (selection, freezing, help, themes, refresh rate) changes `DashboardState` only.
+public enum DashboardCommand: Sendable, Equatable {
+    /// Call `CopyEngine.addLane()`.
+    case addLane
+    /// Call `CopyEngine.dropLane(id:)`; nil drops the newest lane.
+    case dropLane(laneID: Int?)
+    /// Call `CopyEngine.setPaused(_:)`.
+    case setPaused(Bool)
+    /// Leave the dashboard; if the copy still runs, stop it cleanly (`CopyEngine.stop()`).
+    case quit
+}

@@ -1,0 +1,57 @@
+/// What a key does on the dashboard.
+public enum KeyAction: String, Sendable, CaseIterable {
+    case addLane, dropLane, selectUp, selectDown, togglePause, freezeDisplay, cycleTheme
+    case slowerRefresh, fasterRefresh, quit, help
+}
+
+/// One entry of the key table: the keys, what they do, and how help and footer say it.
+public struct KeyBinding: Sendable {
+    public var keys: [Key]
+    public var action: KeyAction
+    /// One line for the help overlay.
+    public var description: String
+    /// The keys as the footer shows them (short, e.g. `↑↓`), and the footer's word.
+    public var footerKeys: String
+    public var footerLabel: String
+
+    /// The keys as help lists them: `+ a`, `↑ k`.
+    public var keyNames: String { keys.map(\.displayName).joined(separator: " ") }
+}
+
+/// The one key table: it drives dispatch, the help overlay and the footer.
+public enum KeyTable {
+    public static let bindings: [KeyBinding] = [
+        KeyBinding(keys: [.character("+"), .character("a")], action: .addLane,
+                   description: "add a lane (one more source and destination connection)",
+                   footerKeys: "+", footerLabel: "add"),
+        KeyBinding(keys: [.character("-"), .character("d")], action: .dropLane,
+                   description: "drop the selected lane (the newest when none is selected)",
+                   footerKeys: "-", footerLabel: "drop"),
+        KeyBinding(keys: [.up, .character("k")], action: .selectUp,
+                   description: "select the connection above", footerKeys: "↑↓", footerLabel: "select"),
+        KeyBinding(keys: [.down, .character("j")], action: .selectDown,
+                   description: "select the connection below", footerKeys: "", footerLabel: ""),
+        KeyBinding(keys: [.character("p")], action: .togglePause,
+                   description: "pause or resume the transfer (requests in flight finish)",
+                   footerKeys: "p", footerLabel: "pause"),
+        KeyBinding(keys: [.character(" ")], action: .freezeDisplay,
+                   description: "freeze or unfreeze the display (the copy goes on)",
+                   footerKeys: "␣", footerLabel: "freeze"),
+        KeyBinding(keys: [.character("t")], action: .cycleTheme,
+                   description: "next colour theme", footerKeys: "t", footerLabel: "theme"),
+        KeyBinding(keys: [.character("<")], action: .slowerRefresh,
+                   description: "refresh less often", footerKeys: "<>", footerLabel: "refresh"),
+        KeyBinding(keys: [.character(">")], action: .fasterRefresh,
+                   description: "refresh more often", footerKeys: "", footerLabel: ""),
+        KeyBinding(keys: [.character("q"), .function(10)], action: .quit,
+                   description: "quit (asks y/n while the copy runs; y stops it cleanly)",
+                   footerKeys: "q", footerLabel: "quit"),
+        KeyBinding(keys: [.character("?"), .character("h"), .function(1)], action: .help,
+                   description: "show or hide this help", footerKeys: "?", footerLabel: "help"),
+    ]
+
+    /// The action bound to a key, if any.
+    public static func action(for key: Key) -> KeyAction? {
+        bindings.first { $0.keys.contains(key) }?.action
+    }
+}

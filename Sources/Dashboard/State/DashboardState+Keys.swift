@@ -1,0 +1,89 @@
+import NBDCopy
+
+extension DashboardState {
+    /// Handles one key press against the latest snapshot; returns what the program must do
+    /// to the copy, or nil when the key only changed this state (or did nothing).
+    ///
+    /// While the quit question is open, `y` confirms (`.quit`) and any other key cancels.
+    /// While help is shown, any key closes it. `copyRunning` decides whether `q` asks first.
+    public mutating func handle(_ key: Key, latest snapshot: CopySnapshot, copyRunning: Bool) -> DashboardCommand? {
+        if key == .resize { return nil }
+        let elapsed = snapshot.elapsed
+        if quitConfirmationPending {
+            quitConfirmationPending = false
+            if key == .character("y") || key == .character("Y") { return .quit }
+            log("quit cancelled", at: elapsed)
+            return nil
+        }
+        if helpVisible {
+            helpVisible = false
+            return nil
+        }
+        guard let action = KeyTable.action(for: key) else { return nil }
+        return perform(action, latest: snapshot, copyRunning: copyRunning)
+    }
+
+    /// Carries out a key table action.
+    public mutating func perform(_ action: KeyAction, latest snapshot: CopySnapshot, copyRunning: Bool) -> DashboardCommand? {
+        let elapsed = snapshot.elapsed
+        switch action {
+        case .addLane:
+            return .addLane
+        case .dropLane:
+            return .dropLane(laneID: selectedConnection(in: displayed(snapshot))?.laneID)
+        case .selectUp:
+            moveSelection(by: -1, in: displayed(snapshot))
+        case .selectDown:
+            moveSelection(by: 1, in: displayed(snapshot))
+        case .togglePause:
+            return .setPaused(!snapshot.paused)
+        case .freezeDisplay:
+            if frozenSnapshot == nil {
+                frozenSnapshot = snapshot
+                log("display frozen (the copy goes on); space to unfreeze", at: elapsed)
+            } else {
+                frozenSnapshot = nil
+                log("display live again", at: elapsed)
+            }
+        case .cycleTheme:
+            themeIndex = (themeIndex + 1) % max(1, themeNames.count)
+            log("theme: \(themeNames[themeIndex])", at: elapsed)
+        case .slowerRefresh:
+            refreshInterval = RefreshInterval.slower(than: refreshInterval)
+            log("refresh every \(Format.shortDuration(refreshInterval))", at: elapsed)
+        case .fasterRefresh:
+            refreshInterval = RefreshInterval.faster(than: refreshInterval)
+            log("refresh every \(Format.shortDuration(refreshInterval))", at: elapsed)
+        case .quit:
+            if copyRunning {
+                quitConfirmationPending = true
+                return nil
+            }
+            return .quit
+        case .help:
+            helpVisible = true
+        }
+        return nil
+    }
+
+    /// The selected connection if it is still in `snapshot`.
+    public func selectedConnection(in snapshot: CopySnapshot) -> ConnectionSnapshot? {
+        guard let selected else { return nil }
+        return snapshot.connections.first { ConnectionID($0) == selected }
+    }
+
+    /// Moves the selection through the table's rows; from no selection, down picks the
+    /// first row and up the last. Stops at the ends.
+    mutating func moveSelection(by step: Int, in snapshot: CopySnapshot) {
+        let rows = snapshot.connectionsInTableOrder.map(ConnectionID.init)
+        guard !rows.isEmpty else {
+            selected = nil
+            return
+        }
+        guard let selected, let current = rows.firstIndex(of: selected) else {
+            self.selected = step > 0 ? rows.first : rows.last
+            return
+        }
+        self.selected = rows[min(max(0, current + step), rows.count - 1)]
+    }
+}

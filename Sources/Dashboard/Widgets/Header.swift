@@ -1,0 +1,92 @@
+import NBDCopy
+
+/// The top four rows: title bar with source, destination and badges; the progress bar;
+/// and the global figures (current and average rate, ETA, elapsed, stalls, lanes and why
+/// that is the most, zero and skipped bytes).
+struct Header {
+    let snapshot: CopySnapshot
+    let state: DashboardState
+
+    func draw(into grid: inout CellGrid, in frame: Rect, theme: Theme) {
+        guard frame.rows >= 4 else { return }
+        drawTitle(into: &grid, in: frame.line(0), theme: theme)
+        ProgressBar(snapshot: snapshot, glyphs: state.glyphs).draw(into: &grid, in: frame.line(1), theme: theme)
+        drawFigures(into: &grid, rows: [frame.line(2), frame.line(3)], theme: theme)
+    }
+
+    /// ` nbdtop  SRC → DST` on the header colour, badges at the right.
+    private func drawTitle(into grid: inout CellGrid, in line: Rect, theme: Theme) {
+        let style = theme[.header]
+        grid.fill(line, style: style)
+        var badges: [TextRun] = []
+        if snapshot.paused { badges.append(TextRun(" PAUSED ", theme[.paused].adding(.bold))) }
+        if state.isFrozen { badges.append(TextRun(" FROZEN ", theme[.frozen].adding(.bold))) }
+        let badgeRuns = badges.flatMap { [$0, TextRun(" ", style)] }
+        let badgeWidth = badgeRuns.width
+        let name = TextRun(" nbdtop ", style.adding(.bold))
+        let arrow = " \(state.glyphs.arrow) "
+        let room = line.columns - name.width - badgeWidth - DisplayWidth.of(arrow) - 1
+        var source = state.sourceName, destination = state.destinationName
+        if DisplayWidth.of(source) + DisplayWidth.of(destination) > room {
+            let half = max(4, room / 2)
+            let sourceRoom = max(4, min(DisplayWidth.of(source), room - min(DisplayWidth.of(destination), half)))
+            source = TextFitting.truncateMiddle(source, to: sourceRoom, ellipsis: state.glyphs.ellipsis)
+            destination = TextFitting.truncateMiddle(destination, to: max(4, room - DisplayWidth.of(source)), ellipsis: state.glyphs.ellipsis)
+        }
+        let titleRuns = [name, TextRun(" " + source, style), TextRun(arrow, style), TextRun(destination, style)]
+        grid.write(titleRuns, at: Position(row: line.row, column: line.column),
+                   clip: Rect(row: line.row, column: line.column, columns: line.columns - badgeWidth, rows: 1))
+        grid.write(badgeRuns, at: Position(row: line.row, column: line.right - badgeWidth), clip: line)
+    }
+
+    /// The labelled figures: rates, ETA, elapsed and stalls on one row; lanes (with why
+    /// that is the most, shortened to fit), zero and skipped bytes on the next.
+    private func drawFigures(into grid: inout CellGrid, rows: [Rect], theme: Theme) {
+        let label = theme[.dim], value = theme[.normal]
+        var timing: [[TextRun]] = [
+            [TextRun("now ", label), TextRun(Format.rate(snapshot.bytesPerSecond), theme[.rate])],
+            [TextRun("avg ", label), TextRun(Format.rate(snapshot.averageBytesPerSecond), value)],
+            [TextRun("ETA ", label), TextRun(snapshot.eta.map(Format.clock) ?? "-", value)],
+            [TextRun("elapsed ", label), TextRun(Format.clock(snapshot.elapsed), value)],
+        ]
+        let stalled = snapshot.connections.filter(\.stalled).count
+        if stalled > 0 {
+            timing.append([TextRun("\(state.glyphs.stall) \(stalled) stalled", theme[.stall].adding([.bold, .reverse]))])
+        }
+        FlowLayout.draw(timing, into: &grid, rows: [rows[0]], ellipsis: state.glyphs.ellipsis)
+
+        let line = rows[1]
+        let zeroes = [TextRun("zero ", label), TextRun(Format.bytes(snapshot.bytesZeroed), value),
+                      TextRun("  skipped ", label), TextRun(Format.bytes(snapshot.bytesSkipped), value)]
+        let lanes = [TextRun("lanes ", label), TextRun("\(snapshot.lanes)/\(snapshot.maximumLanes)", value)]
+        let reasonRoom = line.columns - 2 - lanes.width - zeroes.width - 2 - 3
+        var runs = lanes
+        if reasonRoom >= 8 {
+            runs.append(TextRun(" (" + TextFitting.truncate(snapshot.laneLimitReason, to: reasonRoom, ellipsis: state.glyphs.ellipsis) + ")", label))
+        }
+        runs.append(TextRun("  ", label))
+        grid.write(runs + zeroes, at: Position(row: line.row, column: line.column + 1), clip: line)
+    }
+}
+
+/// Places segments left to right, two spaces apart, moving to the next row when one does
+/// not fit; a segment wider than a whole row is cut.
+enum FlowLayout {
+    static func draw(_ segments: [[TextRun]], into grid: inout CellGrid, rows: [Rect], ellipsis: String) {
+        var rowIndex = 0
+        var column = 1
+        for segment in segments {
+            guard rowIndex < rows.count else { return }
+            var line = rows[rowIndex]
+            let available = line.columns - 2
+            if column > 1, column + segment.width > line.right - 1 {
+                rowIndex += 1
+                column = 1
+                guard rowIndex < rows.count else { return }
+                line = rows[rowIndex]
+            }
+            let runs = segment.width > available ? segment.truncated(to: available, ellipsis: ellipsis) : segment
+            column = grid.write(runs, at: Position(row: line.row, column: line.column + column), clip: line) - line.column + 2
+        }
+    }
+}

@@ -1,0 +1,37 @@
+import NBDCopy
+
+/// The plain-text summary to print on the normal screen after the dashboard closes:
+/// totals, average rate, and one line per connection with its stall figures.
+public enum SummaryReport {
+    /// The summary's lines, without colours or escape sequences.
+    public static func lines(_ snapshot: CopySnapshot) -> [String] {
+        var lines: [String] = []
+        let total = snapshot.bytesTotal.map { " of " + Format.bytes($0) } ?? ""
+        lines.append("copied \(Format.bytes(snapshot.bytesDone))\(total) in \(Format.clock(snapshot.elapsed)) "
+            + "(\(Format.rate(snapshot.averageBytesPerSecond)) average); zero \(Format.bytes(snapshot.bytesZeroed)), "
+            + "skipped \(Format.bytes(snapshot.bytesSkipped)); lanes \(snapshot.lanes)/\(snapshot.maximumLanes)")
+        let header: [(String, Int)] = [("lane", 4), ("side", 4), ("state", 7), ("bytes", 10), ("p50", 7), ("p99", 7),
+                                       ("stalls", 6), ("stalled", 8), ("held", 6), ("errors", 6), ("retries", 7)]
+        lines.append(header.map { TextFitting.pad($0.0, to: $0.1, alignRight: $0.0 != "side" && $0.0 != "state") }.joined(separator: " "))
+        for connection in snapshot.connectionsInTableOrder {
+            let cells: [(String, Int, Bool)] = [
+                (String(connection.laneID), 4, true), (connection.side.rawValue, 4, false), (connection.state.rawValue, 7, false),
+                (Format.bytes(connection.bytes, separator: ""), 10, true),
+                (connection.latencyP50.map(Format.shortDuration) ?? "-", 7, true),
+                (connection.latencyP99.map(Format.shortDuration) ?? "-", 7, true),
+                (String(connection.stallEpisodes), 6, true),
+                (connection.stallEpisodes > 0 ? Format.shortDuration(connection.stalledTime) : "-", 8, true),
+                (String(connection.requestsHeldBehind), 6, true), (String(connection.errors), 6, true), (String(connection.retries), 7, true),
+            ]
+            var line = cells.map { TextFitting.pad($0.0, to: $0.1, alignRight: $0.2) }.joined(separator: " ")
+            if let reason = connection.failureReason { line += "  " + reason }
+            lines.append(line)
+        }
+        return lines
+    }
+
+    /// The summary as one string, lines ending in newlines.
+    public static func text(_ snapshot: CopySnapshot) -> String {
+        lines(snapshot).map { $0 + "\n" }.joined()
+    }
+}

@@ -1,0 +1,17 @@
+import NBDCopy
+
+/// Everything one copy run needs, from `nbdtop copy`'s flags or from `nbdtop demo`.
+struct CopyConfiguration: Sendable {
+    var options: CopyOptions
+    var source: EndpointSpec
+    var destination: EndpointSpec
+    var statsJSONPath: String?
+    var showProgress = false
+    var interval: Duration = .seconds(1)
+    var verbose = false
+    /// nil: the dashboard when stdout is a terminal; true or false when asked for.
+    var tui: Bool?
+    var theme: String?
+    /// A line the dashboard shows under the header (the demo's "press +").
+    var hint: String?
+}
