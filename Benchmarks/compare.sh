@@ -13,7 +13,7 @@ bin=${1:-$here/../.build/release/nbdtop}
 runs=${RUNS:-3}
 conns_list=${CONNS:-"1 2 4"}
 scale=${SCALE:-1}
-cases=${CASES:-"null file sparse delay serial rate"}
+cases=${CASES:-"null file sparse delay serial rate dashboard"}
 work=$(mktemp -d /tmp/nbdtop-bench.XXXXXX)
 chmod 700 "$work"
 pids=()
@@ -121,6 +121,23 @@ for case in $cases; do
     start_nbdkit src --filter=noextents --filter=rate pattern "$size" connection-rate=400M burstiness=0.1
     run_case "pattern, 50 MB/s per connection" "$size" "$(uri src)" null: null:
     scaling "pattern, 50 MB/s per connection"
+    stop_nbdkit src ;;
+  dashboard)
+    # The same rate-capped copy with and without the dashboard (on a pseudo-terminal,
+    # default 4 Hz refresh): the extra client CPU as a share of one core.
+    size=$((512 * M / scale))
+    start_nbdkit src --filter=noextents --filter=rate pattern "$size" connection-rate=400M burstiness=0.1
+    tui=() plain=()
+    for i in $(seq 0 "$runs"); do
+      a=$("$here/timed.py" --pty "$bin" copy --tui -C 2 "$(uri src)" null:)
+      b=$("$here/timed.py" "$bin" copy --no-tui -C 2 "$(uri src)" null:)
+      [ "$i" -eq 0 ] && continue
+      tui+=("$a"); plain+=("$b")
+    done
+    awk -v tw="$(field 1 "${tui[@]}" | median)" -v tc="$(field 2 "${tui[@]}" | median)" \
+        -v pw="$(field 1 "${plain[@]}" | median)" -v pc="$(field 2 "${plain[@]}" | median)" 'BEGIN {
+      printf "%-36s dashboard %.3f s CPU in %.2f s, --no-tui %.3f s CPU in %.2f s: +%.1f%% of one core\n",
+        "dashboard overhead (2 lanes)", tc, tw, pc, pw, (tc - pc) / tw * 100 }'
     stop_nbdkit src ;;
   *) echo "unknown case $case" >&2; exit 2 ;;
   esac
