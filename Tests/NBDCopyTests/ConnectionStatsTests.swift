@@ -203,7 +203,8 @@ import Testing
 
     @Test func adaptiveThresholdIsEightTimesTheMedianWithAFloor() {
         let stats = Self.makeStats()
-        #expect(stats.snapshot(now: Self.at(0)).stallThreshold == .milliseconds(50))
+        // Before any reply there is nothing to judge by: no threshold, no stall.
+        #expect(stats.snapshot(now: Self.at(0)).stallThreshold == nil)
         // A 1 ms median gives 8 ms: the floor wins.
         for step in 0..<20 { Self.roundTrip(stats, sentAt: Double(step) * 10, completedAt: Double(step) * 10 + 1) }
         #expect(stats.snapshot(now: Self.at(300)).stallThreshold == .milliseconds(50))
@@ -220,6 +221,13 @@ import Testing
         // 70 ms is past the 50 ms floor but below 8 × 10 ms.
         #expect(stats.evaluateStall(now: Self.at(2070)) == nil)
         #expect(stats.evaluateStall(now: Self.at(2090)) != nil)
+    }
+
+    @Test func fillingPipelineIsNoStallBeforeAnyReply() {
+        let stats = Self.makeStats()
+        for _ in 0..<64 { _ = stats.requestSent(bytes: 1, now: Self.at(0)) }
+        #expect(stats.evaluateStall(now: Self.at(5000)) == nil)
+        #expect(!stats.snapshot(now: Self.at(5000)).stalled)
     }
 
     @Test func explicitThresholdReplacesTheAdaptiveOne() {

@@ -87,7 +87,9 @@ public final class ServerProcess: @unchecked Sendable {
     private static func start(_ command: [String], directory: TemporaryDirectory, socket: String, pidFile: String,
                               exportName: String, daemonizes: Bool) throws -> ServerProcess {
         let logPath = directory.file("server.log")
-        let launcher = try Spawn.start(command, outputPath: logPath, errorPath: logPath)
+        // Spawned from a thread that never ends: nbdkit's --exit-with-parent follows the
+        // spawning *thread*, and async tests run on pool threads that come and go.
+        let launcher = try LauncherThread.run { try Spawn.start(command, outputPath: logPath, errorPath: logPath) }
         let server = ServerProcess(directory: directory, socketPath: socket, exportName: exportName, pid: launcher)
         let deadline = ContinuousClock.now + .seconds(20)
         while true {

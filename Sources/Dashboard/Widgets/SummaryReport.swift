@@ -6,10 +6,11 @@ public enum SummaryReport {
     /// The summary's lines, without colours or escape sequences.
     public static func lines(_ snapshot: CopySnapshot) -> [String] {
         var lines: [String] = []
+        let lanesUsed = Set(snapshot.connections.map(\.laneID)).count
         let total = snapshot.bytesTotal.map { " of " + Format.bytes($0) } ?? ""
         lines.append("copied \(Format.bytes(snapshot.bytesDone))\(total) in \(Format.clock(snapshot.elapsed)) "
             + "(\(Format.rate(snapshot.averageBytesPerSecond)) average); zero \(Format.bytes(snapshot.bytesZeroed)), "
-            + "skipped \(Format.bytes(snapshot.bytesSkipped)); lanes \(snapshot.lanes)/\(snapshot.maximumLanes)")
+            + "skipped \(Format.bytes(snapshot.bytesSkipped)); \(lanesUsed) lane\(lanesUsed == 1 ? "" : "s") used (at most \(snapshot.maximumLanes))")
         let header: [(String, Int)] = [("lane", 4), ("side", 4), ("state", 7), ("bytes", 10), ("p50", 7), ("p99", 7),
                                        ("stalls", 6), ("stalled", 8), ("held", 6), ("errors", 6), ("retries", 7)]
         lines.append(header.map { TextFitting.pad($0.0, to: $0.1, alignRight: $0.0 != "side" && $0.0 != "state") }.joined(separator: " "))

@@ -9,6 +9,9 @@ enum Connector {
     /// Receive buffers grow to hold whole 256 KiB-and-larger READ payloads in few reads.
     static let receiveAllocator = AdaptiveRecvByteBufferAllocator(minimum: 16 * 1024, initial: 256 * 1024, maximum: 4 * 1024 * 1024)
     /// Large write watermarks so a lane can queue many 256 KiB+ WRITE payloads.
+    /// Kernel socket buffers large enough for several 256 KiB payloads, so each read and
+    /// write system call moves more.
+    static let socketBufferBytes: ChannelOptions.Types.SocketOption.Value = 4 * 1024 * 1024
     static let writeWaterMark = ChannelOptions.Types.WriteBufferWaterMark(low: 8 * 1024 * 1024, high: 32 * 1024 * 1024)
 
     static func open(_ uri: NBDURI, group: any EventLoopGroup, timeout: TimeAmount) async throws -> (any Channel, NIOLoopBound<NBDClientHandler>) {
@@ -17,6 +20,8 @@ enum Connector {
             .channelOption(.recvAllocator, value: receiveAllocator)
             .channelOption(.writeBufferWaterMark, value: writeWaterMark)
             .channelOption(.allowRemoteHalfClosure, value: false)
+            .channelOption(.socketOption(.so_rcvbuf), value: socketBufferBytes)
+            .channelOption(.socketOption(.so_sndbuf), value: socketBufferBytes)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.addHandler(NBDClientHandler())

@@ -26,6 +26,7 @@ public final class CopyEngine: @unchecked Sendable {
     private enum Phase { case notStarted, running, finishing, stopping, done }
     private struct LaneRecord {
         var lane: NIOLoopBound<Lane>
+        var eventLoop: any EventLoop { lane.eventLoop }
         var draining = false
         var idle = false
     }
@@ -111,7 +112,15 @@ public final class CopyEngine: @unchecked Sendable {
 
     /// Copies the whole image; returns when it arrived (and was flushed), throws `CopyError`.
     public func run() async throws -> CopySummary {
-        try checkCompatibility()
+        defer { eventContinuation.finish() }
+        do {
+            try checkCompatibility()
+        } catch {
+            lock.withLock { phase = .done }
+            await closeEndpoints()
+            finished.fail(error)
+            throw error
+        }
         let stoppedEarly = lock.withLock { () -> Bool in
             guard phase == .notStarted else { return true }
             phase = .running
@@ -136,13 +145,7 @@ public final class CopyEngine: @unchecked Sendable {
                 beginFinishingLocked()
             }
         }
-        do {
-            try await finished.futureResult.get()
-        } catch {
-            eventContinuation.finish()
-            throw error
-        }
-        eventContinuation.finish()
+        try await finished.futureResult.get()
         return CopySummary(snapshot: await snapshot(), flushed: lock.withLock { flushed })
     }
 
@@ -180,7 +183,7 @@ public final class CopyEngine: @unchecked Sendable {
             defer { nextLaneID += 1 }
             return nextLaneID
         }
-        let eventLoop = (id == 1 ? firstEventLoop : nil) ?? group.next()
+        let eventLoop = (id == 1 ? firstEventLoop : nil) ?? leastBusyEventLoop()
         let sourceConnection: any EndpointConnection
         let destinationConnection: any EndpointConnection
         do {
@@ -212,6 +215,17 @@ public final class CopyEngine: @unchecked Sendable {
         eventContinuation.yield(.laneAdded(laneID: id))
         lane.eventLoop.execute { lane.value.start(paused: startPaused) }
         return id
+    }
+
+    /// The event loop with the fewest lanes, so lanes spread over every core.
+    /// (`group.next()` is round-robin over every caller, so it can put two lanes on one loop.)
+    private func leastBusyEventLoop() -> any EventLoop {
+        let loops = Array(group.makeIterator())
+        guard !loops.isEmpty else { return group.next() }
+        let busy = lock.withLock { lanes.values.map(\.eventLoop) }
+        return loops.min { candidate, other in
+            busy.filter { $0 === candidate }.count < busy.filter { $0 === other }.count
+        }!
     }
 
     /// Drains a lane (the newest when `id` is nil); the last lane is never dropped.
@@ -324,7 +338,13 @@ public final class CopyEngine: @unchecked Sendable {
         await destination.close()
     }
 
-    /// Ends the copy with `error`: lanes drain (aborted after 5 s), endpoints close.
+    /// How long lanes may take to finish their requests when the copy stops: a person
+    /// pressing Ctrl-C can wait (and press it again); a failed copy should end soon.
+    private static func drainTimeout(for error: CopyError) -> Duration {
+        error == .interrupted ? .seconds(60) : .seconds(5)
+    }
+
+    /// Ends the copy with `error`: lanes drain (aborted after a timeout), endpoints close.
     private func finish(with error: CopyError) async {
         let open = lock.withLock { () -> [NIOLoopBound<Lane>]? in
             guard phase != .stopping && phase != .done else { return nil }
@@ -334,7 +354,7 @@ public final class CopyEngine: @unchecked Sendable {
         }
         guard let open else { return }
         for lane in open { lane.eventLoop.execute { lane.value.drain() } }
-        if !(await waitUntil(timeout: .seconds(5), { self.lanes.isEmpty })) {
+        if !(await waitUntil(timeout: Self.drainTimeout(for: error), { self.lanes.isEmpty })) {
             for lane in open { lane.eventLoop.execute { lane.value.abort(reason: "stopped") } }
         }
         await closeEndpoints()

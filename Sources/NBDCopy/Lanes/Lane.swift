@@ -286,6 +286,7 @@ final class Lane {
         guard active.item.failures <= settings.retries else {
             planner.giveBack([active.item])
             delegate.laneHitFatalError(error.message)
+            closeIfDrained()
             return
         }
         sourceStats.recordRetry()

@@ -34,8 +34,9 @@ public struct ConnectionSnapshot: Sendable, Equatable {
     public var latencyP99: Duration?
     /// Age of the oldest request in flight; nil when nothing is in flight.
     public var oldestInFlight: Duration?
-    /// The threshold a request must wait past for the connection to count as stalled.
-    public var stallThreshold: Duration
+    /// The threshold a request must wait past for the connection to count as stalled;
+    /// nil while an adaptive threshold has no replies to judge by.
+    public var stallThreshold: Duration?
     public var stalled: Bool
     public var stallEpisodes: Int
     /// Total time spent stalled, including the current episode.
@@ -57,7 +58,7 @@ public struct ConnectionSnapshot: Sendable, Equatable {
         self.inFlight = 0
         self.inFlightBytes = 0
         self.queued = 0
-        self.stallThreshold = .milliseconds(50)
+        self.stallThreshold = nil
         self.stalled = false
         self.stallEpisodes = 0
         self.stalledTime = .zero

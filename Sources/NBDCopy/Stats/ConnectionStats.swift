@@ -124,7 +124,7 @@ public final class ConnectionStats {
         snapshot.oldestInFlight = inFlight.oldestSentAtNanoseconds.map {
             .nanoseconds(Int64(clamping: elapsed >= $0 ? elapsed - $0 : 0))
         }
-        snapshot.stallThreshold = .nanoseconds(Int64(clamping: threshold.nanoseconds))
+        snapshot.stallThreshold = threshold.nanoseconds == .max ? nil : .nanoseconds(Int64(clamping: threshold.nanoseconds))
         snapshot.stalled = stalls.isStalled
         snapshot.stallEpisodes = stalls.count
         snapshot.stalledTime = .nanoseconds(Int64(clamping: stalls.stalledNanoseconds(atElapsedNanoseconds: elapsed)))

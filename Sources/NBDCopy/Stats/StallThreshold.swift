@@ -1,7 +1,9 @@
 /// How long the oldest request may wait before its connection counts as stalled (DESIGN.md §4).
 ///
 /// Either the `--stall-threshold` given, or adaptive: eight times the recent median
-/// round trip, never below 50 ms (50 ms before any sample). The median walks the
+/// round trip, never below 50 ms. Before any reply there is no median to judge by, so an
+/// adaptive threshold detects nothing yet: a pipeline that is only filling up (every
+/// request sent, none answered) is not a stall. The median walks the
 /// latency histogram, so on the hot path it is recomputed at most once per
 /// `medianRefreshNanoseconds` and only when new samples arrived; `refresh(from:force:)`
 /// with `force` recomputes it at once.
@@ -23,7 +25,7 @@ struct StallThreshold {
 
     init(explicit: Duration?) {
         explicitNanoseconds = explicit.map(Self.nanoseconds(of:))
-        nanoseconds = explicitNanoseconds ?? Self.floorNanoseconds
+        nanoseconds = explicitNanoseconds ?? .max
     }
 
     /// The lowest value the threshold can take: a request younger than this cannot be stalled.
@@ -37,9 +39,12 @@ struct StallThreshold {
            elapsedNanoseconds - computedAtElapsedNanoseconds < Self.medianRefreshNanoseconds {
             return
         }
-        let median = latency.medianNanoseconds() ?? 0
-        let (scaled, overflow) = median.multipliedReportingOverflow(by: Self.medianMultiple)
-        nanoseconds = max(Self.floorNanoseconds, overflow ? .max : scaled)
+        if let median = latency.medianNanoseconds() {
+            let (scaled, overflow) = median.multipliedReportingOverflow(by: Self.medianMultiple)
+            nanoseconds = max(Self.floorNanoseconds, overflow ? .max : scaled)
+        } else {
+            nanoseconds = .max
+        }
         computedFromRevision = latency.revision
         computedAtElapsedNanoseconds = elapsedNanoseconds
     }

@@ -78,14 +78,14 @@ final class CopySession: Sendable {
         do {
             sourceEndpoint = try await source.openSource(on: eventLoop)
         } catch {
-            return fail("source \(source): \(error)", status: Self.openFailureStatus(error))
+            return fail(Self.describe(error, opening: "source", source), status: Self.openFailureStatus(error, source))
         }
         let destinationEndpoint: any CopyEndpoint
         do {
             destinationEndpoint = try await destination.openDestination(sourceSize: sourceEndpoint.size, on: eventLoop)
         } catch {
             await sourceEndpoint.close()
-            return fail("destination \(destination): \(error)", status: Self.openFailureStatus(error))
+            return fail(Self.describe(error, opening: "destination", destination), status: Self.openFailureStatus(error, destination))
         }
         let engine: CopyEngine
         do {
@@ -195,11 +195,19 @@ final class CopySession: Sendable {
     }
 
     /// Bad URIs, unreadable files and misused endpoints are usage errors; a server that
-    /// cannot be reached or refuses is a failure.
-    private static func openFailureStatus(_ error: any Error) -> Int32 {
-        if let nbdError = error as? NBDError { return nbdError.isUsageError ? 2 : 1 }
-        if error is EndpointError { return 1 }
-        return 2
+    /// cannot be reached, refuses, or a captive server that fails is a failure.
+    private static func openFailureStatus(_ error: any Error, _ spec: EndpointSpec) -> Int32 {
+        switch spec {
+        case .nbd: return (error as? NBDError)?.isUsageError == true ? 2 : 1
+        case .captive: return 1
+        case .file, .null, .pipe: return 2
+        }
+    }
+
+    /// "source X: why", without saying X twice when the error already names it.
+    private static func describe(_ error: any Error, opening side: String, _ spec: EndpointSpec) -> String {
+        let text = "\(error)"
+        return text.contains(spec.description) ? "\(side): \(text)" : "\(side) \(spec): \(text)"
     }
 
     static func describe(_ event: CopyEvent) -> String {

@@ -48,7 +48,7 @@ enum StatsJSON {
             ("stalled", .bool(connection.stalled)),
             ("stall_episodes", .int(Int64(connection.stallEpisodes))),
             ("stall_ms", .double(milliseconds(connection.stalledTime))),
-            ("stall_threshold_ms", .double(milliseconds(connection.stallThreshold))),
+            ("stall_threshold_ms", connection.stallThreshold.map { .double(milliseconds($0)) } ?? .null),
             ("held_behind", .int(Int64(connection.requestsHeldBehind))),
             ("errors", .int(Int64(connection.errors))),
             ("retries", .int(Int64(connection.retries))),
