@@ -96,19 +96,13 @@ final class SharedDescriptor: Sendable {
 /// exactly once each. `close()` waits for what is running; `abort()` fails it at once
 /// (the blocking call still finishes in the background; its result is dropped).
 final class PoolRequests {
-    private enum State {
-        case open
-        case closing(EventLoopPromise<Void>)
-        case closed
-    }
-
     let eventLoop: any EventLoop
     let threadPool: NIOThreadPool
     /// Names the endpoint in messages.
     let name: String
     private var failers: [UInt64: (EndpointError) -> Void] = [:]
     private var nextToken: UInt64 = 0
-    private var state = State.open
+    private var state = ConnectionLifecycle.open
 
     init(eventLoop: any EventLoop, threadPool: NIOThreadPool, name: String) {
         self.eventLoop = eventLoop
@@ -118,10 +112,7 @@ final class PoolRequests {
 
     var inFlightCount: Int { failers.count }
 
-    var isOpen: Bool {
-        if case .open = state { return true }
-        return false
-    }
+    var isOpen: Bool { state.isOpen }
 
     /// Runs `work` on the thread pool and hands its result to `completion` on the event loop.
     /// `work` throws `EndpointError`; anything else (the pool is shut down) fails the connection.
@@ -149,25 +140,15 @@ final class PoolRequests {
     /// Completes once nothing is running; new requests fail from now on.
     func close() -> EventLoopFuture<Void> {
         eventLoop.preconditionInEventLoop()
-        switch state {
-        case .open:
-            let promise = eventLoop.makePromise(of: Void.self)
-            state = .closing(promise)
-            finishClosingIfIdle()
-            return promise.futureResult
-        case .closing(let promise):
-            return promise.futureResult
-        case .closed:
-            return eventLoop.makeSucceededVoidFuture()
-        }
+        let (closed, started) = state.beginClosing(on: eventLoop)
+        if started { finishClosingIfIdle() }
+        return closed
     }
 
     /// Fails everything in flight now and closes.
     func abort(reason: String) {
         eventLoop.preconditionInEventLoop()
-        let closing: EventLoopPromise<Void>?
-        if case .closing(let promise) = state { closing = promise } else { closing = nil }
-        state = .closed
+        let closing = state.markClosed()
         let pending = failers.sorted { $0.key < $1.key }
         failers = [:]
         let error = EndpointError(.connection, "\(name): \(reason)")
@@ -176,9 +157,8 @@ final class PoolRequests {
     }
 
     private func finishClosingIfIdle() {
-        guard failers.isEmpty, case .closing(let promise) = state else { return }
-        state = .closed
-        promise.succeed()
+        guard failers.isEmpty, case .closing = state else { return }
+        state.markClosed()?.succeed()
     }
 }
 

@@ -168,13 +168,6 @@ public final class PipeEndpoint: CopyEndpoint {
     }
 }
 
-/// Where a pipe connection is in its life.
-private enum PipeConnectionState {
-    case open
-    case closing(EventLoopPromise<Void>)
-    case closed
-}
-
 /// The one connection to a pipe source: reads run one at a time, in order.
 final class PipeReaderConnection: EndpointConnection {
     private struct QueuedRead {
@@ -193,7 +186,7 @@ final class PipeReaderConnection: EndpointConnection {
     /// The read running on the thread pool.
     private var active: (token: UInt64, read: QueuedRead)?
     private var nextToken: UInt64 = 0
-    private var state = PipeConnectionState.open
+    private var state = ConnectionLifecycle.open
 
     init(endpoint: PipeEndpoint, eventLoop: any EventLoop, position: UInt64, end: UInt64?) {
         self.endpoint = endpoint
@@ -293,17 +286,9 @@ final class PipeReaderConnection: EndpointConnection {
 
     func close() -> EventLoopFuture<Void> {
         eventLoop.preconditionInEventLoop()
-        switch state {
-        case .open:
-            let promise = eventLoop.makePromise(of: Void.self)
-            state = .closing(promise)
-            finishClosingIfIdle()
-            return promise.futureResult
-        case .closing(let promise):
-            return promise.futureResult
-        case .closed:
-            return eventLoop.makeSucceededVoidFuture()
-        }
+        let (closed, started) = state.beginClosing(on: eventLoop)
+        if started { finishClosingIfIdle() }
+        return closed
     }
 
     func abort() {
@@ -318,10 +303,7 @@ final class PipeReaderConnection: EndpointConnection {
         })
     }
 
-    private var isClosed: Bool {
-        if case .closed = state { return true }
-        return false
-    }
+    private var isClosed: Bool { state.isClosed }
 
     private func finishClosingIfIdle() {
         guard case .closing = state, active == nil, queue.isEmpty else { return }
@@ -330,13 +312,8 @@ final class PipeReaderConnection: EndpointConnection {
 
     /// Hands the stream back to the endpoint and completes a pending `close()`.
     private func close(position: UInt64, broken: String?) {
-        let closing: EventLoopPromise<Void>?
-        switch state {
-        case .closed: return
-        case .closing(let promise): closing = promise
-        case .open: closing = nil
-        }
-        state = .closed
+        guard !state.isClosed else { return }
+        let closing = state.markClosed()
         endpoint.release(position: min(position, end ?? position), end: end, broken: broken)
         closing?.succeed()
     }
@@ -372,7 +349,7 @@ final class PipeWriterConnection: EndpointConnection {
     private var active: (token: UInt64, writes: [QueuedWrite])?
     private var nextToken: UInt64 = 0
     private var broken: EndpointError?
-    private var state = PipeConnectionState.open
+    private var state = ConnectionLifecycle.open
 
     init(endpoint: PipeEndpoint, eventLoop: any EventLoop, position: UInt64) {
         self.endpoint = endpoint
@@ -482,22 +459,14 @@ final class PipeWriterConnection: EndpointConnection {
 
     func close() -> EventLoopFuture<Void> {
         eventLoop.preconditionInEventLoop()
-        switch state {
-        case .open:
-            let promise = eventLoop.makePromise(of: Void.self)
-            state = .closing(promise)
-            if active == nil { startNext() }
-            return promise.futureResult
-        case .closing(let promise):
-            return promise.futureResult
-        case .closed:
-            return eventLoop.makeSucceededVoidFuture()
-        }
+        let (closed, started) = state.beginClosing(on: eventLoop)
+        if started && active == nil { startNext() }
+        return closed
     }
 
     func abort() {
         eventLoop.preconditionInEventLoop()
-        if case .closed = state { return }
+        if state.isClosed { return }
         let running = active?.writes ?? []
         active = nil
         let error = EndpointError(.connection, "\(name): connection aborted")
@@ -520,13 +489,8 @@ final class PipeWriterConnection: EndpointConnection {
     }
 
     private func close(broken: String?) {
-        let closing: EventLoopPromise<Void>?
-        switch state {
-        case .closed: return
-        case .closing(let promise): closing = promise
-        case .open: closing = nil
-        }
-        state = .closed
+        guard !state.isClosed else { return }
+        let closing = state.markClosed()
         endpoint.release(position: streamOffset, end: nil, broken: broken)
         closing?.succeed()
     }

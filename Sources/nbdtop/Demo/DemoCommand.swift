@@ -13,7 +13,7 @@ struct DemoCommand: AsyncParsableCommand {
         abstract: "Watch a live transfer between captive nbdkit servers; press + to add lanes.",
         discussion: """
             The source is a captive nbdkit whose connections answer one request at a time (noparallel \
-            filter), each capped at 10 MB/s (rate filter), and where one request in 29 takes 2.5 s: \
+            filter), each capped at 10 MB/s (rate filter), and where one request in 53 takes 2.5 s: \
             the requests queued behind it on the same connection wait, which is a head-of-line stall. \
             The copy starts with one lane; every lane you add (+) brings another 10 MB/s and keeps \
             moving while another one is stalled. Data goes to null:. Quit with q.
@@ -34,8 +34,8 @@ struct DemoCommand: AsyncParsableCommand {
         [
             "nbdkit", "--filter=noparallel", "--filter=rate", "eval",
             "get_size=echo 64G",
-            // Arguments: pread HANDLE COUNT OFFSET. One 1 MiB request in 29 takes 2.5 s.
-            "pread=if [ $(( $4 / 1048576 % 29 )) -eq 7 ]; then sleep 2.5; fi; head -c $3 /dev/zero",
+            // Arguments: pread HANDLE COUNT OFFSET. One 1 MiB request in 53 takes 2.5 s.
+            "pread=if [ $(( $4 / 1048576 % 53 )) -eq 7 ]; then sleep 2.5; fi; head -c $3 /dev/zero",
             "can_multi_conn=exit 0", "can_extents=exit 3", "can_write=exit 3",
             "thread_model=echo parallel",
             "serialize=requests", "connection-rate=\(connectionRateBits)", "burstiness=0.1",
