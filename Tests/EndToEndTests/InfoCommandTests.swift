@@ -58,6 +58,27 @@ import Testing
         }
     }
 
+    @Test func tcpAgreesWithNbdinfoAndCopies() throws {
+        let process = try ServerProcess.nbdkitTCP(["pattern", "16M"])
+        defer { process.stop() }
+        let ours = try nbdtop("info", "--json", process.uri)
+        #expect(ours.status == 0, "\(ours.stderr)")
+        let theirs = try peer("nbdinfo", "--json", process.uri)
+        let ourExport = try #require((try parseJSON(ours.stdout)["exports"] as? [[String: Any]])?.first)
+        let theirExport = try #require((try parseJSON(theirs.stdout)["exports"] as? [[String: Any]])?.first)
+        for key in Self.sharedExportKeys {
+            #expect("\(ourExport[key] ?? "absent")" == "\(theirExport[key] ?? "absent")", "\(key) differs")
+        }
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let copy = try nbdtop("copy", "--no-tui", "-C", "2", process.uri, directory.file("out.img"))
+        #expect(copy.status == 0, "\(copy.stderr)")
+        let bytes = try #require(FileManager.default.contents(atPath: directory.file("out.img")))
+        #expect(bytes.count == 16 << 20)
+        #expect(Array(bytes.prefix(4096)) == TestBytes.pattern(offset: 0, count: 4096))
+        #expect(Array(bytes.suffix(4096)) == TestBytes.pattern(offset: (16 << 20) - 4096, count: 4096))
+    }
+
     @Test func textOutputSaysWhyMultiConnIsOff() throws {
         let process = try ServerProcess.qemuNBD(imageSize: 1 << 20)
         defer { process.stop() }

@@ -15,7 +15,14 @@ public final class ServerProcess: @unchecked Sendable {
     private var stopped = false
 
     /// `nbd+unix:///EXPORT?socket=PATH`
-    public var uri: String { "nbd+unix:///\(exportName)?socket=\(socketPath)" }
+    /// The loopback TCP port, for servers started with `nbdkitTCP`.
+    public private(set) var tcpPort: Int?
+
+    /// `nbd+unix:///EXPORT?socket=PATH`, or `nbd://127.0.0.1:PORT/EXPORT` for TCP servers.
+    public var uri: String {
+        if let tcpPort { return "nbd://127.0.0.1:\(tcpPort)/\(exportName)" }
+        return "nbd+unix:///\(exportName)?socket=\(socketPath)"
+    }
 
     private init(directory: TemporaryDirectory, socketPath: String, exportName: String, pid: pid_t) {
         self.directory = directory
@@ -36,6 +43,27 @@ public final class ServerProcess: @unchecked Sendable {
         let command = ["nbdkit", "-f", "--exit-with-parent", "-U", socket, "-P", pidFile]
             + options + filters.map { "--filter=\($0)" } + arguments
         return try start(command, directory: directory, socket: socket, pidFile: pidFile, exportName: "", daemonizes: false)
+    }
+
+    /// `nbdkit -f -i 127.0.0.1 -p PORT ...` on a free loopback port (tried until one binds).
+    public static func nbdkitTCP(_ arguments: [String], filters: [String] = []) throws -> ServerProcess {
+        var lastError: (any Error)?
+        for _ in 0..<8 {
+            let port = Int.random(in: 20_000...60_000)
+            let directory = try TemporaryDirectory(prefix: "nbdkit-tcp")
+            let pidFile = directory.file("s.pid")
+            let command = ["nbdkit", "-f", "--exit-with-parent", "-i", "127.0.0.1", "-p", String(port), "-P", pidFile]
+                + filters.map { "--filter=\($0)" } + arguments
+            do {
+                // The pid file stands in for the socket file: nbdkit writes it once listening.
+                let server = try start(command, directory: directory, socket: pidFile, pidFile: pidFile, exportName: "", daemonizes: false)
+                server.tcpPort = port
+                return server
+            } catch {
+                lastError = error
+            }
+        }
+        throw lastError ?? TestSupportError("no free port for nbdkit")
     }
 
     /// `qemu-nbd -t -k SOCK --pid-file=PID -f FORMAT [ARGS...] IMAGE`; without `image`,
