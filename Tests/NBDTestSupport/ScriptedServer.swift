@@ -627,32 +627,7 @@ private enum Socket {
     #endif
 
     static func listen(at path: String) throws -> Int32 {
-        let fd = socket(AF_UNIX, stream, 0)
-        guard fd >= 0 else { throw ScriptedServerError("socket failed: \(String(cString: strerror(errno)))") }
-        _ = fcntl(fd, F_SETFD, FD_CLOEXEC)
-        var address = sockaddr_un()
-        address.sun_family = sa_family_t(AF_UNIX)
-        let bytes = Array(path.utf8)
-        let capacity = MemoryLayout.size(ofValue: address.sun_path)
-        guard bytes.count < capacity else {
-            close(fd)
-            throw ScriptedServerError("socket path too long: \(path)")
-        }
-        withUnsafeMutableBytes(of: &address.sun_path) { raw in
-            raw.copyBytes(from: bytes)
-            raw[bytes.count] = 0
-        }
-        let bound = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
-            }
-        }
-        guard bound == 0, posixListen(fd, 4) == 0 else {
-            let reason = String(cString: strerror(errno))
-            close(fd)
-            throw ScriptedServerError("cannot listen on \(path): \(reason)")
-        }
-        return fd
+        try UnixSocket.listen(at: path)
     }
 
     static func pipe() throws -> (read: Int32, write: Int32) {
@@ -670,6 +645,5 @@ private func posixSend(_ fd: Int32, _ buffer: UnsafeRawPointer?, _ count: Int, _
 
 private func posixAccept(_ fd: Int32) -> Int32 { accept(fd, nil, nil) }
 
-private func posixListen(_ fd: Int32, _ backlog: Int32) -> Int32 { listen(fd, backlog) }
 
 private func posixPipe(_ fds: inout [Int32]) -> Int32 { pipe(&fds) }

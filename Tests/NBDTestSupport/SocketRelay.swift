@@ -46,7 +46,7 @@ public final class SocketRelay: @unchecked Sendable {
         directory = try TemporaryDirectory(prefix: "nbd-relay")
         socketPath = directory.file("relay.sock")
         do {
-            listener = try RelaySocket.listen(at: socketPath)
+            listener = try UnixSocket.listen(at: socketPath)
         } catch {
             directory.remove()
             throw error
@@ -139,7 +139,7 @@ public final class SocketRelay: @unchecked Sendable {
             _ = fcntl(client, F_SETFD, FD_CLOEXEC)
             let upstream: Int32
             do {
-                upstream = try RelaySocket.connect(to: upstreamPath)
+                upstream = try UnixSocket.connect(to: upstreamPath)
             } catch {
                 lock.withLock { failures.append("\(error)") }
                 close(client)
@@ -204,7 +204,7 @@ public final class SocketRelay: @unchecked Sendable {
         var sent = 0
         while sent < count {
             let written = buffer.withUnsafeBytes { raw in
-                send(fd, raw.baseAddress! + sent, count - sent, RelaySocket.noSignal)
+                send(fd, raw.baseAddress! + sent, count - sent, UnixSocket.noSignal)
             }
             if written < 0 && errno == EINTR { continue }
             if written <= 0 { return false }
@@ -224,71 +224,4 @@ public final class SocketRelay: @unchecked Sendable {
             self.upstream = upstream
         }
     }
-}
-
-/// POSIX socket calls for the relay.
-private enum RelaySocket {
-    #if canImport(Glibc)
-    static let stream = Int32(SOCK_STREAM.rawValue)
-    static let noSignal = Int32(MSG_NOSIGNAL)
-    #else
-    static let stream = SOCK_STREAM
-    static let noSignal: Int32 = 0
-    #endif
-
-    static func address(_ path: String) throws -> sockaddr_un {
-        var address = sockaddr_un()
-        address.sun_family = sa_family_t(AF_UNIX)
-        let bytes = Array(path.utf8)
-        guard bytes.count < MemoryLayout.size(ofValue: address.sun_path) else {
-            throw TestSupportError("socket path too long: \(path)")
-        }
-        withUnsafeMutableBytes(of: &address.sun_path) { raw in
-            raw.copyBytes(from: bytes)
-            raw[bytes.count] = 0
-        }
-        return address
-    }
-
-    static func listen(at path: String) throws -> Int32 {
-        var address = try address(path)
-        let fd = socket(AF_UNIX, stream, 0)
-        guard fd >= 0 else { throw TestSupportError("socket failed: \(String(cString: strerror(errno)))") }
-        _ = fcntl(fd, F_SETFD, FD_CLOEXEC)
-        let bound = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
-            }
-        }
-        guard bound == 0, relayListen(fd, 64) == 0 else {
-            let reason = String(cString: strerror(errno))
-            close(fd)
-            throw TestSupportError("cannot listen on \(path): \(reason)")
-        }
-        return fd
-    }
-
-    static func connect(to path: String) throws -> Int32 {
-        var address = try address(path)
-        let fd = socket(AF_UNIX, stream, 0)
-        guard fd >= 0 else { throw TestSupportError("socket failed: \(String(cString: strerror(errno)))") }
-        _ = fcntl(fd, F_SETFD, FD_CLOEXEC)
-        let connected = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                relayConnect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
-            }
-        }
-        guard connected == 0 else {
-            let reason = String(cString: strerror(errno))
-            close(fd)
-            throw TestSupportError("cannot connect to \(path): \(reason)")
-        }
-        return fd
-    }
-}
-
-// File-level wrappers, so that the enum's members named like these calls do not hide them.
-private func relayListen(_ fd: Int32, _ backlog: Int32) -> Int32 { listen(fd, backlog) }
-private func relayConnect(_ fd: Int32, _ address: UnsafePointer<sockaddr>, _ length: socklen_t) -> Int32 {
-    connect(fd, address, length)
 }
