@@ -117,13 +117,8 @@ import Glibc
         let folder = try TemporaryDirectory(prefix: "nbdtop-copy")
         defer { folder.remove() }
         let output = folder.file("out.img")
-        let copy = try BackgroundCommand([try CommandRunner.nbdtopBinary(), "copy", "-C", "2", "-R", "8", "--interval", "100ms",
-                                          "--stats-json", "-", source.uri, output])
+        let copy = try Self.startedCopy(["-C", "2", "-R", "8", "--interval", "100ms", source.uri, output])
         defer { copy.stop() }
-        let running = try copy.waitUntil(timeout: .seconds(30)) {
-            try StatsLog(copy.stdout, partial: true).samples.contains { ($0.uint("bytes_done") ?? 0) > 0 }
-        }
-        try #require(running && copy.exitStatus == nil, "copy did not start: \(copy.stderr)")
         copy.signal(SIGUSR1)
         let added = try copy.waitUntil(timeout: .seconds(10)) {
             try StatsLog(copy.stdout, partial: true).events("lane_added").contains { $0.int("id") == 3 }
@@ -212,13 +207,8 @@ import Glibc
         let source = try ServerProcess.nbdkit(["pattern", "256M", "rate=64000000", "burstiness=0.1"],
                                               filters: ["rate"], options: ["-r"])
         defer { source.stop() }
-        let copy = try BackgroundCommand([try CommandRunner.nbdtopBinary(), "copy", "-C", "4", "--interval", "100ms",
-                                          "--stats-json", "-", source.uri, "null:"])
+        let copy = try Self.startedCopy(["-C", "4", "--interval", "100ms", source.uri, "null:"])
         defer { copy.stop() }
-        let running = try copy.waitUntil(timeout: .seconds(30)) {
-            try StatsLog(copy.stdout, partial: true).samples.contains { ($0.uint("bytes_done") ?? 0) > 0 }
-        }
-        try #require(running && copy.exitStatus == nil, "copy did not start: \(copy.stderr)")
         source.signal(SIGKILL)
         let status = copy.wait(timeout: .seconds(30))
         #expect(status == 1, "exit status \(String(describing: status)): \(copy.stderr)")
@@ -471,13 +461,8 @@ import Glibc
                                               filters: ["rate"], options: ["-r"])
         defer { source.stop() }
         // Few requests in flight (4 lanes x 4 x 256 KiB at 8 MB/s), so draining them is quick.
-        let copy = try BackgroundCommand([try CommandRunner.nbdtopBinary(), "copy", "-C", "4", "-R", "4", "--interval", "100ms",
-                                          "--stats-json", "-", source.uri, "null:"])
+        let copy = try Self.startedCopy(["-C", "4", "-R", "4", "--interval", "100ms", source.uri, "null:"])
         defer { copy.stop() }
-        let running = try copy.waitUntil(timeout: .seconds(30)) {
-            try StatsLog(copy.stdout, partial: true).samples.contains { ($0.uint("bytes_done") ?? 0) > 0 }
-        }
-        try #require(running && copy.exitStatus == nil, "copy did not start: \(copy.stderr)")
         copy.signal(SIGINT)
         let status = copy.wait(timeout: .seconds(30))
         #expect(status == 130, "exit status \(String(describing: status)): \(copy.stderr)")
@@ -629,5 +614,21 @@ struct StatsObject {
             guard case .object(let members) = item else { return nil }
             return StatsObject(members, text: item.text)
         }
+    }
+}
+
+extension CopyCommandTests {
+    /// Starts `nbdtop copy ARGUMENTS --stats-json -` in the background and returns once
+    /// it has moved bytes; fails the test if it ends or stalls first.
+    static func startedCopy(_ arguments: [String]) throws -> BackgroundCommand {
+        let copy = try BackgroundCommand([try CommandRunner.nbdtopBinary(), "copy", "--stats-json", "-"] + arguments)
+        let running = try copy.waitUntil(timeout: .seconds(30)) {
+            try StatsLog(copy.stdout, partial: true).samples.contains { ($0.uint("bytes_done") ?? 0) > 0 }
+        }
+        guard running && copy.exitStatus == nil else {
+            copy.stop()
+            throw TestSupportError("copy did not start: \(copy.stderr)")
+        }
+        return copy
     }
 }

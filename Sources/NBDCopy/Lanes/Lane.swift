@@ -119,13 +119,14 @@ final class Lane {
     }
 
     private func pullWork() {
+        // Wakes this lane on its event loop when the planner has news. Made per call, not
+        // kept: a stored closure holding the lane would keep it alive forever.
+        let loopBound = NIOLoopBound(self, eventLoop: eventLoop)
+        let eventLoop = self.eventLoop
+        let waiter: @Sendable () -> Void = { eventLoop.execute { loopBound.value.plannerWoke() } }
         while state == .active, !paused, !waitingForPlanner, items.count < settings.maximumRequests,
               inFlightBytes < settings.maximumBytes {
-            let loopBound = NIOLoopBound(self, eventLoop: eventLoop)
-            let eventLoop = self.eventLoop
-            let next = planner.next(waiter: {
-                eventLoop.execute { loopBound.value.plannerWoke() }
-            })
+            let next = planner.next(waiter: waiter)
             switch next {
             case .work(let item):
                 start(item)
