@@ -87,7 +87,7 @@ public final class CopyEngine: @unchecked Sendable {
             skipZeroRanges: skipZeroes))
         settings = LaneSettings(
             maximumRequests: max(1, options.requestsPerLane),
-            maximumBytes: UInt64(max(1, options.requestsPerLane)) * requestSize,
+            maximumBytes: max(1, options.queueSize),
             sparseGranularity: granularity,
             skipZeroes: skipZeroes,
             destinationCanZero: destination.canZero,
@@ -284,7 +284,8 @@ public final class CopyEngine: @unchecked Sendable {
             eta = .milliseconds(Int64(Double(total - min(total, progress.bytesDone)) / rate * 1000))
         }
         return CopySnapshot(
-            elapsed: elapsed, bytesTotal: total, bytesDone: progress.bytesDone, bytesZeroed: progress.bytesZeroed,
+            elapsed: elapsed, bytesTotal: total, bytesDone: progress.bytesDone,
+            completedPrefix: planner.completedPrefix, bytesZeroed: progress.bytesZeroed,
             bytesSkipped: progress.bytesSkipped, bytesPerSecond: rate, averageBytesPerSecond: average, eta: eta,
             lanes: records.values.filter { !$0.draining }.count, maximumLanes: maximumLanes,
             laneLimitReason: laneLimitReason, paused: isPaused,

@@ -22,6 +22,16 @@ public struct CopyOptions: Sendable {
     public var stallThreshold: Duration?
     /// How much of the source one block status request asks about.
     public var extentsWindow: UInt64 = 1 << 30
+    /// Bytes of data in flight per lane at most (`--queue-size`, as nbdcopy); one request
+    /// always fits, and a zero request counts as a request, not as its length.
+    public var queueSize: UInt64 = 16 << 20
+    /// How long a lane whose connection broke keeps trying to re-open it (`--reconnect`);
+    /// nil: a broken connection fails its lane at once.
+    public var reconnect: Duration?
+    /// With `reconnect`: flush the destination after this many bytes were written...
+    public var checkpointBytes: UInt64 = 1 << 30
+    /// ...or after this much time, whichever comes first (`--checkpoint`).
+    public var checkpointInterval: Duration = .seconds(30)
 
     public init() {}
 }

@@ -5,6 +5,8 @@ public struct CopySnapshot: Sendable {
     public var bytesTotal: UInt64?
     /// Bytes the destination acknowledged, including zeroed and skipped ranges.
     public var bytesDone: UInt64
+    /// Every byte below this offset is done (acknowledged by the destination).
+    public var completedPrefix: UInt64
     /// Bytes made zero with zero requests (or written as zeroes).
     public var bytesZeroed: UInt64
     /// Bytes that needed no request (known zero on both sides).
@@ -25,13 +27,14 @@ public struct CopySnapshot: Sendable {
     /// already closed or failed keep their last figures.
     public var connections: [ConnectionSnapshot]
 
-    public init(elapsed: Duration = .zero, bytesTotal: UInt64? = nil, bytesDone: UInt64 = 0, bytesZeroed: UInt64 = 0,
+    public init(elapsed: Duration = .zero, bytesTotal: UInt64? = nil, bytesDone: UInt64 = 0, completedPrefix: UInt64 = 0, bytesZeroed: UInt64 = 0,
                 bytesSkipped: UInt64 = 0, bytesPerSecond: Double = 0, averageBytesPerSecond: Double = 0,
                 eta: Duration? = nil, lanes: Int = 0, maximumLanes: Int = 1, laneLimitReason: String = "",
                 paused: Bool = false, connections: [ConnectionSnapshot] = []) {
         self.elapsed = elapsed
         self.bytesTotal = bytesTotal
         self.bytesDone = bytesDone
+        self.completedPrefix = completedPrefix
         self.bytesZeroed = bytesZeroed
         self.bytesSkipped = bytesSkipped
         self.bytesPerSecond = bytesPerSecond

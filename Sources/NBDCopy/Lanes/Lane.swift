@@ -169,7 +169,7 @@ final class Lane {
         let itemID = nextItemID
         nextItemID += 1
         items[itemID] = ActiveItem(item: item, doneBytes: item.length)
-        inFlightBytes += item.length
+        inFlightBytes += item.bufferedBytes
         switch item.kind {
         case .copy:
             let token = sourceStats.requestSent(bytes: item.length, now: .now())
@@ -269,7 +269,7 @@ final class Lane {
 
     private func finish(_ itemID: Int) {
         guard let active = items.removeValue(forKey: itemID) else { return }
-        inFlightBytes -= active.item.length
+        inFlightBytes -= active.item.bufferedBytes
         planner.complete(active.item, bytes: active.doneBytes, zeroed: active.zeroedBytes, skipped: active.skippedBytes)
         pump()
     }
@@ -282,7 +282,7 @@ final class Lane {
             return
         }
         guard var active = items.removeValue(forKey: itemID) else { return }
-        inFlightBytes -= active.item.length
+        inFlightBytes -= active.item.bufferedBytes
         active.item.failures += 1
         guard active.item.failures <= settings.retries else {
             planner.giveBack([active.item])

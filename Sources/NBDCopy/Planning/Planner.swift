@@ -50,7 +50,10 @@ final class Planner: @unchecked Sendable {
     private var known = Deque<ImageExtent>()
     private var fetching = false
     private var returned = Deque<WorkItem>()
-    private var outstanding = 0
+    /// Offsets of the items handed out and not yet completed or given back (a count per
+    /// offset), for `completedPrefix`.
+    private var outstanding: [UInt64: Int] = [:]
+    private var outstandingCount = 0
     private var waiters: [@Sendable () -> Void] = []
     private var progress = Progress()
 
@@ -85,12 +88,12 @@ final class Planner: @unchecked Sendable {
 
     private func nextLocked() -> Next {
         if let item = returned.popFirst() {
-            outstanding += 1
+            markOutstanding(item)
             return .work(item)
         }
         while true {
             if let size, cursor >= size {
-                return outstanding == 0 ? .finished : .wait
+                return outstandingCount == 0 ? .finished : .wait
             }
             guard configuration.useExtents, let size else {
                 let length = size.map { min(configuration.requestSize, $0 - cursor) } ?? configuration.requestSize
@@ -120,8 +123,22 @@ final class Planner: @unchecked Sendable {
 
     private func handOut(_ item: WorkItem) -> Next {
         if item.offset == cursor { cursor += item.length }
-        outstanding += 1
+        markOutstanding(item)
         return .work(item)
+    }
+
+    private func markOutstanding(_ item: WorkItem) {
+        outstanding[item.offset, default: 0] += 1
+        outstandingCount += 1
+    }
+
+    private func clearOutstanding(_ item: WorkItem) {
+        outstandingCount -= 1
+        if let count = outstanding[item.offset], count > 1 {
+            outstanding[item.offset] = count - 1
+        } else {
+            outstanding[item.offset] = nil
+        }
     }
 
     private func consumeKnown(_ length: UInt64) {
@@ -157,7 +174,7 @@ final class Planner: @unchecked Sendable {
     /// A lane finished `item`; `bytes` of it were done (less only past a pipe's end).
     func complete(_ item: WorkItem, bytes: UInt64, zeroed: UInt64, skipped: UInt64) {
         let wake = lock.withLock { () -> [@Sendable () -> Void] in
-            outstanding -= 1
+            clearOutstanding(item)
             progress.bytesDone += bytes
             progress.bytesZeroed += zeroed
             progress.bytesSkipped += skipped
@@ -170,7 +187,7 @@ final class Planner: @unchecked Sendable {
     func giveBack(_ items: [WorkItem]) {
         guard !items.isEmpty else { return }
         let wake = lock.withLock { () -> [@Sendable () -> Void] in
-            outstanding -= items.count
+            items.forEach(clearOutstanding)
             returned.append(contentsOf: items.sorted { $0.offset < $1.offset })
             return takeWaitersLocked()
         }
@@ -189,7 +206,20 @@ final class Planner: @unchecked Sendable {
 
     private var isFinishedLocked: Bool {
         guard let size else { return false }
-        return cursor >= size && returned.isEmpty && outstanding == 0
+        return cursor >= size && returned.isEmpty && outstandingCount == 0
+    }
+
+    /// The offset below which every byte is done: what a destination that was cut off
+    /// holds for sure. Items are handed out in offset order, so nothing below the cursor
+    /// is missing except what is outstanding or was given back.
+    var completedPrefix: UInt64 {
+        lock.withLock {
+            var prefix = cursor
+            if let size { prefix = min(prefix, size) }
+            if let first = returned.min(by: { $0.offset < $1.offset }) { prefix = min(prefix, first.offset) }
+            if let lowest = outstanding.keys.min() { prefix = min(prefix, lowest) }
+            return prefix
+        }
     }
 
     private func takeWaitersLocked() -> [@Sendable () -> Void] {

@@ -14,4 +14,8 @@ struct WorkItem: Sendable, Equatable {
     var failures = 0
 
     var end: UInt64 { offset + length }
+
+    /// Bytes this item holds in memory while in flight, for `--queue-size`: a copy holds its
+    /// data; a zero request holds nothing (a 1 GiB WRITE_ZEROES must not stop a lane reading).
+    var bufferedBytes: UInt64 { kind == .copy ? length : 0 }
 }

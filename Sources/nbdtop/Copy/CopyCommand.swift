@@ -32,6 +32,9 @@ struct CopyCommand: AsyncParsableCommand {
     @Option(name: .customLong("request-size"), help: "Bytes per request (e.g. 256K, 1M).")
     var requestSize = "256K"
 
+    @Option(name: .customLong("queue-size"), help: "Bytes of data in flight per lane at most; one request always fits.")
+    var queueSize = ByteCount(bytes: 16 << 20)
+
     @Option(name: [.customShort("S"), .customLong("sparse")], help: "Zero-detection block size in bytes; 0 turns it off.")
     var sparse = "4096"
 
@@ -50,6 +53,14 @@ struct CopyCommand: AsyncParsableCommand {
 
     @Option(help: "Times a request the server failed is tried again, on any lane.")
     var retries = 0
+
+    @Option(help: ArgumentHelp("Re-open a lane's broken connection, with backoff, for up to this long (e.g. 30s, 5m).",
+                               valueName: "duration"))
+    var reconnect: TimeSpan?
+
+    @Option(help: ArgumentHelp("With --reconnect: flush the destination after this many bytes or this long, whichever comes first.",
+                               valueName: "size,duration"))
+    var checkpoint = CheckpointPolicy.standard
 
     @Option(name: .customLong("stall-threshold"), help: "Fixed head-of-line stall threshold (e.g. 200ms); adaptive by default.")
     var stallThreshold: String?
@@ -101,6 +112,10 @@ struct CopyCommand: AsyncParsableCommand {
         options.useExtents = !noExtents
         options.flush = flush
         options.retries = retries
+        options.queueSize = max(1, queueSize.bytes)
+        options.reconnect = reconnect?.duration
+        options.checkpointBytes = checkpoint.bytes
+        options.checkpointInterval = checkpoint.interval
         if let stallThreshold {
             guard let threshold = Units.parseDuration(stallThreshold), threshold > .zero else {
                 throw ValidationError("--stall-threshold '\(stallThreshold)' must be a duration such as 200ms or 1s")

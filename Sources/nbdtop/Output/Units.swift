@@ -49,11 +49,28 @@ enum Units {
         return UInt64(digits)
     }
 
-    /// Parses `200ms`, `1.5s`, `2` (seconds) into a duration.
+    /// Parses `200ms`, `1.5s`, `5m`, `2h`, `2` (seconds) into a duration.
     static func parseDuration(_ text: String) -> Duration? {
-        let (number, scale): (Substring, Double) = text.hasSuffix("ms") ? (text.dropLast(2), 0.001)
-            : text.hasSuffix("s") ? (text.dropLast(), 1) : (Substring(text), 1)
-        guard let value = Double(number), value >= 0, value.isFinite else { return nil }
-        return .milliseconds(Int64((value * scale * 1000).rounded()))
+        let units: [(suffix: String, seconds: Double)] = [("ms", 0.001), ("s", 1), ("m", 60), ("h", 3600)]
+        let unit = units.first { text.hasSuffix($0.suffix) }
+        let number = text.dropLast(unit?.suffix.count ?? 0)
+        guard let value = Double(number), value >= 0, value.isFinite, value < 1e9 else { return nil }
+        return .milliseconds(Int64((value * (unit?.seconds ?? 1) * 1000).rounded()))
+    }
+
+    /// A size as it would be typed: `16M`, `1G`, `4096`.
+    static func sizeText(_ bytes: UInt64) -> String {
+        for (suffix, shift) in [("T", 40), ("G", 30), ("M", 20), ("K", 10)] where bytes >= 1 << shift && bytes % (1 << shift) == 0 {
+            return "\(bytes >> shift)\(suffix)"
+        }
+        return "\(bytes)"
+    }
+
+    /// A duration as it would be typed: `250ms`, `30s`, `5m`.
+    static func durationText(_ duration: Duration) -> String {
+        let milliseconds = duration.components.seconds * 1000 + duration.components.attoseconds / 1_000_000_000_000_000
+        if milliseconds % 60_000 == 0 && milliseconds > 0 { return "\(milliseconds / 60_000)m" }
+        if milliseconds % 1000 == 0 { return "\(milliseconds / 1000)s" }
+        return "\(milliseconds)ms"
     }
 }
