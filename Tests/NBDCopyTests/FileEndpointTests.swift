@@ -8,21 +8,27 @@ import Testing
 /// Drives an `EndpointConnection` from async tests: every call hops onto the
 /// connection's event loop, as the protocol demands, and waits for its completion.
 /// (Also used by PipeEndpointTests.)
-struct EndpointTestConnection: @unchecked Sendable {
-    // Unchecked: the connection is only touched on its own event loop, inside `onLoop`.
-    let connection: any EndpointConnection
-    let eventLoop: any EventLoop
+struct EndpointTestConnection: Sendable {
+    let bound: NIOLoopBound<any EndpointConnection>
+    var eventLoop: any EventLoop { bound.eventLoop }
 
     static func connect(_ endpoint: any CopyEndpoint,
                         on eventLoop: any EventLoop = MultiThreadedEventLoopGroup.singleton.next()) async throws -> EndpointTestConnection {
-        let connection = try await endpoint.connect(on: eventLoop)
-        return EndpointTestConnection(connection: connection, eventLoop: eventLoop)
+        EndpointTestConnection(bound: try await endpoint.connect(on: eventLoop))
     }
 
     /// Runs `body` on the event loop and waits for the future it returns.
     func onLoop<T: Sendable>(_ body: @escaping @Sendable (any EndpointConnection) -> EventLoopFuture<T>) async throws -> T {
-        let box = self
-        return try await eventLoop.flatSubmit { body(box.connection) }.get()
+        let bound = self.bound
+        return try await eventLoop.flatSubmit { body(bound.value) }.get()
+    }
+
+    func flush() async throws {
+        try await onLoop { connection in
+            let promise = connection.eventLoop.makePromise(of: Void.self)
+            connection.flush { promise.completeWith($0.mapError { $0 }) }
+            return promise.futureResult
+        }
     }
 
     func read(offset: UInt64, length: UInt32) async throws -> [UInt8] {
@@ -47,8 +53,8 @@ struct EndpointTestConnection: @unchecked Sendable {
 
     var inFlightCount: Int {
         get async throws {
-            let box = self
-            return try await eventLoop.submit { box.connection.inFlightCount }.get()
+            let bound = self.bound
+            return try await eventLoop.submit { bound.value.inFlightCount }.get()
         }
     }
 
@@ -57,8 +63,8 @@ struct EndpointTestConnection: @unchecked Sendable {
     }
 
     func abort() async throws {
-        let box = self
-        try await eventLoop.submit { box.connection.abort() }.get()
+        let bound = self.bound
+        try await eventLoop.submit { bound.value.abort() }.get()
     }
 }
 
@@ -210,7 +216,7 @@ func isZero(at offset: UInt64, in extents: [ImageExtent]) -> Bool? {
         #expect(window.first?.isZero == false)
         #expect((window.last?.end ?? 0) <= Self.mib / 2 + Self.mib)
 
-        try await endpoint.flush(on: connection.connection)
+        try await connection.flush()
         try await connection.close()
         await endpoint.close()
     }
@@ -320,7 +326,7 @@ func isZero(at offset: UInt64, in extents: [ImageExtent]) -> Bool? {
             }
             try await group.waitForAll()
         }
-        try await endpoint.flush(on: lanes[0].connection)
+        try await lanes[0].flush()
         for lane in lanes { try await lane.close() }
         await endpoint.close()
         let written = try Data(contentsOf: URL(fileURLWithPath: folder.file("multi.img")))

@@ -32,8 +32,12 @@ public struct EventLogEntry: Sendable, Equatable {
             (text, severity) = ("cannot add a lane: \(reason)", .warning)
         case .stall(let id, let side, let oldest, let held):
             (text, severity) = ("lane \(id) \(side.rawValue) stalled: oldest request \(Format.shortDuration(oldest)), \(held) waiting behind it", .warning)
-        case .retry(let offset, let length, let attempt, let error):
-            (text, severity) = ("retrying \(Format.bytes(length)) at offset \(offset) (attempt \(attempt + 1)): \(error)", .warning)
+        case .retry(let id, let side, let offset, let length, let attempt, let error):
+            (text, severity) = ("lane \(id) \(side.rawValue): retrying \(Format.bytes(length)) at offset \(offset) (attempt \(attempt + 1)): \(error)", .warning)
+        case .laneReconnecting(let id, let side, let attempt, let error):
+            (text, severity) = ("lane \(id) \(side.rawValue) reconnecting (try \(attempt)): \(error)", .warning)
+        case .laneReconnected(let id, let side):
+            (text, severity) = ("lane \(id) \(side.rawValue) reconnected", .ok)
         case .paused(let paused):
             (text, severity) = (paused ? "transfer paused" : "transfer resumed", .info)
         }

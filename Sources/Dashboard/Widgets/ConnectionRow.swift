@@ -47,7 +47,7 @@ struct ConnectionRow {
             text(TextFitting.pad(String(connection.laneID), to: 3, alignRight: true), .normal)
             if selected { grid.write(String(glyphs.selection), at: at, style: style(.normal, theme, base: base).adding(.bold), clip: cell) }
         case .state:
-            text(Self.stateText(connection.state), Self.stateRole(connection.state))
+            text(Self.stateText(connection), Self.stateRole(connection.state))
         case .rate:
             text(Format.compactRate(connection.bytesPerSecond), .rate)
         case .history:
@@ -111,10 +111,11 @@ struct ConnectionRow {
         }
     }
 
-    static func stateText(_ state: ConnectionState) -> String {
-        switch state {
+    static func stateText(_ connection: ConnectionSnapshot) -> String {
+        switch connection.state {
         case .connecting: return "conn"
         case .active: return "active"
+        case .reconnecting: return "recon\(connection.reconnectAttempt)"
         case .draining: return "drain"
         case .closed: return "closed"
         case .failed: return "failed"
@@ -125,7 +126,7 @@ struct ConnectionRow {
         switch state {
         case .connecting, .closed: return .dim
         case .active: return .ok
-        case .draining: return .warning
+        case .draining, .reconnecting: return .warning
         case .failed: return .error
         }
     }

@@ -245,6 +245,19 @@ public final class CaptiveServer: Sendable {
         return EndpointError(.connection, "captive server `\(commandLine)`: \(error)")
     }
 
+    /// After a connection to the server was lost: "captive server `CMD` exited with status 1:
+    /// LAST LINES" once the server has exited (waiting up to `grace` for the exit to show),
+    /// nil while it still runs.
+    public func exitAfterLostConnection(grace: Duration = .seconds(1)) async -> String? {
+        let deadline = ContinuousClock.now + grace
+        var status = exitStatusIfExited
+        while status == nil && ContinuousClock.now < deadline {
+            try? await Task.sleep(for: .milliseconds(20))
+            status = exitStatusIfExited
+        }
+        return status.map { "captive server `\(commandLine)` \($0)" + logExcerpt() }
+    }
+
     /// "captive server `CMD` exited with status 1", once it has exited.
     public var exitDescription: String? {
         exitStatusIfExited.map { "captive server `\(commandLine)` \($0)" }

@@ -30,12 +30,21 @@ public protocol CopyEndpoint: AnyObject, Sendable {
     /// Whether writing costs nothing (`null:`), so looking for zeroes to skip is wasted work.
     var discardsWrites: Bool { get }
 
-    /// Opens another connection on `eventLoop`. The first call may reuse the connection
-    /// that `open` made to learn the endpoint's facts.
-    func connect(on eventLoop: any EventLoop) async throws -> any EndpointConnection
+    /// Whether `EndpointConnection.flush` makes written data durable (NBD FLUSH, fsync);
+    /// false for a server that does not offer FLUSH, `null:` and pipes.
+    var canFlush: Bool { get }
+    /// Whether a connection that broke can be opened again and see the same export (an NBD
+    /// server that may restart); false for files, pipes, `null:` and captive servers.
+    var canReconnect: Bool { get }
 
-    /// Makes the data durable (NBD FLUSH or fsync) after every write has completed.
-    func flush(on connection: any EndpointConnection) async throws
+    /// Opens another connection on `eventLoop`, bound to it. The first call may reuse the
+    /// connection that `open` made to learn the endpoint's facts. A connection that finds
+    /// the endpoint changed (another size or flags) fails with a `.fatal` error.
+    func connect(on eventLoop: any EventLoop) async throws -> NIOLoopBound<any EndpointConnection>
+
+    /// Says what a lost connection means for the endpoint: the same error when it may come
+    /// back, a `.fatal` one when it will not (a captive server that exited, with its status).
+    func diagnose(_ error: EndpointError) async -> EndpointError
 
     /// Releases what the endpoint holds (captive server processes, files).
     func close() async
@@ -43,6 +52,17 @@ public protocol CopyEndpoint: AnyObject, Sendable {
 
 extension CopyEndpoint {
     public var discardsWrites: Bool { false }
+    public var canReconnect: Bool { false }
+    public func diagnose(_ error: EndpointError) async -> EndpointError { error }
+}
+
+extension EventLoop {
+    /// Makes a connection on this loop and binds it there, so that it can be handed to the
+    /// lane that will use it without ever being touched from another thread.
+    func bindConnection(_ make: @escaping @Sendable () throws -> any EndpointConnection) async throws
+        -> NIOLoopBound<any EndpointConnection> {
+        try await submit { NIOLoopBound(try make(), eventLoop: self) }.get()
+    }
 }
 
 /// One connection to an endpoint, used by one lane on its event loop.
@@ -50,6 +70,9 @@ extension CopyEndpoint {
 /// Every method must be called on `eventLoop`, and calls its completion there exactly
 /// once. Errors say whether only the request failed (`.request`: the server answered
 /// with an error, a retry may help) or the connection is gone (`.connection`).
+///
+/// Connections keep mutable state without locks, so they are not `Sendable`: they are
+/// made on their event loop and travel as `NIOLoopBound` (see `bindConnection`).
 public protocol EndpointConnection: AnyObject {
     var eventLoop: any EventLoop { get }
 
@@ -66,6 +89,10 @@ public protocol EndpointConnection: AnyObject {
     /// Describes the allocation of the range from `offset` (may cover less, never more
     /// than the endpoint). Only called when `canReportExtents`.
     func extents(offset: UInt64, length: UInt32, completion: @escaping (Result<[ImageExtent], EndpointError>) -> Void)
+
+    /// Makes every write completed so far durable (NBD FLUSH, fsync). Only called when the
+    /// endpoint's `canFlush`.
+    func flush(completion: @escaping (Result<Void, EndpointError>) -> Void)
 
     /// Requests sent and not yet answered, as the transport sees them.
     var inFlightCount: Int { get }
@@ -113,24 +140,4 @@ public struct BlockConstraints: Sendable, Equatable {
         self.preferred = preferred
         self.maximum = maximum
     }
-}
-
-/// A failed request or connection, with a message that names the endpoint and offset.
-public struct EndpointError: Error, Sendable, CustomStringConvertible {
-    public enum Kind: Sendable {
-        /// The server or file refused this request; the connection is still good.
-        case request
-        /// The connection is gone; its lane must stop.
-        case connection
-    }
-
-    public var kind: Kind
-    public var message: String
-
-    public init(_ kind: Kind, _ message: String) {
-        self.kind = kind
-        self.message = message
-    }
-
-    public var description: String { message }
 }

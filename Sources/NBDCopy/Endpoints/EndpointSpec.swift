@@ -96,9 +96,7 @@ public enum EndpointSpec: Sendable, Equatable, CustomStringConvertible {
     private static func openCaptive(_ command: [String], description: String, on eventLoop: any EventLoop) async throws -> any CopyEndpoint {
         let server = try CaptiveServer.start(command)
         do {
-            return try await NBDEndpoint.open(server.uri, displayName: description, on: eventLoop) {
-                await server.stop()
-            }
+            return try await NBDEndpoint.open(server.uri, displayName: description, on: eventLoop, captive: server)
         } catch {
             let explained = await server.explain(error)
             await server.stop()

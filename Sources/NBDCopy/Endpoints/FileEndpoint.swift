@@ -1,3 +1,4 @@
+import NBD
 import NIOCore
 import NIOPosix
 import Synchronization
@@ -161,20 +162,15 @@ public final class FileEndpoint: CopyEndpoint {
         }
     }
 
-    public func connect(on eventLoop: any EventLoop) async throws -> any EndpointConnection {
-        guard !file.descriptor.isClosed else { throw file.closedError() }
-        return FileConnection(file: file, isReadOnly: isReadOnly, requests: PoolRequests(eventLoop: eventLoop, threadPool: threadPool, name: path))
-    }
+    /// fsync makes writes durable.
+    public var canFlush: Bool { true }
 
-    /// fsync.
-    public func flush(on connection: any EndpointConnection) async throws {
-        let file = self.file
-        do {
-            try await threadPool.runIfActive { try file.synchronize() }
-        } catch let error as EndpointError {
-            throw error
-        } catch {
-            throw EndpointError(.connection, "\(path): cannot run fsync: \(error)")
+    public func connect(on eventLoop: any EventLoop) async throws -> NIOLoopBound<any EndpointConnection> {
+        guard !file.descriptor.isClosed else { throw file.closedError() }
+        let (file, isReadOnly, threadPool, path) = (self.file, self.isReadOnly, self.threadPool, self.path)
+        return try await eventLoop.bindConnection {
+            FileConnection(file: file, isReadOnly: isReadOnly,
+                           requests: PoolRequests(eventLoop: eventLoop, threadPool: threadPool, name: path))
         }
     }
 
@@ -227,6 +223,12 @@ final class FileConnection: EndpointConnection {
     func extents(offset: UInt64, length: UInt32, completion: @escaping (Result<[ImageExtent], EndpointError>) -> Void) {
         let file = self.file
         requests.run({ try file.extents(offset: offset, length: UInt64(length)) }, completion: completion)
+    }
+
+    /// fsync, on the thread pool like every other request.
+    func flush(completion: @escaping (Result<Void, EndpointError>) -> Void) {
+        let file = self.file
+        requests.run({ try file.synchronize() }, completion: completion)
     }
 
     func close() -> EventLoopFuture<Void> { requests.close() }
@@ -283,7 +285,8 @@ final class FileIO: Sendable {
 
     private func failure(_ operation: String, offset: UInt64, _ error: any Error) -> EndpointError {
         if let endpointError = error as? EndpointError { return endpointError }
-        return EndpointError(.request, "\(path): \(operation) at offset \(offset) failed: \(systemErrorText(error))")
+        return EndpointError(.request, "\(path): \(operation) at offset \(offset) failed: \(systemErrorText(error))",
+                             errno: (error as? Errno).map { NBDErrno(rawValue: UInt32(bitPattern: $0.rawValue)) })
     }
 
     /// Reads exactly `length` bytes at `offset` (looping on short reads).
@@ -450,7 +453,8 @@ final class FileIO: Sendable {
             while fsync(fd.rawValue) != 0 {
                 let code = errno
                 if code == EINTR { continue }
-                throw EndpointError(.request, "\(path): fsync failed: \(systemErrorText(code))")
+                throw EndpointError(.request, "\(path): fsync failed: \(systemErrorText(code))",
+                                    errno: NBDErrno(rawValue: UInt32(bitPattern: code)))
             }
         }
     }

@@ -5,31 +5,34 @@ import NIOCore
 /// An NBD export as one side of a copy.
 ///
 /// `open` makes the first connection, which tells the export's size and flags; the first
-/// lane reuses it, so a server that takes one client at a time is still usable.
+/// lane reuses it, so a server that takes one client at a time is still usable. Every later
+/// connection (another lane, a reconnect) must find the same export, or it fails as fatal:
+/// copying half an image from one export and half from another would be silent corruption.
 public final class NBDEndpoint: CopyEndpoint {
     public let uri: NBDURI
     public let displayName: String
     public let info: NBDExportInfo
     private let probe: NIOLockedValueBox<NBDConnection?>
-    /// Runs when the endpoint closes (a captive server's shutdown).
-    private let onClose: (@Sendable () async -> Void)?
+    /// The server nbdtop started for `[ CMD ]`, if it is one: it never comes back once gone.
+    private let captive: CaptiveServer?
 
     /// The most connections nbdtop opens to one multi-conn export.
     public static let multiConnLimit = 64
 
-    private init(uri: NBDURI, displayName: String, connection: NBDConnection, onClose: (@Sendable () async -> Void)?) {
+    private init(uri: NBDURI, displayName: String, connection: NBDConnection, captive: CaptiveServer?) {
         self.uri = uri
         self.displayName = displayName
         self.info = connection.info
         self.probe = NIOLockedValueBox(connection)
-        self.onClose = onClose
+        self.captive = captive
     }
 
-    /// Connects on `eventLoop` and learns the export's facts.
+    /// Connects on `eventLoop` and learns the export's facts; `captive` is stopped when the
+    /// endpoint closes.
     public static func open(_ uri: NBDURI, displayName: String? = nil, on eventLoop: any EventLoop,
-                            onClose: (@Sendable () async -> Void)? = nil) async throws -> NBDEndpoint {
+                            captive: CaptiveServer? = nil) async throws -> NBDEndpoint {
         let connection = try await NBDConnection.connect(to: uri, group: eventLoop)
-        return NBDEndpoint(uri: uri, displayName: displayName ?? uri.text, connection: connection, onClose: onClose)
+        return NBDEndpoint(uri: uri, displayName: displayName ?? uri.text, connection: connection, captive: captive)
     }
 
     public var size: UInt64? { info.size }
@@ -45,25 +48,37 @@ public final class NBDEndpoint: CopyEndpoint {
     public var canReportExtents: Bool { info.canBlockStatus }
     public var startsZeroed: Bool { false }
     public var isSequential: Bool { false }
+    public var canFlush: Bool { info.canFlush }
+    public var canReconnect: Bool { captive == nil }
 
-    public func connect(on eventLoop: any EventLoop) async throws -> any EndpointConnection {
+    public func connect(on eventLoop: any EventLoop) async throws -> NIOLoopBound<any EndpointConnection> {
         let reused = probe.withLockedValue { connection -> NBDConnection? in
             guard let candidate = connection, candidate.eventLoop === eventLoop else { return nil }
             connection = nil
             return candidate
         }
-        if let reused { return NBDEndpointConnection(reused, endpointName: displayName) }
-        let connection = try await NBDConnection.connect(to: uri, group: eventLoop)
-        return NBDEndpointConnection(connection, endpointName: displayName)
+        let connection: NBDConnection
+        if let reused {
+            connection = reused
+        } else {
+            do {
+                connection = try await NBDConnection.connect(to: uri, group: eventLoop)
+            } catch {
+                throw EndpointError(.connection, "\(displayName): \(error)")
+            }
+            if let change = ExportFacts(connection.info).change(from: ExportFacts(info)) {
+                await connection.disconnect()
+                throw EndpointError(.fatal, "\(displayName): the export changed since the copy started: \(change)")
+            }
+        }
+        let name = displayName
+        return try await eventLoop.bindConnection { NBDEndpointConnection(connection, endpointName: name) }
     }
 
-    public func flush(on connection: any EndpointConnection) async throws {
-        guard info.canFlush, let nbd = connection as? NBDEndpointConnection else { return }
-        do {
-            try await nbd.connection.flush()
-        } catch {
-            throw EndpointError(.request, "\(displayName): \(error)")
-        }
+    public func diagnose(_ error: EndpointError) async -> EndpointError {
+        guard let captive, error.kind == .connection else { return error }
+        guard let exited = await captive.exitAfterLostConnection() else { return error }
+        return EndpointError(.fatal, exited, errno: error.errno)
     }
 
     public func close() async {
@@ -73,7 +88,7 @@ public final class NBDEndpoint: CopyEndpoint {
         }) {
             await unused.disconnect()
         }
-        await onClose?()
+        await captive?.stop()
     }
 }
 
@@ -90,13 +105,22 @@ final class NBDEndpointConnection: EndpointConnection {
     var eventLoop: any EventLoop { connection.eventLoop }
     var inFlightCount: Int { connection.inFlightCount }
 
-    /// Server errors fail only the request; anything else means the connection is gone.
+    /// Server errors fail only the request (and keep the server's errno); anything else
+    /// means the connection is gone.
     private func endpointError(_ error: NBDError) -> EndpointError {
         switch error {
-        case .serverError, .invalidRequest:
-            return EndpointError(.request, "\(endpointName): \(error)")
+        case .serverError(_, _, _, let errno, _):
+            return EndpointError(.request, "\(endpointName): \(error)", errno: errno)
+        case .invalidRequest:
+            return EndpointError(.request, "\(endpointName): \(error)", errno: .einval)
         default:
             return EndpointError(.connection, "\(endpointName): \(error)")
+        }
+    }
+
+    func flush(completion: @escaping (Result<Void, EndpointError>) -> Void) {
+        connection.submit(.flush) { result in
+            completion(result.mapError(self.endpointError))
         }
     }
 

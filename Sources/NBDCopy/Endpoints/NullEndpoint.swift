@@ -20,11 +20,13 @@ public final class NullEndpoint: CopyEndpoint {
     public var isSequential: Bool { false }
     public var discardsWrites: Bool { true }
 
-    public func connect(on eventLoop: any EventLoop) async throws -> any EndpointConnection {
-        NullConnection(eventLoop: eventLoop)
+    /// Nothing is kept, so there is nothing to make durable.
+    public var canFlush: Bool { false }
+
+    public func connect(on eventLoop: any EventLoop) async throws -> NIOLoopBound<any EndpointConnection> {
+        try await eventLoop.bindConnection { NullConnection(eventLoop: eventLoop) }
     }
 
-    public func flush(on connection: any EndpointConnection) async throws {}
     public func close() async {}
 }
 
@@ -37,6 +39,10 @@ final class NullConnection: EndpointConnection {
     }
 
     var inFlightCount: Int { 0 }
+
+    func flush(completion: @escaping (Result<Void, EndpointError>) -> Void) {
+        completion(.success(()))
+    }
 
     func read(offset: UInt64, length: UInt32, completion: @escaping (Result<[ReadPiece], EndpointError>) -> Void) {
         completion(.failure(EndpointError(.request, "null: cannot be read")))

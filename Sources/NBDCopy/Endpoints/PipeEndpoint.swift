@@ -1,3 +1,4 @@
+import NBD
 import DequeModule
 import NIOCore
 import NIOPosix
@@ -96,7 +97,7 @@ public final class PipeEndpoint: CopyEndpoint {
     /// Bytes read or written so far by connections that have closed.
     public var position: UInt64 { stream.withLock { $0.position } }
 
-    public func connect(on eventLoop: any EventLoop) async throws -> any EndpointConnection {
+    public func connect(on eventLoop: any EventLoop) async throws -> NIOLoopBound<any EndpointConnection> {
         let state = try stream.withLock { state throws(EndpointError) -> StreamState in
             if let broken = state.broken {
                 throw EndpointError(.connection, "\(displayName): \(broken)")
@@ -111,35 +112,42 @@ public final class PipeEndpoint: CopyEndpoint {
             release(position: state.position, end: state.end, broken: nil)
             throw EndpointError(.connection, "\(displayName): closed")
         }
+        let (position, end) = (state.position, state.end)
         switch direction {
         case .source:
-            return PipeReaderConnection(endpoint: self, eventLoop: eventLoop, position: state.position, end: state.end)
+            return try await eventLoop.bindConnection {
+                PipeReaderConnection(endpoint: self, eventLoop: eventLoop, position: position, end: end)
+            }
         case .destination:
-            return PipeWriterConnection(endpoint: self, eventLoop: eventLoop, position: state.position)
+            return try await eventLoop.bindConnection {
+                PipeWriterConnection(endpoint: self, eventLoop: eventLoop, position: position)
+            }
         }
     }
 
-    /// Nothing to do for a pipe; fsync when standard output is a regular file.
-    public func flush(on connection: any EndpointConnection) async throws {
-        guard direction == .destination else { return }
+    /// A pipe keeps nothing to flush; standard output redirected to a regular file does.
+    public var canFlush: Bool {
+        guard direction == .destination else { return false }
+        var status = stat()
+        return fstat(descriptor.rawValue, &status) == 0 && status.st_mode & S_IFMT == S_IFREG
+    }
+
+    /// fsync of standard output when it is a regular file, on the thread pool.
+    func synchronize(on eventLoop: any EventLoop, completion: @escaping (Result<Void, EndpointError>) -> Void) {
         let descriptor = self.descriptor
         let name = displayName
-        do {
-            try await threadPool.runIfActive {
-                try descriptor.use(closedError: { EndpointError(.connection, "\(name): closed") }) { fd in
-                    var status = stat()
-                    guard fstat(fd.rawValue, &status) == 0, status.st_mode & S_IFMT == S_IFREG else { return }
-                    while fsync(fd.rawValue) != 0 {
-                        let code = errno
-                        if code == EINTR { continue }
-                        throw EndpointError(.request, "\(name): fsync failed: \(systemErrorText(code))")
-                    }
+        let done = threadPool.runIfActive(eventLoop: eventLoop) {
+            try descriptor.use(closedError: { EndpointError(.connection, "\(name): closed") }) { fd in
+                while fsync(fd.rawValue) != 0 {
+                    let code = errno
+                    if code == EINTR { continue }
+                    throw EndpointError(.request, "\(name): fsync failed: \(systemErrorText(code))",
+                                        errno: NBDErrno(rawValue: UInt32(bitPattern: code)))
                 }
             }
-        } catch let error as EndpointError {
-            throw error
-        } catch {
-            throw EndpointError(.connection, "\(name): cannot run fsync: \(error)")
+        }
+        done.assumeIsolated().whenComplete { result in
+            completion(result.mapError { $0 as? EndpointError ?? EndpointError(.connection, "\(name): cannot run fsync: \($0)") })
         }
     }
 
@@ -196,6 +204,10 @@ final class PipeReaderConnection: EndpointConnection {
     }
 
     var inFlightCount: Int { queue.count + (active == nil ? 0 : 1) }
+
+    func flush(completion: @escaping (Result<Void, EndpointError>) -> Void) {
+        completion(.success(()))
+    }
 
     private var name: String { endpoint.displayName }
 
@@ -358,6 +370,10 @@ final class PipeWriterConnection: EndpointConnection {
     }
 
     var inFlightCount: Int { waiting.count + (active?.writes.count ?? 0) }
+
+    func flush(completion: @escaping (Result<Void, EndpointError>) -> Void) {
+        endpoint.synchronize(on: eventLoop, completion: completion)
+    }
 
     private var name: String { endpoint.displayName }
 

@@ -6,8 +6,10 @@ import NIOPosix
 /// while it runs, and publishes what it is doing.
 ///
 /// Control is async (start, add, drop, pause, stop, snapshot); the per-request work
-/// happens in lanes on their event loops. The engine's own state sits behind one lock
-/// that the hot path never takes.
+/// happens in lanes on their event loops. How the copy starts and ends is decided by one
+/// `CopyLifecycle` value: every input (a lane idle, closed or failed, a stop, the flush's
+/// answer, a timeout) goes to it under the lock, and the actions it returns are performed
+/// after the lock is released. The hot path never takes the lock.
 public final class CopyEngine: @unchecked Sendable {
     public let source: any CopyEndpoint
     public let destination: any CopyEndpoint
@@ -15,39 +17,29 @@ public final class CopyEngine: @unchecked Sendable {
     /// Events as they happen; finishes when the copy ends.
     public let events: AsyncStream<CopyEvent>
 
-    private let eventContinuation: AsyncStream<CopyEvent>.Continuation
-    private let group: any EventLoopGroup
-    private let planner: Planner
-    private let settings: LaneSettings
-    private let lock = NIOLock()
-    private let finished: EventLoopPromise<Void>
-    private let startTime = ContinuousClock.now
-
-    private enum Phase { case notStarted, running, finishing, stopping, done }
-    private struct LaneRecord {
-        var lane: NIOLoopBound<Lane>
-        var eventLoop: any EventLoop { lane.eventLoop }
-        var draining = false
-        var idle = false
-    }
-
-    private var phase = Phase.notStarted
-    private var lanes: [Int: LaneRecord] = [:]
-    private var endedLanes: [Int: [ConnectionSnapshot]] = [:]
-    private var nextLaneID = 1
-    private var paused = false
-    private var failure: CopyError?
-    private var lastFailureReason = ""
-    private var rateSamples: [(time: ContinuousClock.Instant, bytes: UInt64)] = []
-    private var flushed = false
-
     /// The most lanes the endpoints allow, and why.
     public let maximumLanes: Int
     public let laneLimitReason: String
 
+    private let eventContinuation: AsyncStream<CopyEvent>.Continuation
+    private let group: any EventLoopGroup
+    private let planner: Planner
+    private let settings: LaneSettings
+    private let finished: EventLoopPromise<CopyOutcome>
+    private let startTime = ContinuousClock.now
     /// The event loop of the first lane: the one both endpoints were opened on, so that the
     /// first lane reuses the connections that learned the endpoints' facts.
     private let firstEventLoop: (any EventLoop)?
+
+    private let lock = NIOLock()
+    // Protected by `lock`:
+    private var lifecycle: CopyLifecycle
+    private var lanes: [Int: NIOLoopBound<Lane>] = [:]
+    private var endedLanes: [Int: [ConnectionSnapshot]] = [:]
+    private var paused = false
+    private var rateSamples: [(time: ContinuousClock.Instant, bytes: UInt64)] = []
+    private var checkpoint = CheckpointSchedule()
+    private var checkpointTimer: RepeatedTask?
 
     public init(source: any CopyEndpoint, destination: any CopyEndpoint, options: CopyOptions,
                 group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
@@ -63,6 +55,9 @@ public final class CopyEngine: @unchecked Sendable {
         let (limit, reason) = Self.laneLimit(source: source, destination: destination)
         maximumLanes = limit
         laneLimitReason = reason
+        lifecycle = CopyLifecycle(CopyLifecycle.Configuration(
+            flushWanted: options.flush, destinationCanFlush: destination.canFlush,
+            maximumLanes: limit, laneLimitReason: reason))
 
         let sourceConstraints = source.constraints, destinationConstraints = destination.constraints
         let alignment = UInt64(max(sourceConstraints.minimum, destinationConstraints.minimum))
@@ -85,6 +80,7 @@ public final class CopyEngine: @unchecked Sendable {
             extentsWindow: max(options.extentsWindow - options.extentsWindow % alignment, alignment),
             maximumZeroLength: destination.canZero ? (1 << 30) : requestSize,
             skipZeroRanges: skipZeroes))
+        let tracksUnflushed = options.reconnect != nil && destination.canReconnect && destination.canFlush
         settings = LaneSettings(
             maximumRequests: max(1, options.requestsPerLane),
             maximumBytes: max(1, options.queueSize),
@@ -96,7 +92,9 @@ public final class CopyEngine: @unchecked Sendable {
             retries: options.retries,
             requestSize: requestSize,
             stallThreshold: options.stallThreshold,
-            sourceIsStream: source.size == nil)
+            sourceIsStream: source.size == nil,
+            reconnect: options.reconnect,
+            checkpoints: tracksUnflushed ? CheckpointGeneration() : nil)
     }
 
     private static func laneLimit(source: any CopyEndpoint, destination: any CopyEndpoint) -> (Int, String) {
@@ -116,37 +114,24 @@ public final class CopyEngine: @unchecked Sendable {
         do {
             try checkCompatibility()
         } catch {
-            lock.withLock { phase = .done }
-            await closeEndpoints()
-            finished.fail(error)
-            throw error
+            perform(lock.withLock { lifecycle.stop(error as? CopyError ?? .failed("\(error)"), drainTimeout: .zero) })
         }
-        let stoppedEarly = lock.withLock { () -> Bool in
-            guard phase == .notStarted else { return true }
-            phase = .running
-            return false
-        }
-        if stoppedEarly { throw lock.withLock { failure } ?? CopyError.interrupted }
-        let initial = max(1, min(options.connections, maximumLanes))
-        do {
-            for index in 0..<initial {
-                do {
-                    _ = try await startLane()
-                } catch where index > 0 {
-                    continue // The first lane proves the endpoints work; later ones may fail alone.
-                }
+        if lock.withLock({ lifecycle.start() }) {
+            let initial = max(1, min(options.connections, maximumLanes))
+            for _ in 0..<initial {
+                guard case .open(let id) = lock.withLock({ lifecycle.reserveLane() }) else { break }
+                _ = try? await openLane(id)
             }
-        } catch {
-            await finish(with: .failed("\(error)"))
-            throw lock.withLock { failure } ?? CopyError.failed("\(error)")
+            startCheckpoints()
         }
-        lock.withLock {
-            if lanes.values.allSatisfy(\.idle) && planner.isFinished && phase == .running {
-                beginFinishingLocked()
-            }
-        }
-        try await finished.futureResult.get()
-        return CopySummary(snapshot: await snapshot(), flushed: lock.withLock { flushed })
+        let outcome = try await finished.futureResult.get()
+        if let error = outcome.error { throw error }
+        return CopySummary(snapshot: await snapshot(), flush: outcome.flush)
+    }
+
+    /// How the copy ended, once it has.
+    public var outcome: CopyOutcome? {
+        get async { try? await finished.futureResult.get() }
     }
 
     private func checkCompatibility() throws {
@@ -163,58 +148,43 @@ public final class CopyEngine: @unchecked Sendable {
     /// Opens a lane and starts it; returns its id or throws `CopyError` saying why not.
     @discardableResult
     public func addLane() async throws -> Int {
-        let refusal: String? = lock.withLock {
-            guard phase == .running else { return "the copy is finishing" }
-            let open = lanes.values.filter { !$0.draining }.count
-            guard open < maximumLanes else {
-                return maximumLanes == 1 ? "\(laneLimitReason): one connection only" : "already at \(maximumLanes) lanes (\(laneLimitReason))"
-            }
-            return nil
+        switch lock.withLock({ lifecycle.reserveLane() }) {
+        case .open(let id):
+            return try await openLane(id)
+        case .refused(let reason):
+            eventContinuation.yield(.laneRefused(reason: reason))
+            throw CopyError.failed("cannot add a lane: \(reason)")
         }
-        if let refusal {
-            eventContinuation.yield(.laneRefused(reason: refusal))
-            throw CopyError.failed("cannot add a lane: \(refusal)")
-        }
-        return try await startLane()
     }
 
-    private func startLane() async throws -> Int {
-        let id = lock.withLock { () -> Int in
-            defer { nextLaneID += 1 }
-            return nextLaneID
-        }
+    private func openLane(_ id: Int) async throws -> Int {
         let eventLoop = (id == 1 ? firstEventLoop : nil) ?? leastBusyEventLoop()
-        let sourceConnection: any EndpointConnection
-        let destinationConnection: any EndpointConnection
         do {
-            sourceConnection = try await source.connect(on: eventLoop)
+            let sourceConnection = try await source.connect(on: eventLoop)
+            let destinationConnection: NIOLoopBound<any EndpointConnection>
             do {
                 destinationConnection = try await destination.connect(on: sourceConnection.eventLoop)
             } catch {
-                _ = sourceConnection.eventLoop.submit { sourceConnection.abort() }
+                sourceConnection.eventLoop.execute { sourceConnection.value.abort() }
                 throw error
             }
+            let endpoints = LaneEndpoints(source: source, destination: destination)
+            let lane = try await sourceConnection.eventLoop.submit { [planner, settings] in
+                NIOLoopBound(Lane(id: id, source: sourceConnection.value, destination: destinationConnection.value,
+                                  endpoints: endpoints, planner: planner, settings: settings, delegate: self),
+                             eventLoop: sourceConnection.eventLoop)
+            }.get()
+            perform(lock.withLock {
+                lanes[id] = lane
+                return lifecycle.laneOpened(id)
+            })
+            return id
         } catch {
             let reason = "\(error)"
             eventContinuation.yield(.laneFailed(laneID: id, reason: reason))
+            perform(lock.withLock { lifecycle.laneOpenFailed(id, reason: reason) })
             throw CopyError.failed(reason)
         }
-        let lane = try await sourceConnection.eventLoop.submit { [planner, settings] in
-            NIOLoopBound(Lane(id: id, source: sourceConnection, destination: destinationConnection, planner: planner,
-                              settings: settings, delegate: self), eventLoop: sourceConnection.eventLoop)
-        }.get()
-        let (accepted, startPaused) = lock.withLock { () -> (Bool, Bool) in
-            guard phase == .running else { return (false, false) }
-            lanes[id] = LaneRecord(lane: lane)
-            return (true, paused)
-        }
-        guard accepted else {
-            try? await lane.eventLoop.submit { lane.value.abort(reason: "the copy ended") }.get()
-            throw CopyError.failed("the copy ended")
-        }
-        eventContinuation.yield(.laneAdded(laneID: id))
-        lane.eventLoop.execute { lane.value.start(paused: startPaused) }
-        return id
     }
 
     /// The event loop with the fewest lanes, so lanes spread over every core.
@@ -232,13 +202,8 @@ public final class CopyEngine: @unchecked Sendable {
     @discardableResult
     public func dropLane(id: Int? = nil) -> Int? {
         let chosen = lock.withLock { () -> (Int, NIOLoopBound<Lane>)? in
-            let open = lanes.filter { !$0.value.draining }
-            guard phase == .running, open.count > 1 else { return nil }
-            let target = id ?? open.keys.max()!
-            guard var record = open[target] else { return nil }
-            record.draining = true
-            lanes[target] = record
-            return (target, record.lane)
+            guard let target = lifecycle.dropLane(id), let lane = lanes[target] else { return nil }
+            return (target, lane)
         }
         guard let (laneID, lane) = chosen else { return nil }
         lane.eventLoop.execute { lane.value.drain() }
@@ -249,26 +214,125 @@ public final class CopyEngine: @unchecked Sendable {
     public func setPaused(_ paused: Bool) {
         let all = lock.withLock { () -> [NIOLoopBound<Lane>] in
             self.paused = paused
-            return lanes.values.map(\.lane)
+            return Array(lanes.values)
         }
         for lane in all { lane.eventLoop.execute { lane.value.setPaused(paused) } }
         eventContinuation.yield(.paused(paused))
     }
 
     /// Stops cleanly (Ctrl-C): no new requests, drain, disconnect; `run` throws `.interrupted`.
+    /// A person pressing Ctrl-C can wait for deep queues to drain (and press it again).
     public func stop() {
-        Task { await finish(with: .interrupted) }
+        perform(lock.withLock { lifecycle.stop(.interrupted, drainTimeout: .seconds(60)) })
+    }
+
+    // MARK: Performing the lifecycle's actions
+
+    private func perform(_ actions: [CopyLifecycle.Action]) {
+        for action in actions {
+            switch action {
+            case .startLane(let id):
+                let (lane, startPaused) = lock.withLock { (lanes[id], paused) }
+                guard let lane else { continue }
+                eventContinuation.yield(.laneAdded(laneID: id))
+                lane.eventLoop.execute { lane.value.start(paused: startPaused) }
+            case .discardLane(let id):
+                forEachLane([id]) { $0.abort(reason: "the copy ended") }
+            case .flush(let id):
+                forEachLane([id]) { lane in
+                    lane.flushDestination { result in self.finalFlushAnswered(result) }
+                }
+            case .drain(let ids):
+                forEachLane(ids) { $0.drain() }
+            case .abort(let ids):
+                forEachLane(ids) { $0.abort(reason: "stopped: its requests did not finish in time") }
+            case .scheduleDrainTimeout(let timeout):
+                group.next().scheduleTask(in: .nanoseconds(Self.nanoseconds(timeout))) {
+                    self.perform(self.lock.withLock { self.lifecycle.drainTimedOut() })
+                }
+            case .closeEndpoints:
+                lock.withLock { checkpointTimer?.cancel() }
+                Task {
+                    await source.close()
+                    await destination.close()
+                    perform(lock.withLock { lifecycle.endpointsClosed() })
+                }
+            case .complete(let outcome):
+                finished.succeed(outcome)
+            }
+        }
+    }
+
+    /// Runs `body` on each lane's event loop, in order (so later calls see earlier ones).
+    private func forEachLane(_ ids: [Int], _ body: @escaping @Sendable (Lane) -> Void) {
+        let chosen = lock.withLock { ids.compactMap { lanes[$0] } }
+        for lane in chosen {
+            lane.eventLoop.execute { body(lane.value) }
+        }
+    }
+
+    private func finalFlushAnswered(_ result: Result<Void, EndpointError>) {
+        switch result {
+        case .success:
+            // Everything completed before the flush is durable: nothing needs copying again
+            // if a connection breaks while the lanes close.
+            forEachLane(lock.withLock { lifecycle.laneIDs }) { $0.checkpointReached(.max) }
+            perform(lock.withLock { lifecycle.flushSucceeded() })
+        case .failure(let error):
+            perform(lock.withLock { lifecycle.flushFailed(error.message) })
+        }
+    }
+
+    private static func nanoseconds(_ duration: Duration) -> Int64 {
+        duration.components.seconds * 1_000_000_000 + duration.components.attoseconds / 1_000_000_000
+    }
+
+    // MARK: Checkpoints (--reconnect)
+
+    /// With `--reconnect`, flushes the destination every `checkpointBytes` or
+    /// `checkpointInterval`, so that what a broken destination connection forces us to copy
+    /// again stays bounded.
+    private func startCheckpoints() {
+        guard let generations = settings.checkpoints else { return }
+        let timer = group.next().scheduleRepeatedTask(initialDelay: .seconds(1), delay: .seconds(1)) { _ in
+            self.checkpointIfDue(generations)
+        }
+        lock.withLock {
+            checkpoint.reset(bytesDone: 0, now: .now)
+            checkpointTimer = timer
+        }
+    }
+
+    private func checkpointIfDue(_ generations: CheckpointGeneration) {
+        let bytesDone = planner.currentProgress.bytesDone
+        let lane = lock.withLock { () -> NIOLoopBound<Lane>? in
+            guard lifecycle.phase == .running,
+                  checkpoint.isDue(bytesDone: bytesDone, now: .now, every: options.checkpointBytes, or: options.checkpointInterval),
+                  let id = lifecycle.openLaneIDs.first, let lane = lanes[id] else { return nil }
+            checkpoint.begin()
+            return lane
+        }
+        guard let lane else { return }
+        let generation = generations.advance()
+        lane.eventLoop.execute {
+            lane.value.flushDestination { result in
+                let succeeded = (try? result.get()) != nil
+                if succeeded {
+                    self.forEachLane(self.lock.withLock { self.lifecycle.laneIDs }) { $0.checkpointReached(generation) }
+                }
+                self.lock.withLock { self.checkpoint.end(succeeded: succeeded, bytesDone: bytesDone, now: .now) }
+            }
+        }
     }
 
     // MARK: Snapshots
 
     /// Copies every connection's figures off its event loop; cheap enough for 10 Hz.
     public func snapshot() async -> CopySnapshot {
-        let (records, ended, isPaused) = lock.withLock { (lanes, endedLanes, paused) }
+        let (records, ended, isPaused, openLanes) = lock.withLock { (lanes, endedLanes, paused, lifecycle.openLaneCount) }
         let now = NIODeadline.now()
         var byLane = ended
-        for (id, record) in records {
-            let lane = record.lane
+        for (id, lane) in records {
             if let figures = try? await lane.eventLoop.submit({ lane.value.snapshots(now: now) }).get() {
                 byLane[id] = figures
             }
@@ -287,7 +351,7 @@ public final class CopyEngine: @unchecked Sendable {
             elapsed: elapsed, bytesTotal: total, bytesDone: progress.bytesDone,
             completedPrefix: planner.completedPrefix, bytesZeroed: progress.bytesZeroed,
             bytesSkipped: progress.bytesSkipped, bytesPerSecond: rate, averageBytesPerSecond: average, eta: eta,
-            lanes: records.values.filter { !$0.draining }.count, maximumLanes: maximumLanes,
+            lanes: openLanes, maximumLanes: maximumLanes,
             laneLimitReason: laneLimitReason, paused: isPaused,
             connections: byLane.keys.sorted().flatMap { byLane[$0]! })
     }
@@ -304,124 +368,43 @@ public final class CopyEngine: @unchecked Sendable {
         guard seconds > 0.05 else { return 0 }
         return Double(bytesDone - min(bytesDone, reference.bytes)) / seconds
     }
-
-    // MARK: Ending
-
-    /// All work is done: flush once on one destination connection, then close every lane.
-    private func beginFinishingLocked() {
-        phase = .finishing
-        let open = lanes.values.map(\.lane)
-        Task {
-            do {
-                if options.flush, let lane = open.first {
-                    let connection = try await lane.eventLoop.submit { lane.value.destination as any EndpointConnection }.get()
-                    try await destination.flush(on: UnsafeTransfer(connection).value)
-                    lock.withLock { flushed = true }
-                }
-                await closeLanes(open)
-                await closeEndpoints()
-                lock.withLock { phase = .done }
-                finished.succeed()
-            } catch {
-                await closeLanes(open)
-                await finish(with: .failed("flush failed: \(error)"))
-            }
-        }
-    }
-
-    private func closeLanes(_ open: [NIOLoopBound<Lane>]) async {
-        for lane in open { lane.eventLoop.execute { lane.value.drain() } }
-        await waitUntil { self.lanes.isEmpty }
-    }
-
-    private func closeEndpoints() async {
-        await source.close()
-        await destination.close()
-    }
-
-    /// How long lanes may take to finish their requests when the copy stops: a person
-    /// pressing Ctrl-C can wait (and press it again); a failed copy should end soon.
-    private static func drainTimeout(for error: CopyError) -> Duration {
-        error == .interrupted ? .seconds(60) : .seconds(5)
-    }
-
-    /// Ends the copy with `error`: lanes drain (aborted after a timeout), endpoints close.
-    private func finish(with error: CopyError) async {
-        let open = lock.withLock { () -> [NIOLoopBound<Lane>]? in
-            guard phase != .stopping && phase != .done else { return nil }
-            phase = .stopping
-            failure = error
-            return lanes.values.map(\.lane)
-        }
-        guard let open else { return }
-        for lane in open { lane.eventLoop.execute { lane.value.drain() } }
-        if !(await waitUntil(timeout: Self.drainTimeout(for: error), { self.lanes.isEmpty })) {
-            for lane in open { lane.eventLoop.execute { lane.value.abort(reason: "stopped") } }
-        }
-        await closeEndpoints()
-        lock.withLock { phase = .done }
-        finished.fail(error)
-    }
-
-    /// Polls `condition` under the lock until it holds; false after `timeout`.
-    @discardableResult
-    private func waitUntil(timeout: Duration = .seconds(3600), _ condition: @escaping () -> Bool) async -> Bool {
-        let deadline = ContinuousClock.now + timeout
-        while !lock.withLock(condition) {
-            if ContinuousClock.now > deadline { return false }
-            try? await Task.sleep(for: .milliseconds(5))
-        }
-        return true
-    }
 }
 
 extension CopyEngine: LaneDelegate {
     func laneBecameIdle(_ laneID: Int) {
-        lock.withLock {
-            lanes[laneID]?.idle = true
-            if phase == .running, planner.isFinished, lanes.values.allSatisfy({ $0.idle || $0.draining }) {
-                beginFinishingLocked()
-            }
-        }
+        perform(lock.withLock { lifecycle.laneIdle(laneID) })
+    }
+
+    func laneBecameBusy(_ laneID: Int) {
+        lock.withLock { lifecycle.laneBusy(laneID) }
     }
 
     func laneClosed(_ laneID: Int, final: [ConnectionSnapshot]) {
-        let dropped = lock.withLock { () -> Bool in
-            let wasDropped = phase == .running
+        let (actions, dropped) = lock.withLock { () -> ([CopyLifecycle.Action], Bool) in
+            let dropped = lifecycle.phase == .running && lanes[laneID] != nil
             lanes[laneID] = nil
             endedLanes[laneID] = final
-            if phase == .running, planner.isFinished, !lanes.isEmpty, lanes.values.allSatisfy({ $0.idle || $0.draining }) {
-                beginFinishingLocked()
-            }
-            return wasDropped
+            return (lifecycle.laneClosed(laneID), dropped)
         }
         if dropped { eventContinuation.yield(.laneDropped(laneID: laneID)) }
+        perform(actions)
     }
 
     func laneFailed(_ laneID: Int, reason: String, final: [ConnectionSnapshot]) {
-        let noneLeft = lock.withLock { () -> Bool in
+        let actions = lock.withLock { () -> [CopyLifecycle.Action] in
             lanes[laneID] = nil
             endedLanes[laneID] = final
-            lastFailureReason = reason
-            return (phase == .running || phase == .finishing) && lanes.isEmpty
+            return lifecycle.laneFailed(laneID, reason: reason)
         }
         eventContinuation.yield(.laneFailed(laneID: laneID, reason: reason))
-        if noneLeft {
-            Task { await finish(with: .noLanesLeft(reason)) }
-        }
+        perform(actions)
     }
 
     func laneHitFatalError(_ message: String) {
-        Task { await finish(with: .failed(message)) }
+        perform(lock.withLock { lifecycle.stop(.failed(message), drainTimeout: .seconds(5)) })
     }
 
     func laneReported(_ event: CopyEvent) {
         eventContinuation.yield(event)
     }
-}
-
-/// Carries a value across a concurrency boundary that the caller knows is safe.
-struct UnsafeTransfer<Value>: @unchecked Sendable {
-    let value: Value
-    init(_ value: Value) { self.value = value }
 }

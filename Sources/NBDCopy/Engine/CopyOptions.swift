@@ -45,8 +45,12 @@ public enum CopyEvent: Sendable, Equatable {
     case laneRefused(reason: String)
     /// A connection entered a head-of-line stall.
     case stall(laneID: Int, side: ConnectionSide, oldestAge: Duration, heldBehind: Int)
-    /// A failed request goes back to be tried again.
-    case retry(offset: UInt64, length: UInt64, attempt: Int, error: String)
+    /// A failed request goes back to be tried again; `side` is where it failed.
+    case retry(laneID: Int, side: ConnectionSide, offset: UInt64, length: UInt64, attempt: Int, error: String)
+    /// A lane's connection broke; try `attempt` to open it again follows (`--reconnect`).
+    case laneReconnecting(laneID: Int, side: ConnectionSide, attempt: Int, error: String)
+    /// A lane's connection is open again.
+    case laneReconnected(laneID: Int, side: ConnectionSide)
     case paused(Bool)
 }
 

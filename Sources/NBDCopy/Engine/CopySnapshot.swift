@@ -48,8 +48,10 @@ public struct CopySnapshot: Sendable {
     }
 }
 
-/// How a copy ended, for the summary.
+/// How a copy that succeeded ended, for the summary.
 public struct CopySummary: Sendable {
     public var snapshot: CopySnapshot
-    public var flushed: Bool
+    public var flush: CopyOutcome.Flush
+    /// The destination acknowledged a FLUSH (or fsync returned) after the last write.
+    public var flushed: Bool { flush == .acknowledged }
 }

@@ -7,6 +7,11 @@ import NIOCore
 /// to the destination; it counts as done when the destination acknowledged every segment.
 /// Dropping drains (no new work, finish what is in flight, disconnect politely); a failed
 /// connection gives every unfinished item back to the planner for other lanes.
+///
+/// With `--reconnect`, a connection that breaks is opened again (`LaneSettings.reconnect`):
+/// only the items that needed it go back, and when it was the destination, so does the
+/// work it acknowledged since the last checkpoint FLUSH, which may never have reached
+/// storage (`UnflushedWrites`).
 final class Lane {
     enum State: Equatable {
         case active, draining, idle, closed, failed
@@ -15,6 +20,8 @@ final class Lane {
     /// An item being copied, and the destination requests it still waits for.
     private struct ActiveItem {
         var item: WorkItem
+        /// Still waiting for the source's READ (a zero item never reads).
+        var reading: Bool
         var pendingWrites = 0
         var zeroedBytes: UInt64 = 0
         var skippedBytes: UInt64 = 0
@@ -23,10 +30,12 @@ final class Lane {
 
     let id: Int
     let eventLoop: any EventLoop
-    let source: any EndpointConnection
-    let destination: any EndpointConnection
+    /// nil while that side reconnects.
+    private(set) var source: (any EndpointConnection)?
+    private(set) var destination: (any EndpointConnection)?
     let sourceStats: ConnectionStats
     let destinationStats: ConnectionStats
+    private let endpoints: LaneEndpoints
     private let planner: Planner
     private let settings: LaneSettings
     private let delegate: any LaneDelegate
@@ -41,6 +50,9 @@ final class Lane {
     private var waitingForPlanner = false
     private var paused = false
     private var stallTimer: RepeatedTask?
+    private var reconnects: [ConnectionSide: ReconnectBackoff] = [:]
+    private var reconnectTimers: [ConnectionSide: Scheduled<Void>] = [:]
+    private var unflushed = UnflushedWrites()
     private lazy var zeroBuffer: ByteBuffer = {
         var buffer = ByteBufferAllocator().buffer(capacity: Int(settings.requestSize))
         buffer.writeRepeatingByte(0, count: Int(settings.requestSize))
@@ -50,12 +62,13 @@ final class Lane {
     /// How often stall states are re-evaluated.
     static let stallCheckInterval = TimeAmount.milliseconds(20)
 
-    init(id: Int, source: any EndpointConnection, destination: any EndpointConnection, planner: Planner,
-         settings: LaneSettings, delegate: any LaneDelegate) {
+    init(id: Int, source: any EndpointConnection, destination: any EndpointConnection, endpoints: LaneEndpoints,
+         planner: Planner, settings: LaneSettings, delegate: any LaneDelegate) {
         self.id = id
         self.eventLoop = source.eventLoop
         self.source = source
         self.destination = destination
+        self.endpoints = endpoints
         self.planner = planner
         self.settings = settings
         self.delegate = delegate
@@ -64,6 +77,16 @@ final class Lane {
         sourceStats = ConnectionStats(laneID: id, side: .source, stallThreshold: settings.stallThreshold, now: now)
         destinationStats = ConnectionStats(laneID: id, side: .destination, stallThreshold: settings.stallThreshold, now: now)
     }
+
+    private func stats(_ side: ConnectionSide) -> ConnectionStats {
+        side == .source ? sourceStats : destinationStats
+    }
+
+    private func connection(_ side: ConnectionSide) -> (any EndpointConnection)? {
+        side == .source ? source : destination
+    }
+
+    private var isRunning: Bool { state == .active || state == .idle }
 
     // MARK: Control (all on the event loop)
 
@@ -83,23 +106,46 @@ final class Lane {
         if !paused { pump() }
     }
 
-    /// Stops taking work; closes once what is in flight has finished.
+    /// Stops taking work; closes once what is in flight has finished. A side that is
+    /// reconnecting stops trying.
     func drain() {
-        guard state == .active || state == .idle else { return }
+        guard isRunning else { return }
         state = .draining
-        sourceStats.state = .draining
-        destinationStats.state = .draining
+        stopReconnecting()
+        for side in [ConnectionSide.source, .destination] where connection(side) != nil {
+            stats(side).state = .draining
+        }
         closeIfDrained()
     }
 
-    /// Fails at once: work goes back, connections are cut.
+    /// Cuts the lane at once (the copy is stopping and the drain took too long): work goes
+    /// back, connections are cut, and the lane reports itself closed.
     func abort(reason: String) {
+        guard state != .failed && state != .closed else { return }
         fail(reason: reason, notify: false)
+        delegate.laneClosed(id, final: snapshots(now: .now()))
+    }
+
+    /// Sends a FLUSH on the destination connection: the final one or a checkpoint.
+    func flushDestination(completion: @escaping (Result<Void, EndpointError>) -> Void) {
+        guard let destination, state != .failed, state != .closed else {
+            completion(.failure(EndpointError(.connection, "\(endpoints.destination.displayName): no open connection to flush on")))
+            return
+        }
+        let token = destinationStats.requestSent(bytes: 0, now: .now())
+        destination.flush { result in
+            self.destinationStats.requestCompleted(token, succeeded: (try? result.get()) != nil, now: .now())
+            completion(result)
+        }
+    }
+
+    /// A checkpoint FLUSH of `generation` was acknowledged: what was completed before it is durable.
+    func checkpointReached(_ generation: UInt64) {
+        unflushed.checkpointReached(generation)
     }
 
     func snapshots(now: NIODeadline) -> [ConnectionSnapshot] {
-        sourceStats.setQueued(0)
-        return [sourceStats.snapshot(now: now), destinationStats.snapshot(now: now)]
+        [sourceStats.snapshot(now: now), destinationStats.snapshot(now: now)]
     }
 
     // MARK: Pulling work
@@ -119,23 +165,29 @@ final class Lane {
     }
 
     private func pullWork() {
+        guard source != nil, destination != nil else { return }
         // Wakes this lane on its event loop when the planner has news. Made per call, not
         // kept: a stored closure holding the lane would keep it alive forever.
         let loopBound = NIOLoopBound(self, eventLoop: eventLoop)
         let eventLoop = self.eventLoop
         let waiter: @Sendable () -> Void = { eventLoop.execute { loopBound.value.plannerWoke() } }
-        while state == .active, !paused, !waitingForPlanner, items.count < settings.maximumRequests,
+        while isRunning, !paused, !waitingForPlanner, items.count < settings.maximumRequests,
               inFlightBytes < settings.maximumBytes {
-            let next = planner.next(waiter: waiter)
-            switch next {
+            switch planner.next(waiter: waiter) {
             case .work(let item):
+                if state == .idle {
+                    state = .active
+                    delegate.laneBecameBusy(id)
+                }
                 start(item)
             case .fetchExtents(let offset, let length):
                 fetchExtents(offset: offset, length: length)
             case .wait:
                 waitingForPlanner = true
             case .finished:
-                if items.isEmpty {
+                // The planner keeps the waiter and wakes this lane if work comes back.
+                waitingForPlanner = true
+                if items.isEmpty && state == .active {
                     state = .idle
                     delegate.laneBecameIdle(id)
                 }
@@ -150,15 +202,16 @@ final class Lane {
     }
 
     private func fetchExtents(offset: UInt64, length: UInt32) {
+        guard let source else { return }
         let token = sourceStats.requestSent(bytes: 0, now: .now())
         source.extents(offset: offset, length: length) { result in
             self.sourceStats.requestCompleted(token, succeeded: (try? result.get()) != nil, now: .now())
-            if case .failure(let error) = result, error.kind == .connection {
-                self.planner.extentsArrived(result, offset: offset)
-                self.fail(reason: error.message, notify: true)
+            self.planner.extentsArrived(result, offset: offset)
+            // A late failure from a connection that was already replaced says nothing new.
+            if case .failure(let error) = result, error.kind != .request {
+                if self.source === source { self.connectionBroke(.source, error) }
                 return
             }
-            self.planner.extentsArrived(result, offset: offset)
             self.pump()
         }
     }
@@ -168,25 +221,27 @@ final class Lane {
     private func start(_ item: WorkItem) {
         let itemID = nextItemID
         nextItemID += 1
-        items[itemID] = ActiveItem(item: item, doneBytes: item.length)
+        items[itemID] = ActiveItem(item: item, reading: item.kind == .copy, doneBytes: item.length)
         inFlightBytes += item.bufferedBytes
         switch item.kind {
         case .copy:
             let token = sourceStats.requestSent(bytes: item.length, now: .now())
-            source.read(offset: item.offset, length: UInt32(item.length)) { result in
-                self.readCompleted(itemID, token: token, result)
+            source!.read(offset: item.offset, length: UInt32(item.length)) { result in
+                self.sourceStats.requestCompleted(token, succeeded: (try? result.get()) != nil, now: .now())
+                self.readCompleted(itemID, result)
             }
         case .zero:
             writeSegments([.zero(offset: item.offset, length: item.length)], of: itemID)
         }
     }
 
-    private func readCompleted(_ itemID: Int, token: ConnectionStats.RequestToken, _ result: Result<[ReadPiece], EndpointError>) {
-        sourceStats.requestCompleted(token, succeeded: (try? result.get()) != nil, now: .now())
-        guard var active = items[itemID], state != .failed, state != .closed else { return }
+    private func readCompleted(_ itemID: Int, _ result: Result<[ReadPiece], EndpointError>) {
+        guard var active = items[itemID] else { return }
+        active.reading = false
+        items[itemID] = active
         switch result {
         case .failure(let error):
-            requestFailed(itemID, error)
+            requestFailed(itemID, error, side: .source)
         case .success(let pieces):
             let received = pieces.reduce(UInt64(0)) { total, piece in
                 switch piece {
@@ -196,7 +251,7 @@ final class Lane {
             }
             if received < active.item.length {
                 guard settings.sourceIsStream else {
-                    requestFailed(itemID, EndpointError(.request, "short read: \(received) of \(active.item.length) bytes at offset \(active.item.offset)"))
+                    requestFailed(itemID, EndpointError(.request, "short read: \(received) of \(active.item.length) bytes at offset \(active.item.offset)"), side: .source)
                     return
                 }
                 planner.endOfStream(at: active.item.offset + received)
@@ -212,17 +267,22 @@ final class Lane {
     /// nothing at all, or (for destinations that cannot zero) as written zero bytes.
     private func writeSegments(_ segments: [ZeroScan.Segment], of itemID: Int) {
         guard var active = items[itemID] else { return }
-        var requests: [(offset: UInt64, length: UInt64, send: (@escaping (Result<Void, EndpointError>) -> Void) -> Void)] = []
+        guard let destination else {
+            // The destination is reconnecting: this item starts again from the beginning.
+            giveBack(itemID)
+            return
+        }
+        var requests: [(length: UInt64, send: (@escaping (Result<Void, EndpointError>) -> Void) -> Void)] = []
         for segment in segments {
             switch segment {
             case .data(let offset, let pieces):
-                requests.append((offset, segment.length, { self.destination.write(pieces, at: offset, completion: $0) }))
+                requests.append((segment.length, { destination.write(pieces, at: offset, completion: $0) }))
             case .zero(let offset, let length):
                 if settings.skipZeroes {
                     active.skippedBytes += length
                 } else if settings.destinationCanZero && isAligned(offset: offset, length: length) {
                     active.zeroedBytes += length
-                    requests.append((offset, length, { self.destination.zero(offset: offset, length: UInt32(length), allocate: self.settings.allocate, completion: $0) }))
+                    requests.append((length, { destination.zero(offset: offset, length: UInt32(length), allocate: self.settings.allocate, completion: $0) }))
                 } else {
                     active.zeroedBytes += length
                     var position = offset
@@ -230,7 +290,7 @@ final class Lane {
                         let count = min(offset + length - position, settings.requestSize)
                         let zeroes = zeroBuffer.getSlice(at: zeroBuffer.readerIndex, length: Int(count))!
                         let at = position
-                        requests.append((at, count, { self.destination.write([zeroes], at: at, completion: $0) }))
+                        requests.append((count, { destination.write([zeroes], at: at, completion: $0) }))
                         position += count
                     }
                 }
@@ -257,9 +317,9 @@ final class Lane {
     }
 
     private func writeCompleted(_ itemID: Int, _ result: Result<Void, EndpointError>) {
-        guard var active = items[itemID], state != .failed, state != .closed else { return }
+        guard var active = items[itemID] else { return }
         if case .failure(let error) = result {
-            requestFailed(itemID, error)
+            requestFailed(itemID, error, side: .destination)
             return
         }
         active.pendingWrites -= 1
@@ -270,37 +330,171 @@ final class Lane {
     private func finish(_ itemID: Int) {
         guard let active = items.removeValue(forKey: itemID) else { return }
         inFlightBytes -= active.item.bufferedBytes
-        planner.complete(active.item, bytes: active.doneBytes, zeroed: active.zeroedBytes, skipped: active.skippedBytes)
+        let done = CompletedWork(item: active.item, bytes: active.doneBytes, zeroed: active.zeroedBytes, skipped: active.skippedBytes)
+        if let checkpoints = settings.checkpoints {
+            unflushed.record(done, generation: checkpoints.current)
+        }
+        planner.complete(active.item, bytes: done.bytes, zeroed: done.zeroed, skipped: done.skipped)
         pump()
+    }
+
+    /// The item goes back to the planner unfinished, with no failure counted.
+    private func giveBack(_ itemID: Int) {
+        guard let active = items.removeValue(forKey: itemID) else { return }
+        inFlightBytes -= active.item.bufferedBytes
+        planner.giveBack([active.item])
     }
 
     // MARK: Failures
 
-    private func requestFailed(_ itemID: Int, _ error: EndpointError) {
-        guard error.kind == .request else {
-            fail(reason: error.message, notify: true)
+    /// A request failed: retry what may pass (`--retries`), end the copy for what will not,
+    /// and treat a lost connection as the connection's failure, not the request's.
+    private func requestFailed(_ itemID: Int, _ error: EndpointError, side: ConnectionSide) {
+        switch error.kind {
+        case .connection:
+            connectionBroke(side, error)
             return
+        case .fatal:
+            giveBack(itemID)
+            delegate.laneHitFatalError(error.message)
+            return
+        case .request:
+            break
         }
         guard var active = items.removeValue(forKey: itemID) else { return }
         inFlightBytes -= active.item.bufferedBytes
         active.item.failures += 1
-        guard active.item.failures <= settings.retries else {
+        guard error.mayPassOnRetry, active.item.failures <= settings.retries else {
             planner.giveBack([active.item])
             delegate.laneHitFatalError(error.message)
             closeIfDrained()
             return
         }
-        sourceStats.recordRetry()
-        delegate.laneReported(.retry(offset: active.item.offset, length: active.item.length,
+        stats(side).recordRetry()
+        delegate.laneReported(.retry(laneID: id, side: side, offset: active.item.offset, length: active.item.length,
                                      attempt: active.item.failures, error: error.message))
         planner.giveBack([active.item])
         pump()
+    }
+
+    /// One side's connection is gone: the items that needed it go back now; then the lane
+    /// reconnects that side (`--reconnect`) or fails, as the endpoint's diagnosis says.
+    private func connectionBroke(_ side: ConnectionSide, _ error: EndpointError) {
+        guard let broken = connection(side), isRunning || state == .draining else { return }
+        if side == .source { source = nil } else { destination = nil }
+        broken.abort()
+        // Items waiting for this side cannot finish; the others may.
+        let lost = items.filter { side == .source ? $0.value.reading : !$0.value.reading }.keys
+        for itemID in lost { giveBack(itemID) }
+        if side == .destination {
+            planner.reopen(unflushed.takeAll())
+        }
+        stats(side).state = .reconnecting
+        let endpoint = endpoints.endpoint(side)
+        let loopBound = NIOLoopBound(self, eventLoop: eventLoop)
+        Task {
+            let diagnosed = await endpoint.diagnose(error)
+            loopBound.eventLoop.execute { loopBound.value.decideAfterBreak(side, diagnosed) }
+        }
+    }
+
+    private func decideAfterBreak(_ side: ConnectionSide, _ error: EndpointError) {
+        guard isRunning else {
+            fail(reason: error.message, notify: true)
+            return
+        }
+        if error.kind == .fatal {
+            delegate.laneHitFatalError(error.message)
+            fail(reason: error.message, notify: true)
+            return
+        }
+        guard let limit = settings.reconnect, endpoints.endpoint(side).canReconnect else {
+            fail(reason: error.message, notify: true)
+            return
+        }
+        let backoff = ReconnectBackoff(limit: limit, brokeAt: .now)
+        reconnects[side] = backoff
+        scheduleReconnect(side, lastError: error)
+    }
+
+    private func scheduleReconnect(_ side: ConnectionSide, lastError: EndpointError) {
+        guard var backoff = reconnects[side] else { return }
+        guard let delay = backoff.nextDelay(now: .now) else {
+            reconnects[side] = nil
+            let endpoint = endpoints.endpoint(side)
+            fail(reason: "\(endpoint.displayName): could not reconnect within \(Self.describe(backoff.limit)) "
+                 + "(\(backoff.attempts) tries); last error: \(lastError.message)", notify: true)
+            return
+        }
+        reconnects[side] = backoff
+        stats(side).reconnectAttempt = backoff.attempts
+        delegate.laneReported(.laneReconnecting(laneID: id, side: side, attempt: backoff.attempts, error: lastError.message))
+        let loopBound = NIOLoopBound(self, eventLoop: eventLoop)
+        reconnectTimers[side] = eventLoop.scheduleTask(in: .nanoseconds(Int64(delay.components.seconds) * 1_000_000_000
+                                                                          + delay.components.attoseconds / 1_000_000_000)) {
+            loopBound.value.attemptReconnect(side)
+        }
+    }
+
+    private func attemptReconnect(_ side: ConnectionSide) {
+        reconnectTimers[side] = nil
+        guard reconnects[side] != nil, isRunning else { return }
+        let endpoint = endpoints.endpoint(side)
+        let loopBound = NIOLoopBound(self, eventLoop: eventLoop)
+        let eventLoop = self.eventLoop
+        Task {
+            do {
+                let connection = try await endpoint.connect(on: eventLoop)
+                eventLoop.execute { loopBound.value.reconnected(side, connection.value) }
+            } catch {
+                let failure = error as? EndpointError ?? EndpointError(.connection, "\(endpoint.displayName): \(error)")
+                eventLoop.execute { loopBound.value.reconnectFailed(side, failure) }
+            }
+        }
+    }
+
+    private func reconnected(_ side: ConnectionSide, _ connection: any EndpointConnection) {
+        guard reconnects.removeValue(forKey: side) != nil, isRunning else {
+            connection.abort()
+            return
+        }
+        if side == .source { source = connection } else { destination = connection }
+        stats(side).state = .active
+        stats(side).reconnectAttempt = 0
+        stats(side).reconnects += 1
+        delegate.laneReported(.laneReconnected(laneID: id, side: side))
+        pump()
+    }
+
+    private func reconnectFailed(_ side: ConnectionSide, _ error: EndpointError) {
+        guard reconnects[side] != nil, isRunning else { return }
+        if error.kind == .fatal {
+            reconnects[side] = nil
+            delegate.laneHitFatalError(error.message)
+            fail(reason: error.message, notify: true)
+            return
+        }
+        scheduleReconnect(side, lastError: error)
+    }
+
+    private func stopReconnecting() {
+        for side in Array(reconnects.keys) {
+            reconnects[side] = nil
+            reconnectTimers.removeValue(forKey: side)?.cancel()
+            stats(side).state = .closed
+        }
+    }
+
+    private static func describe(_ duration: Duration) -> String {
+        let seconds = duration.components.seconds
+        return seconds >= 1 ? "\(seconds) s" : "\(duration.components.attoseconds / 1_000_000_000_000_000) ms"
     }
 
     private func fail(reason: String, notify: Bool) {
         guard state != .failed && state != .closed else { return }
         state = .failed
         stallTimer?.cancel()
+        stopReconnecting()
         for stats in [sourceStats, destinationStats] {
             stats.state = .failed
             stats.failureReason = reason
@@ -309,8 +503,8 @@ final class Lane {
         items = [:]
         inFlightBytes = 0
         planner.giveBack(unfinished)
-        source.abort()
-        destination.abort()
+        source?.abort()
+        destination?.abort()
         if notify {
             delegate.laneFailed(id, reason: reason, final: snapshots(now: .now()))
         }
@@ -320,7 +514,7 @@ final class Lane {
         guard state == .draining, items.isEmpty else { return }
         state = .closed
         stallTimer?.cancel()
-        let closing = [source.close(), destination.close()]
+        let closing = [source?.close(), destination?.close()].compactMap { $0 }
         EventLoopFuture.andAllComplete(closing, on: eventLoop).assumeIsolated().whenComplete { _ in
             self.sourceStats.state = .closed
             self.destinationStats.state = .closed
@@ -337,5 +531,15 @@ final class Lane {
                 delegate.laneReported(.stall(laneID: id, side: stats.side, oldestAge: stall.oldestAge, heldBehind: stall.heldBehind))
             }
         }
+    }
+}
+
+/// Both endpoints of a copy, for a lane that must open a connection again.
+struct LaneEndpoints: Sendable {
+    let source: any CopyEndpoint
+    let destination: any CopyEndpoint
+
+    func endpoint(_ side: ConnectionSide) -> any CopyEndpoint {
+        side == .source ? source : destination
     }
 }

@@ -21,4 +21,9 @@ struct LaneSettings: Sendable {
     var stallThreshold: Duration?
     /// The source is a pipe whose end we find by reading.
     var sourceIsStream: Bool
+    /// How long a broken connection is tried again (`--reconnect`); nil: it fails the lane.
+    var reconnect: Duration?
+    /// Set when completed work must be remembered until a checkpoint FLUSH covers it: with
+    /// `--reconnect`, on a destination that can flush and may come back.
+    var checkpoints: CheckpointGeneration?
 }

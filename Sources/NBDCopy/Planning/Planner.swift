@@ -55,6 +55,9 @@ final class Planner: @unchecked Sendable {
     private var outstanding: [UInt64: Int] = [:]
     private var outstandingCount = 0
     private var waiters: [@Sendable () -> Void] = []
+    /// Lanes that found the planner finished: woken only when work comes back (a failed
+    /// lane's ranges, unflushed writes to copy again), so idle lanes never wake each other.
+    private var idleWaiters: [@Sendable () -> Void] = []
     private var progress = Progress()
 
     init(_ configuration: Configuration) {
@@ -68,7 +71,8 @@ final class Planner: @unchecked Sendable {
     var currentProgress: Progress { lock.withLock { progress } }
 
     /// The next thing for a lane to do. When the answer is `.wait`, `waiter` is kept and
-    /// called once the planner has news (work returned, extents arrived, finished).
+    /// called once the planner has news (work returned, extents arrived, finished); when it
+    /// is `.finished`, `waiter` is kept and called if work comes back.
     func next(waiter: @escaping @Sendable () -> Void) -> Next {
         let (next, wake) = lock.withLock { () -> (Next, [@Sendable () -> Void]) in
             let next = nextLocked()
@@ -77,6 +81,7 @@ final class Planner: @unchecked Sendable {
                 waiters.append(waiter)
                 return (next, [])
             case .finished:
+                idleWaiters.append(waiter)
                 return (next, takeWaitersLocked())
             default:
                 return (next, [])
@@ -189,7 +194,24 @@ final class Planner: @unchecked Sendable {
         let wake = lock.withLock { () -> [@Sendable () -> Void] in
             items.forEach(clearOutstanding)
             returned.append(contentsOf: items.sorted { $0.offset < $1.offset })
-            return takeWaitersLocked()
+            return takeWaitersLocked() + takeIdleWaitersLocked()
+        }
+        wake.forEach { $0() }
+    }
+
+    /// Items that were completed but whose writes may not have reached storage (their
+    /// destination connection broke before a FLUSH covered them): they no longer count as
+    /// done and are handed out again first.
+    func reopen(_ items: [CompletedWork]) {
+        guard !items.isEmpty else { return }
+        let wake = lock.withLock { () -> [@Sendable () -> Void] in
+            for done in items {
+                progress.bytesDone -= done.bytes
+                progress.bytesZeroed -= done.zeroed
+                progress.bytesSkipped -= done.skipped
+            }
+            returned.append(contentsOf: items.map(\.item).sorted { $0.offset < $1.offset })
+            return takeWaitersLocked() + takeIdleWaitersLocked()
         }
         wake.forEach { $0() }
     }
@@ -225,5 +247,10 @@ final class Planner: @unchecked Sendable {
     private func takeWaitersLocked() -> [@Sendable () -> Void] {
         defer { waiters = [] }
         return waiters
+    }
+
+    private func takeIdleWaitersLocked() -> [@Sendable () -> Void] {
+        defer { idleWaiters = [] }
+        return idleWaiters
     }
 }

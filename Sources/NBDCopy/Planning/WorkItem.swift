@@ -19,3 +19,12 @@ struct WorkItem: Sendable, Equatable {
     /// data; a zero request holds nothing (a 1 GiB WRITE_ZEROES must not stop a lane reading).
     var bufferedBytes: UInt64 { kind == .copy ? length : 0 }
 }
+
+/// A work item a lane finished, with what it counted toward progress, so that it can be
+/// taken back exactly (`Planner.reopen`).
+struct CompletedWork: Sendable, Equatable {
+    var item: WorkItem
+    var bytes: UInt64
+    var zeroed: UInt64
+    var skipped: UInt64
+}

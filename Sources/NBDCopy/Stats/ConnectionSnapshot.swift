@@ -6,10 +6,10 @@ public enum ConnectionSide: String, Sendable {
 
 /// Where a connection is in its life.
 public enum ConnectionState: String, Sendable {
-    case connecting, active, draining, closed, failed
+    case connecting, active, reconnecting, draining, closed, failed
 }
 
-/// The figures of one connection at one moment (DESIGN.md §4), copied out of the engine.
+/// The figures of one connection at one moment, copied out of the engine.
 public struct ConnectionSnapshot: Sendable, Equatable {
     /// The lane's id; a lane's source and destination connections share it.
     public var laneID: Int
@@ -17,6 +17,10 @@ public struct ConnectionSnapshot: Sendable, Equatable {
     public var state: ConnectionState
     /// Why the connection failed or was refused, when it did.
     public var failureReason: String?
+    /// While reconnecting: the try under way, counted from 1.
+    public var reconnectAttempt = 0
+    /// Times the connection was opened again after it broke.
+    public var reconnects = 0
     /// Bytes this connection completed (read or written) since it opened.
     public var bytes: UInt64
     /// Bytes completed per second over the last second.

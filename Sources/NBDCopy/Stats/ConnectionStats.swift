@@ -27,6 +27,10 @@ public final class ConnectionStats {
     public let side: ConnectionSide
     public var state: ConnectionState = .connecting
     public var failureReason: String?
+    /// While `state` is `.reconnecting`: the try under way, counted from 1.
+    public var reconnectAttempt = 0
+    /// Times the connection was opened again after it broke.
+    public var reconnects = 0
 
     /// When the connection's figures started, in nanoseconds of uptime; other times are relative to it.
     private let openedAtUptimeNanoseconds: UInt64
@@ -113,6 +117,8 @@ public final class ConnectionStats {
 
         var snapshot = ConnectionSnapshot(laneID: laneID, side: side, state: state)
         snapshot.failureReason = failureReason
+        snapshot.reconnectAttempt = reconnectAttempt
+        snapshot.reconnects = reconnects
         snapshot.bytes = completedBytes
         snapshot.bytesPerSecond = trailingRate.bytesPerSecond(elapsedNanoseconds: elapsed)
         snapshot.rateHistory = rateHistory.bytesPerSecond(elapsedNanoseconds: elapsed)

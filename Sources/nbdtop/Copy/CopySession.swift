@@ -183,7 +183,8 @@ final class CopySession: Sendable {
         } else if configuration.verbose && dashboard == nil {
             log("copied \(final.bytesDone) bytes in \(Units.clock(final.elapsed)) (\(Units.rate(final.averageBytesPerSecond)) average), \(final.bytesZeroed + final.bytesSkipped) zero")
         }
-        statsOutput?.writeLine(StatsJSON.done(final, t: seconds, exitStatus: status))
+        let flush = await engine.outcome?.flush ?? .notReached
+        statsOutput?.writeLine(StatsJSON.done(final, t: seconds, exitStatus: status, flush: flush))
         return status
     }
 
@@ -218,8 +219,12 @@ final class CopySession: Sendable {
         case .laneRefused(let reason): return "cannot add a lane: \(reason)"
         case .stall(let id, let side, let oldest, let held):
             return "lane \(id) \(side.rawValue) stalled: oldest request \(Units.oneDecimal(StatsJSON.seconds(oldest) * 1000)) ms, \(held) waiting behind it"
-        case .retry(let offset, let length, let attempt, let error):
-            return "retrying \(length) bytes at offset \(offset) (attempt \(attempt + 1)): \(error)"
+        case .retry(let id, let side, let offset, let length, let attempt, let error):
+            return "lane \(id) \(side.rawValue): retrying \(length) bytes at offset \(offset) (attempt \(attempt + 1)): \(error)"
+        case .laneReconnecting(let id, let side, let attempt, let error):
+            return "lane \(id) \(side.rawValue): connection lost, reconnecting (try \(attempt)): \(error)"
+        case .laneReconnected(let id, let side):
+            return "lane \(id) \(side.rawValue): reconnected"
         case .paused(let paused): return paused ? "paused" : "resumed"
         }
     }

@@ -70,20 +70,30 @@ enum StatsJSON {
         case .stall(let id, let side, let oldest, let heldBehind):
             return line("stall", t: t, [("id", .int(Int64(id))), ("side", .string(side.rawValue)),
                                         ("oldest_ms", .double(milliseconds(oldest))), ("held_behind", .int(Int64(heldBehind)))])
-        case .retry(let offset, let length, let attempt, let error):
-            return line("retry", t: t, [("offset", .uint(offset)), ("length", .uint(length)),
+        case .retry(let id, let side, let offset, let length, let attempt, let error):
+            return line("retry", t: t, [("id", .int(Int64(id))), ("side", .string(side.rawValue)),
+                                        ("offset", .uint(offset)), ("length", .uint(length)),
                                         ("attempt", .int(Int64(attempt))), ("error", .string(error))])
+        case .laneReconnecting(let id, let side, let attempt, let error):
+            return line("lane_reconnecting", t: t, [("id", .int(Int64(id))), ("side", .string(side.rawValue)),
+                                                    ("attempt", .int(Int64(attempt))), ("error", .string(error))])
+        case .laneReconnected(let id, let side):
+            return line("lane_reconnected", t: t, [("id", .int(Int64(id))), ("side", .string(side.rawValue))])
         case .paused(let paused):
             return line(paused ? "paused" : "resumed", t: t, [])
         }
     }
 
-    static func done(_ snapshot: CopySnapshot?, t: Double, exitStatus: Int32) -> String {
+    /// `flush`: what became of the final flush (`acknowledged`, `notRequested`, `unsupported`,
+    /// `notReached`, `failed`); `flushed` is true only for `acknowledged`.
+    static func done(_ snapshot: CopySnapshot?, t: Double, exitStatus: Int32, flush: CopyOutcome.Flush = .notReached) -> String {
         line("done", t: t, [
             ("bytes_done", .uint(snapshot?.bytesDone ?? 0)),
             ("bytes_total", snapshot?.bytesTotal.map { .uint($0) } ?? .null),
             ("bytes_zero", .uint((snapshot?.bytesZeroed ?? 0) + (snapshot?.bytesSkipped ?? 0))),
             ("elapsed_s", .double(rounded(t, 3))),
+            ("flushed", .bool(flush == .acknowledged)),
+            ("flush", .string(flush.rawValue)),
             ("exit", .int(Int64(exitStatus))),
         ])
     }

@@ -1,0 +1,29 @@
+/// When a lane tries again to open a connection that broke (`--reconnect`): after 100 ms,
+/// then doubling to at most 5 s between tries, until `limit` has passed since the break
+/// with no success. A plain value: time comes in as arguments.
+struct ReconnectBackoff: Sendable, Equatable {
+    static let firstDelay = Duration.milliseconds(100)
+    static let longestDelay = Duration.seconds(5)
+
+    /// How long tries may go on after the break.
+    let limit: Duration
+    /// Time of the break, on the lane's clock.
+    let brokeAt: ContinuousClock.Instant
+    /// Tries made so far.
+    private(set) var attempts = 0
+    private var delay = Self.firstDelay
+
+    init(limit: Duration, brokeAt: ContinuousClock.Instant) {
+        self.limit = limit
+        self.brokeAt = brokeAt
+    }
+
+    /// The wait before the next try, or nil when the next try would start after `limit`.
+    mutating func nextDelay(now: ContinuousClock.Instant) -> Duration? {
+        let wait = delay
+        guard now + wait <= brokeAt + limit else { return nil }
+        attempts += 1
+        delay = min(delay * 2, Self.longestDelay)
+        return wait
+    }
+}
