@@ -11,8 +11,11 @@ public final class ServerProcess: @unchecked Sendable {
     /// The pid to signal (the daemon's own pid for servers that fork).
     public private(set) var pid: pid_t
     /// The process we started (for servers that fork, the parent that exits early).
-    private let launcherPid: pid_t
+    private var launcherPid: pid_t
     private var stopped = false
+    /// How it was started, for `restart`.
+    private var command: [String] = []
+    private var pidFile = ""
 
     /// `nbd+unix:///EXPORT?socket=PATH`
     /// The loopback TCP port, for servers started with `nbdkitTCP`.
@@ -119,21 +122,48 @@ public final class ServerProcess: @unchecked Sendable {
         // spawning *thread*, and async tests run on pool threads that come and go.
         let launcher = try LauncherThread.run { try Spawn.start(command, outputPath: logPath, errorPath: logPath) }
         let server = ServerProcess(directory: directory, socketPath: socket, exportName: exportName, pid: launcher)
+        server.command = command
+        server.pidFile = pidFile
+        try server.waitUntilListening(daemonizes: daemonizes)
+        return server
+    }
+
+    private func waitUntilListening(daemonizes: Bool) throws {
         let deadline = ContinuousClock.now + .seconds(20)
         while true {
             if let text = try? String(contentsOfFile: pidFile, encoding: .utf8),
                let pid = pid_t(text.trimmingCharacters(in: .whitespacesAndNewlines)), pid > 0,
-               FileManager.default.fileExists(atPath: socket) {
-                server.pid = pid
-                return server
+               FileManager.default.fileExists(atPath: socketPath) {
+                self.pid = pid
+                return
             }
-            if !daemonizes && Spawn.poll(launcher) != nil || ContinuousClock.now > deadline {
-                let log = (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? ""
-                server.stop()
+            if !daemonizes && Spawn.poll(launcherPid) != nil || ContinuousClock.now > deadline {
+                let log = self.log
+                stop()
                 throw TestSupportError("\(command.joined(separator: " ")) did not start: \(log)")
             }
             usleep(10_000)
         }
+    }
+
+    /// Kills the server at once (SIGKILL), as a crash would, and waits until it is gone.
+    public func crash() {
+        signal(SIGKILL)
+        let deadline = ContinuousClock.now + .seconds(10)
+        while isRunning && ContinuousClock.now < deadline { usleep(10_000) }
+        _ = Spawn.poll(launcherPid)
+    }
+
+    /// Starts the server again on the same socket, with the same command, or with
+    /// `arguments` in place of the trailing ones (another export size, say). nbdkit only.
+    public func restart(replacingArguments arguments: [String]? = nil) throws {
+        if let arguments { command = Array(command.dropLast(arguments.count)) + arguments }
+        unlink(socketPath)
+        unlink(pidFile)
+        let logPath = directory.file("server.log")
+        let command = self.command
+        launcherPid = try LauncherThread.run { try Spawn.start(command, outputPath: logPath, errorPath: logPath) }
+        try waitUntilListening(daemonizes: false)
     }
 
     /// The server's own output so far, for test failure messages.

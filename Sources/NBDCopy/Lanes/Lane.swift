@@ -237,12 +237,12 @@ final class Lane {
 
     private func readCompleted(_ itemID: Int, _ result: Result<[ReadPiece], EndpointError>) {
         guard var active = items[itemID] else { return }
-        active.reading = false
-        items[itemID] = active
         switch result {
         case .failure(let error):
             requestFailed(itemID, error, side: .source)
         case .success(let pieces):
+            active.reading = false
+            items[itemID] = active
             let received = pieces.reduce(UInt64(0)) { total, piece in
                 switch piece {
                 case .data(_, let bytes): return total + UInt64(bytes.readableBytes)
@@ -352,6 +352,8 @@ final class Lane {
     private func requestFailed(_ itemID: Int, _ error: EndpointError, side: ConnectionSide) {
         switch error.kind {
         case .connection:
+            // This item goes back with the others that needed the connection.
+            giveBack(itemID)
             connectionBroke(side, error)
             return
         case .fatal:

@@ -1,0 +1,183 @@
+import Foundation
+import NBDTestSupport
+import Testing
+
+/// How copies survive and report the things long imports meet: servers that crash and
+/// come back (`--reconnect`), servers that do not, exports that change, errors that a
+/// retry cannot mend, and a stop while the final flush is in flight.
+@Suite(.serialized) struct ReliabilityTests {
+    static let mib: UInt64 = 1 << 20
+
+    /// sparse-random at `seed`, 64 MiB (half data), capped so that a copy takes a few seconds.
+    static func sparseRandom(seed: Int, capped: Bool) -> [String] {
+        ["sparse-random", "64M", "seed=\(seed)", "percent=50", "runlength=1048576"]
+            + (capped ? ["rate=64000000", "burstiness=0.1"] : [])
+    }
+
+    /// Kills `server` once the copy has moved bytes, restarts it a second later, and waits
+    /// for the copy to end; its exit status.
+    static func crashAndRestart(_ server: ServerProcess, during copy: BackgroundCommand) throws -> Int32? {
+        server.crash()
+        Thread.sleep(forTimeInterval: 1)
+        try server.restart()
+        return copy.wait(timeout: .seconds(120))
+    }
+
+    @Test func sourceCrashAndRestartLosesNothing() throws {
+        let source = try ServerProcess.nbdkit(Self.sparseRandom(seed: 7, capped: true), filters: ["rate"])
+        defer { source.stop() }
+        let destination = try ServerProcess.nbdkit(Self.sparseRandom(seed: 7, capped: false))
+        defer { destination.stop() }
+        let copy = try CopyCommandTests.startedCopy(["-C", "2", "--reconnect", "30s", source.uri, destination.uri])
+        defer { copy.stop() }
+        let status = try Self.crashAndRestart(source, during: copy)
+        // The destination checked every write against what it would serve: exit 0 means
+        // every byte arrived, and arrived right.
+        #expect(status == 0, "exit \(String(describing: status)): \(copy.stderr)\n\(destination.log)")
+        let log = try StatsLog(copy.stdout)
+        #expect(log.events("lane_reconnecting").contains { $0.string("side") == "src" })
+        #expect(log.events("lane_reconnected").contains { $0.string("side") == "src" })
+        #expect(log.done?.uint("bytes_done") == 64 * Self.mib)
+        #expect(log.done?.bool("flushed") == true)
+    }
+
+    @Test func destinationCrashAndRestartCopiesUnflushedWorkAgain() throws {
+        let source = try ServerProcess.nbdkit(Self.sparseRandom(seed: 9, capped: true), filters: ["rate"])
+        defer { source.stop() }
+        let destination = try ServerProcess.nbdkit(Self.sparseRandom(seed: 9, capped: false))
+        defer { destination.stop() }
+        let copy = try CopyCommandTests.startedCopy(["-C", "2", "--reconnect", "30s", "--checkpoint", "4M",
+                                                     source.uri, destination.uri])
+        defer { copy.stop() }
+        let status = try Self.crashAndRestart(destination, during: copy)
+        #expect(status == 0, "exit \(String(describing: status)): \(copy.stderr)\n\(destination.log)")
+        let log = try StatsLog(copy.stdout)
+        #expect(log.events("lane_reconnected").contains { $0.string("side") == "dst" })
+        #expect(log.done?.uint("bytes_done") == 64 * Self.mib)
+        // Work acknowledged before the crash and not covered by a checkpoint was undone:
+        // progress went back at least once.
+        let progress = log.samples.compactMap { $0.uint("bytes_done") }
+        #expect(zip(progress, progress.dropFirst()).contains { $1 < $0 }, "progress never went back: \(progress)")
+    }
+
+    @Test func aServerThatStaysDownFailsOnceTheReconnectTimeIsUp() throws {
+        let source = try ServerProcess.nbdkit(Self.sparseRandom(seed: 3, capped: true), filters: ["rate"])
+        defer { source.stop() }
+        let copy = try CopyCommandTests.startedCopy(["-C", "2", "--reconnect", "2s", source.uri, "null:"])
+        defer { copy.stop() }
+        source.crash()
+        let status = copy.wait(timeout: .seconds(60))
+        #expect(status == 1, "exit \(String(describing: status)): \(copy.stderr)")
+        #expect(copy.stderr.contains(source.socketPath), "names the server: \(copy.stderr)")
+        #expect(copy.stderr.contains("could not reconnect within 2 s"), "\(copy.stderr)")
+        let log = try StatsLog(copy.stdout)
+        #expect(log.events("lane_reconnecting").count >= 2)
+        #expect(log.done?.int("exit") == 1)
+    }
+
+    @Test func anExportThatChangedAcrossAReconnectFailsTheCopy() throws {
+        let arguments = ["pattern", "64M", "rate=64000000", "burstiness=0.1"]
+        let source = try ServerProcess.nbdkit(arguments, filters: ["rate"], options: ["-r"])
+        defer { source.stop() }
+        let copy = try CopyCommandTests.startedCopy(["-C", "2", "--reconnect", "30s", source.uri, "null:"])
+        defer { copy.stop() }
+        source.crash()
+        try source.restart(replacingArguments: ["pattern", "32M", "rate=64000000", "burstiness=0.1"])
+        let status = copy.wait(timeout: .seconds(60))
+        #expect(status == 1, "exit \(String(describing: status)): \(copy.stderr)")
+        #expect(copy.stderr.contains("the export changed"), "\(copy.stderr)")
+        #expect(copy.stderr.contains("size was 67108864 bytes, now 33554432"), "\(copy.stderr)")
+    }
+
+    @Test func aCaptiveServerThatDiesIsFatalAtOnceEvenWithReconnect() throws {
+        let copy = try CopyCommandTests.startedCopy(["-C", "2", "--reconnect", "60s", "--",
+                                                     "[", "nbdkit", "--filter=rate", "-r", "pattern", "256M",
+                                                     "rate=64000000", "burstiness=0.1", "]", "null:"])
+        defer { copy.stop() }
+        let children = try CommandRunner.run(["pgrep", "-P", String(copy.pid), "nbdkit"])
+        let serverPID = try #require(pid_t(children.stdout.split(separator: "\n").first ?? ""), "no nbdkit child: \(children.stderr)")
+        kill(serverPID, SIGKILL)
+        let status = copy.wait(timeout: .seconds(30))
+        #expect(status == 1, "exit \(String(describing: status)): \(copy.stderr)")
+        #expect(copy.stderr.contains("was killed by signal 9"), "\(copy.stderr)")
+        #expect(!copy.stdout.contains("lane_reconnecting"), "a captive server does not come back")
+    }
+
+    @Test func noSpaceLeftFailsAtOnceDespiteRetries() throws {
+        let source = try ServerProcess.nbdkit(["pattern", "64M"], options: ["-r"])
+        defer { source.stop() }
+        let destination = try ServerProcess.nbdkit(["memory", "64M", "error-pwrite=ENOSPC", "error-pwrite-rate=100%"],
+                                                   filters: ["error"])
+        defer { destination.stop() }
+        let result = try nbdtop("copy", "--retries", "3", "--no-extents", "--stats-json", "-", source.uri, destination.uri,
+                                timeout: .seconds(60))
+        #expect(result.status == 1, "\(result.stderr)")
+        #expect(result.stderr.contains("ENOSPC"), "\(result.stderr)")
+        #expect(result.stderr.range(of: #"offset [0-9]+"#, options: .regularExpression) != nil, "\(result.stderr)")
+        let log = try StatsLog(result.stdout)
+        #expect(log.events("retry").isEmpty, "ENOSPC was retried")
+        #expect(log.done?.bool("flushed") == false)
+    }
+
+    @Test func transientReadErrorsAreRetriedOnTheSourceSide() throws {
+        let source = try ServerProcess.nbdkit(["pattern", "64M", "error-pread=EIO", "error-pread-rate=5%"],
+                                              filters: ["error"], options: ["-r"])
+        defer { source.stop() }
+        let result = try nbdtop("copy", "-C", "2", "--retries", "5", "--stats-json", "-", source.uri, "null:")
+        #expect(result.status == 0, "\(result.stderr)")
+        let log = try StatsLog(result.stdout)
+        let retries = log.events("retry")
+        #expect(!retries.isEmpty, "the error filter injected no error?")
+        #expect(retries.allSatisfy { $0.string("side") == "src" })
+        let sourceRetries = log.samples.last?.conns.filter { $0.string("side") == "src" }.compactMap { $0.int("retries") }
+        #expect(sourceRetries?.reduce(0, +) == retries.count)
+    }
+
+    /// A destination whose FLUSH takes 3 s (nbdkit's eval plugin: writes are discarded,
+    /// flush sleeps), to stop a copy while its final flush is in flight.
+    static func slowFlushDestination(size: UInt64) throws -> ServerProcess {
+        try ServerProcess.nbdkit(["eval", "get_size=echo \(size)", "can_write=exit 0", "can_flush=exit 0",
+                                  "pwrite=cat >/dev/null", "pread=head -c $3 /dev/zero", "flush=sleep 3"])
+    }
+
+    /// Ctrl-C while the final FLUSH is slow: the same answer every time, 130, with the
+    /// flush let finish and reported.
+    @Test(arguments: 1...3)
+    func aStopDuringTheFinalFlushAlwaysEndsTheSameWay(run: Int) throws {
+        let size = 4 * Self.mib
+        let source = try ServerProcess.nbdkit(["pattern", String(size)], options: ["-r"])
+        defer { source.stop() }
+        let destination = try Self.slowFlushDestination(size: size)
+        defer { destination.stop() }
+        let copy = try BackgroundCommand([try CommandRunner.nbdtopBinary(), "copy", "--stats-json", "-", "--interval", "100ms",
+                                          "--no-extents", source.uri, destination.uri])
+        defer { copy.stop() }
+        let flushing = try copy.waitUntil(timeout: .seconds(60)) {
+            try StatsLog(copy.stdout, partial: true).samples.contains { $0.uint("bytes_done") == size }
+        }
+        try #require(flushing, "the copy never reached the flush: \(copy.stderr)")
+        copy.signal(SIGINT)
+        let status = copy.wait(timeout: .seconds(60))
+        #expect(status == 130, "run \(run): exit \(String(describing: status)): \(copy.stderr)")
+        let log = try StatsLog(copy.stdout)
+        #expect(log.done?.int("exit") == 130)
+        #expect(log.done?.string("flush") == "acknowledged")
+    }
+
+    @Test func flushedMeansAFlushWasAcknowledged() throws {
+        let source = try ServerProcess.nbdkit(["pattern", "16M"], options: ["-r"])
+        defer { source.stop() }
+        let destination = try ServerProcess.nbdkit(["memory", "16M"])
+        defer { destination.stop() }
+        let discarded = try nbdtop("copy", "--stats-json", "-", source.uri, "null:")
+        #expect(discarded.status == 0, "\(discarded.stderr)")
+        let unsupported = try StatsLog(discarded.stdout).done
+        #expect(unsupported?.bool("flushed") == false)
+        #expect(unsupported?.string("flush") == "unsupported")
+        let copied = try nbdtop("copy", "--stats-json", "-", source.uri, destination.uri)
+        #expect(copied.status == 0, "\(copied.stderr)")
+        #expect(try StatsLog(copied.stdout).done?.string("flush") == "acknowledged")
+        let unflushed = try nbdtop("copy", "--no-flush", "--stats-json", "-", source.uri, destination.uri)
+        #expect(try StatsLog(unflushed.stdout).done?.string("flush") == "notRequested")
+    }
+}
