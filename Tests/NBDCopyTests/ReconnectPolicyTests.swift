@@ -1,0 +1,68 @@
+@testable import NBDCopy
+import Testing
+
+/// The pure parts of reconnecting: the backoff between tries, which completed work a
+/// broken destination connection forces to be copied again, and when checkpoints are due.
+struct ReconnectPolicyTests {
+    static func item(_ offset: UInt64) -> CompletedWork {
+        CompletedWork(item: WorkItem(offset: offset, length: 4096, kind: .copy), bytes: 4096, zeroed: 0, skipped: 0)
+    }
+
+    @Test func backoffDoublesFrom100msTo5sAndStopsAtTheLimit() {
+        let start = ContinuousClock.now
+        var backoff = ReconnectBackoff(limit: .seconds(30), brokeAt: start)
+        var now = start
+        var delays: [Duration] = []
+        while let delay = backoff.nextDelay(now: now) {
+            delays.append(delay)
+            now += delay
+        }
+        #expect(Array(delays.prefix(7)) == [.milliseconds(100), .milliseconds(200), .milliseconds(400), .milliseconds(800),
+                                            .milliseconds(1600), .milliseconds(3200), .seconds(5)])
+        #expect(delays.dropFirst(6).allSatisfy { $0 == .seconds(5) })
+        #expect(now - start <= .seconds(30))
+        #expect(now - start > .seconds(25))  // the next 5 s try would pass the limit
+        #expect(backoff.attempts == delays.count)
+    }
+
+    @Test func aLimitShorterThanTheFirstDelayAllowsNoTry() {
+        let start = ContinuousClock.now
+        var backoff = ReconnectBackoff(limit: .milliseconds(50), brokeAt: start)
+        #expect(backoff.nextDelay(now: start) == nil)
+    }
+
+    @Test func onlyWorkNotCoveredByAnAcknowledgedCheckpointIsCopiedAgain() {
+        var unflushed = UnflushedWrites()
+        unflushed.record(Self.item(0), generation: 0)
+        unflushed.record(Self.item(4096), generation: 0)
+        unflushed.record(Self.item(8192), generation: 1)  // completed after checkpoint 1 was sent
+        unflushed.checkpointReached(1)
+        #expect(unflushed.takeAll() == [Self.item(8192)])
+        #expect(unflushed.isEmpty)
+    }
+
+    @Test func generationsAdvanceBeforeEachCheckpoint() {
+        let generations = CheckpointGeneration()
+        #expect(generations.current == 0)
+        #expect(generations.advance() == 1)
+        #expect(generations.current == 1)
+    }
+
+    @Test func checkpointsAreDueByBytesOrByTimeOneAtATime() {
+        let start = ContinuousClock.now
+        var schedule = CheckpointSchedule()
+        schedule.reset(bytesDone: 0, now: start)
+        #expect(!schedule.isDue(bytesDone: 100, now: start + .seconds(1), every: 1000, or: .seconds(30)))
+        #expect(schedule.isDue(bytesDone: 1000, now: start + .seconds(1), every: 1000, or: .seconds(30)))
+        #expect(schedule.isDue(bytesDone: 1, now: start + .seconds(31), every: 1000, or: .seconds(30)))
+        #expect(!schedule.isDue(bytesDone: 0, now: start + .seconds(31), every: 1000, or: .seconds(30)))  // nothing new
+        schedule.begin()
+        #expect(!schedule.isDue(bytesDone: 5000, now: start + .seconds(40), every: 1000, or: .seconds(30)))
+        schedule.end(succeeded: false, bytesDone: 5000, now: start + .seconds(40))
+        #expect(schedule.isDue(bytesDone: 5000, now: start + .seconds(40), every: 1000, or: .seconds(30)))
+        schedule.begin()
+        schedule.end(succeeded: true, bytesDone: 5000, now: start + .seconds(40))
+        // Progress that went back (work copied again) does not count as new bytes.
+        #expect(!schedule.isDue(bytesDone: 4000, now: start + .seconds(41), every: 1000, or: .seconds(30)))
+    }
+}
