@@ -79,16 +79,10 @@ import Glibc
     /// The source dies mid-copy into a new file: the file is cut to the completed prefix
     /// and the message says how far the copy got.
     @Test func failedCopyIntoNewFileIsCutToTheCompletedPrefix() throws {
-        let source = try Self.slowPattern()
-        defer { source.stop() }
         let folder = try TemporaryDirectory(prefix: "nbdtop-exit")
         defer { folder.remove() }
         let output = folder.file("out.img")
-        let copy = try CopyCommandTests.startedCopy(["-C", "4", "--interval", "100ms", source.uri, output])
-        defer { copy.stop() }
-        source.signal(SIGKILL)
-        let status = copy.wait(timeout: .seconds(30))
-        #expect(status == 1, "exit status \(String(describing: status)): \(copy.stderr)")
+        let copy = try Self.copyWithSourceKilled(into: output)
         #expect(copy.stderr.contains("copy failed after "), "says how far it got: \(copy.stderr)")
         #expect(copy.stderr.contains(" of 256.0 MiB ("), "bytes done of the total: \(copy.stderr)")
         try Self.expectDone(copy.stdout, exit: 1)
@@ -97,17 +91,11 @@ import Glibc
 
     /// A file that existed before keeps its size, and the message says what to distrust.
     @Test func failedCopyIntoExistingFileLeavesItAsIs() throws {
-        let source = try Self.slowPattern()
-        defer { source.stop() }
         let folder = try TemporaryDirectory(prefix: "nbdtop-exit")
         defer { folder.remove() }
         let output = folder.file("old.img")
         try CopyCommandTests.makeFile(output, size: 256 * Self.mib, randomAt: [(0, 4096)])
-        let copy = try CopyCommandTests.startedCopy(["-C", "4", "--interval", "100ms", source.uri, output])
-        defer { copy.stop() }
-        source.signal(SIGKILL)
-        let status = copy.wait(timeout: .seconds(30))
-        #expect(status == 1, "exit status \(String(describing: status)): \(copy.stderr)")
+        let copy = try Self.copyWithSourceKilled(into: output)
         let line = copy.stderr.split(separator: "\n").first { $0.contains("is incomplete") }.map(String.init) ?? ""
         #expect(line.contains(output) && line.contains("left as it is"), "\(copy.stderr)")
         #expect(line.range(of: #"bytes past [0-9]+ may hold old data"#, options: .regularExpression) != nil, "\(copy.stderr)")
@@ -167,6 +155,20 @@ import Glibc
     static func slowPattern(pause: PauseSwitch? = nil) throws -> ServerProcess {
         try ServerProcess.nbdkit(["pattern", "256M", "rate=64000000", "burstiness=0.1"] + (pause.map { [$0.argument] } ?? []),
                                  filters: (pause == nil ? [] : ["pause"]) + ["rate"], options: ["-r"])
+    }
+
+    /// Copies a slow source into `output` and kills the source once bytes move; expects
+    /// exit status 1 and returns what nbdtop wrote.
+    static func copyWithSourceKilled(into output: String,
+                                     sourceLocation: SourceLocation = #_sourceLocation) throws -> (stdout: String, stderr: String) {
+        let source = try slowPattern()
+        defer { source.stop() }
+        let copy = try CopyCommandTests.startedCopy(["-C", "4", "--interval", "100ms", source.uri, output])
+        defer { copy.stop() }
+        source.signal(SIGKILL)
+        let status = copy.wait(timeout: .seconds(30))
+        #expect(status == 1, "exit status \(String(describing: status)): \(copy.stderr)", sourceLocation: sourceLocation)
+        return (copy.stdout, copy.stderr)
     }
 
     /// The JSON lines end with a `done` event carrying `exit`.

@@ -189,9 +189,10 @@ final class CopySession: Sendable {
             statsOutput?.writeLastLine(StatsJSON.done(final, t: seconds, exitStatus: 0))
             return 0
         case .failure(CopyError.interrupted):
-            let stopSignal = userQuit ? nil : watcher.stopSignal
-            let how = userQuit ? "stopped before the end" : stopSignal.map { $0 == .interrupt ? "interrupted" : "stopped by \($0.name)" } ?? "interrupted"
-            return fail("copy \(how) after \(IncompleteDestination.progress(final))", status: (stopSignal ?? .interrupt).exitStatus,
+            // q y in the dashboard stops as Ctrl-C does; otherwise the first stop signal decides.
+            let stopSignal: StopSignal = userQuit ? .interrupt : watcher.stopSignal ?? .interrupt
+            let how = userQuit ? "stopped before the end" : stopSignal.stopped
+            return fail("copy \(how) after \(IncompleteDestination.progress(final))", status: stopSignal.exitStatus,
                         snapshot: final, destination: incomplete.settle(final))
         case .failure(let error):
             return fail("copy failed after \(IncompleteDestination.progress(final)): \(error)", status: 1,
@@ -216,10 +217,12 @@ final class CopySession: Sendable {
     /// the destination with the last snapshot taken (its prefix is complete, if not the
     /// latest), end the JSON lines with `done`, and exit.
     private func exitAtOnce(_ stopSignal: StopSignal) -> Never {
-        NCursesScreen.restoreBeforeExit()
         let (latest, incomplete) = progress.withLock { ($0.latest, $0.incomplete) }
+        let destination = incomplete?.settle(latest)
+        // Last before the messages: the dashboard may draw until the process ends.
+        NCursesScreen.restoreBeforeExit()
         _ = fail("\(stopSignal.name) again: exiting at once" + (latest.map { " after \(IncompleteDestination.progress($0))" } ?? ""),
-                 status: stopSignal.exitStatus, snapshot: latest, destination: incomplete?.settle(latest))
+                 status: stopSignal.exitStatus, snapshot: latest, destination: destination)
         exit(stopSignal.exitStatus)
     }
 

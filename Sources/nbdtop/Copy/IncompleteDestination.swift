@@ -22,6 +22,8 @@ final class IncompleteDestination: Sendable {
         let share = Self.percent(prefixBytes, of: snapshot?.bytesTotal).map { " (\($0))" } ?? ""
         let stale = "bytes past \(prefixBytes) may hold old data"
         let opening = "destination \(destination.displayName) is incomplete"
+        // A pipe cannot be cut or hold old data: the reader got the prefix, then nothing.
+        if destination.isSequential { return "\(opening): it received the first \(prefixBytes) bytes\(share)" }
         switch destination.copyEndedIncomplete(completedPrefix: prefixBytes) {
         case .truncated:
             return "\(opening): it holds the first \(prefixBytes) bytes\(share); truncated to that"

@@ -78,7 +78,7 @@ final class SignalWatcher: @unchecked Sendable {
             exitAtOnce(stopSignal)
         }
         let again = stopSignal == .interrupt ? "press Ctrl-C again" : "send \(stopSignal.name) again"
-        log("\(stopSignal == .interrupt ? "interrupted" : stopSignal.name): finishing requests in flight, then stopping (\(again) to quit at once)")
+        log("\(stopSignal.stopped): finishing requests in flight, then stopping (\(again) to quit at once)")
         engine?.stop()
     }
 

@@ -23,6 +23,9 @@ enum StopSignal: Sendable, CaseIterable {
     /// 130, 143 or 129.
     var exitStatus: Int32 { 128 + number }
 
+    /// How the copy ended, for messages: "interrupted", "stopped by SIGTERM".
+    var stopped: String { self == .interrupt ? "interrupted" : "stopped by \(name)" }
+
     /// For messages: "Ctrl-C", "SIGTERM", "SIGHUP".
     var name: String {
         switch self {
