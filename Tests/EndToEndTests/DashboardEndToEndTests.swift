@@ -8,8 +8,8 @@ import Glibc
 
 /// The dashboard in a real terminal: nbdtop runs in a private tmux (120×40, xterm-256color,
 /// UTF-8) against real nbdkit servers; keys go in with `send-keys`, the screen comes back
-/// with `capture-pane`. Each run is `sh -c 'stty -a; nbdtop …; echo $?; stty -a'` so the
-/// terminal modes before and after and the exit status can be checked from files.
+/// with `capture-pane`. Each run is `sh -c 'trap : INT; stty -a; nbdtop …; echo $?; stty -a'`
+/// so the terminal modes before and after and the exit status can be checked from files.
 ///
 /// Serialized: the stall test reads latencies, and the machine has 2 cores.
 @Suite(.serialized, .timeLimit(.minutes(2))) struct DashboardEndToEndTests {
@@ -242,6 +242,9 @@ final class DashboardRun: @unchecked Sendable {
             "export TERM=xterm-256color LANG=C.UTF-8",
             "unset LC_ALL LC_CTYPE NO_COLOR COLUMNS LINES",
             "cd \(ShellQuote.word(folder.path)) || exit 99",
+            // As an interactive shell does, outlive the Ctrl-C meant for nbdtop (a trap,
+            // unlike ignoring it, is not inherited), so the status and modes get recorded.
+            "trap : INT",
             "stty -a > stty.before 2>&1",
             ShellQuote.command(command),
             "echo $? > status",

@@ -14,7 +14,8 @@ import Darwin
 /// `draw` copies a `CellGrid` to the screen, touching only cells that changed since the
 /// last frame, with one `wnoutrefresh`/`doupdate`; `readKey` reads keys without
 /// blocking; `restore` ends full-screen mode and may be called any number of times.
-/// Use it from one task or thread only (ncurses is not thread-safe).
+/// Use it from one task or thread only (ncurses is not thread-safe); only
+/// `restoreBeforeExit` may be called from anywhere.
 public final class NCursesScreen {
     /// The colours this terminal shows, as the theme should be mapped.
     public let colorDepth: ColorDepth
@@ -44,13 +45,17 @@ public final class NCursesScreen {
         cncurses_setlocale_from_environment()
         supportsUnicode = cncurses_locale_is_utf8() != 0
         set_escdelay(25)
+        // Before newterm, which already turns echo off: the modes to give back at once.
+        nbdtop_terminal_guard_save_modes()
         guard let screen = cncurses_newterm() else { throw ScreenError.cannotStart(terminal: environment["TERM"]) }
         self.screen = screen
         set_term(screen)
         nbdtop_crash_guard_arm()
+        nbdtop_terminal_guard_arm()
         guard let window = cncurses_stdscr() else {
             endwin()
             nbdtop_crash_guard_disarm()
+            nbdtop_terminal_guard_disarm()
             throw ScreenError.cannotStart(terminal: environment["TERM"])
         }
         self.window = window
@@ -131,7 +136,16 @@ public final class NCursesScreen {
         curs_set(1)
         endwin()
         nbdtop_crash_guard_disarm()
+        nbdtop_terminal_guard_disarm()
         delscreen(screen)
+    }
+
+    /// Gives the terminal back (modes as before, main screen, cursor shown) without
+    /// ncurses, from any thread, even while another thread draws: for a process that exits
+    /// right after (a second Ctrl-C), since the screen's own state is left as it was.
+    /// Does nothing when no screen is open or it was already restored.
+    public static func restoreBeforeExit() {
+        _ = nbdtop_terminal_guard_restore()
     }
 
     // MARK: Cells

@@ -48,12 +48,18 @@ public protocol CopyEndpoint: AnyObject, Sendable {
 
     /// Releases what the endpoint holds (captive server processes, files).
     func close() async
+
+    /// A copy into this destination failed or stopped with every byte below
+    /// `completedPrefix` acknowledged. Called at most once, possibly after `close`, from
+    /// any thread; may block briefly. Leaves the endpoint as it is unless it says otherwise.
+    func copyEndedIncomplete(completedPrefix: UInt64) -> IncompleteCopyOutcome
 }
 
 extension CopyEndpoint {
     public var discardsWrites: Bool { false }
     public var canReconnect: Bool { false }
     public func diagnose(_ error: EndpointError) async -> EndpointError { error }
+    public func copyEndedIncomplete(completedPrefix: UInt64) -> IncompleteCopyOutcome { .leftAsIs }
 }
 
 extension EventLoop {

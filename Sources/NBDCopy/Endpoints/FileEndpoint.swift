@@ -22,6 +22,10 @@ import Glibc
 ///
 /// Opening a file for writing that is open as a source in this process (the same device
 /// and inode, whatever the path) is refused before anything is truncated.
+///
+/// When a copy into a file that this endpoint created fails or stops, the file is cut to
+/// the bytes that arrived whole (`copyEndedIncomplete`), so it never looks finished; a file
+/// that existed before, or a block device, is left as it is.
 public final class FileEndpoint: CopyEndpoint {
     public enum Kind: Sendable, Equatable {
         case regularFile
@@ -47,13 +51,16 @@ public final class FileEndpoint: CopyEndpoint {
     public var canReportExtents: Bool { kind == .regularFile }
     public let startsZeroed: Bool
     public var isSequential: Bool { false }
+    /// Whether opening it as a destination created it (it did not exist before).
+    public let wasCreated: Bool
 
     let file: FileIO
     let threadPool: NIOThreadPool
 
-    private init(file: FileIO, isReadOnly: Bool, startsZeroed: Bool, preferredBlockSize: UInt32,
+    private init(file: FileIO, isReadOnly: Bool, startsZeroed: Bool, wasCreated: Bool, preferredBlockSize: UInt32,
                  maximumConnections: Int, threadPool: NIOThreadPool) {
         self.file = file
+        self.wasCreated = wasCreated
         self.path = file.path
         self.kind = file.kind
         self.size = file.size
@@ -151,7 +158,7 @@ public final class FileEndpoint: CopyEndpoint {
             }
             let file = FileIO(path: path, kind: kind, size: size, identity: FileIdentity(status), isSource: !forWriting,
                               descriptor: SharedDescriptor(descriptor.rawValue, ownsDescriptor: true))
-            return FileEndpoint(file: file, isReadOnly: !forWriting, startsZeroed: startsZeroed,
+            return FileEndpoint(file: file, isReadOnly: !forWriting, startsZeroed: startsZeroed, wasCreated: created,
                                 preferredBlockSize: UInt32(clamping: status.st_blksize),
                                 maximumConnections: max(1, maximumConnections), threadPool: threadPool)
         } catch {
@@ -177,6 +184,31 @@ public final class FileEndpoint: CopyEndpoint {
     /// Closes the file once requests still running have finished.
     public func close() async {
         file.close()
+    }
+
+    /// Cuts a file this endpoint created to `completedPrefix`; leaves any other as it is.
+    public func copyEndedIncomplete(completedPrefix: UInt64) -> IncompleteCopyOutcome {
+        guard wasCreated, kind == .regularFile else { return .leftAsIs }
+        // The engine closes its descriptor when the copy ends, so the path is opened again,
+        // and cut only while it still names the file made here.
+        let descriptor: SystemFileDescriptor
+        do {
+            descriptor = try SystemFileDescriptor.open(path, .writeOnly, options: [.closeOnExec, .noFollow])
+        } catch {
+            return .truncateFailed("cannot open it again: \(systemErrorText(error))")
+        }
+        defer { try? descriptor.close() }
+        var status = stat()
+        guard fstat(descriptor.rawValue, &status) == 0 else {
+            return .truncateFailed("cannot inspect it: \(systemErrorText(errno))")
+        }
+        guard FileIdentity(status) == identity else { return .truncateFailed("the path names another file now") }
+        do {
+            try descriptor.resize(to: Int64(completedPrefix))
+        } catch {
+            return .truncateFailed(systemErrorText(error))
+        }
+        return .truncated
     }
 }
 

@@ -15,11 +15,18 @@ struct CopyCommand: AsyncParsableCommand {
             server '[ CMD ARGS... ]' that nbdtop starts with socket activation and connects to as many times \
             as there are lanes (put '--' before it). Flags follow nbdcopy where it has one.
 
-            While it runs, SIGUSR1 adds a lane and SIGUSR2 drops the newest one; Ctrl-C finishes the \
-            requests in flight, disconnects and exits 130.
+            While it runs, SIGUSR1 adds a lane and SIGUSR2 drops the newest one. Ctrl-C, SIGTERM and \
+            SIGHUP stop cleanly: the requests in flight finish, the connections close politely, the \
+            terminal is restored; a second one exits at once. --stats-json always ends with a done \
+            event carrying the exit status.
+
+            A copy that fails or is stopped says how far it got: the destination holds every byte \
+            below a completed prefix. A destination file that nbdtop created is truncated to that \
+            prefix, so its size shows how far it got; a file that existed before, a block device or an \
+            NBD export is left as it is, and bytes past the prefix may hold old data.
 
             Exit status: 0 the whole image was copied (and flushed), 1 the copy failed, 2 usage error, \
-            130 interrupted.
+            130 Ctrl-C (SIGINT), 143 SIGTERM, 129 SIGHUP.
             """
     )
 

@@ -18,6 +18,15 @@ final class CopySession: Sendable {
     private let themes: ThemeCycle?
     private let wantsDashboard: Bool
     private let startTime = ContinuousClock.now
+    /// What an exit at once needs from the running copy.
+    private let progress = Mutex(Progress())
+
+    private struct Progress {
+        /// The last snapshot taken.
+        var latest: CopySnapshot?
+        /// The destination, once open.
+        var incomplete: IncompleteDestination?
+    }
 
     init(_ configuration: CopyConfiguration) throws {
         self.configuration = configuration
@@ -33,7 +42,7 @@ final class CopySession: Sendable {
         }
         if let path = configuration.statsJSONPath {
             do {
-                statsOutput = try OutputFile.open(path)
+                statsOutput = try OutputFile.open(path, as: "--stats-json")
             } catch {
                 throw ValidationError("--stats-json: \(error)")
             }
@@ -71,6 +80,10 @@ final class CopySession: Sendable {
     /// Runs the copy; returns the exit status.
     func run() async -> Int32 {
         defer { statsOutput?.close() }
+        // From the start, so that a stop asked for while the endpoints open is not lost.
+        let watcher = SignalWatcher(log: { line in printError("nbdtop: \(line)") },
+                                    exitAtOnce: { [self] stopSignal in exitAtOnce(stopSignal) })
+        defer { watcher.cancel() }
         let options = configuration.options
         let source = configuration.source, destination = configuration.destination
         let eventLoop = MultiThreadedEventLoopGroup.singleton.next()
@@ -87,6 +100,8 @@ final class CopySession: Sendable {
             await sourceEndpoint.close()
             return fail(Self.describe(error, opening: "destination", destination), status: Self.openFailureStatus(error, destination))
         }
+        let incomplete = IncompleteDestination(destinationEndpoint)
+        progress.withLock { $0.incomplete = incomplete }
         let engine: CopyEngine
         do {
             engine = try CopyEngine(source: sourceEndpoint, destination: destinationEndpoint, options: options,
@@ -94,7 +109,7 @@ final class CopySession: Sendable {
         } catch {
             await sourceEndpoint.close()
             await destinationEndpoint.close()
-            return fail("\(error)", status: 1)
+            return fail("\(error)", status: 1, destination: incomplete.settle(nil))
         }
         let lanes = max(1, min(options.connections, engine.maximumLanes))
         statsOutput?.writeLine(StatsJSON.start(t: seconds, source: source.description, destination: destination.description,
@@ -103,8 +118,7 @@ final class CopySession: Sendable {
         if options.connections > engine.maximumLanes {
             log("using \(engine.maximumLanes) lane\(engine.maximumLanes == 1 ? "" : "s") instead of \(options.connections): \(engine.laneLimitReason)")
         }
-        let watcher = SignalWatcher(engine: engine) { line in printError("nbdtop: \(line)") }
-        defer { watcher.cancel() }
+        watcher.attach(engine)
 
         var dashboard: DashboardSession?
         if wantsDashboard, let themes {
@@ -128,12 +142,13 @@ final class CopySession: Sendable {
         }
         let showProgress = configuration.showProgress && dashboard == nil
         let sampler = Task { [interval = configuration.interval] in
-            let progress = showProgress ? ProgressLine() : nil
+            let progressLine = showProgress ? ProgressLine() : nil
             while !Task.isCancelled {
                 try await Task.sleep(for: interval)
                 let snapshot = await engine.snapshot()
+                self.progress.withLock { $0.latest = snapshot }
                 statsOutput?.writeLine(StatsJSON.sample(snapshot))
-                progress?.show(snapshot)
+                progressLine?.show(snapshot)
             }
         }
 
@@ -155,44 +170,62 @@ final class CopySession: Sendable {
                 result = .failure(error)
             }
         }
-
-        var status: Int32 = 0
-        var failure: String?
-        switch result {
-        case .success:
-            break
-        case .failure(CopyError.interrupted):
-            status = 130
-            failure = userQuit ? "copy stopped before the end" : "copy interrupted"
-        case .failure(let error):
-            status = 1
-            failure = "copy failed: \(error)"
-        }
         sampler.cancel()
         _ = await sampler.result
         await events.value
         let final = await engine.snapshot()
+        let flush = await engine.outcome?.flush ?? .notReached
+        progress.withLock { $0.latest = final }
         statsOutput?.writeLine(StatsJSON.sample(final))
         if showProgress { ProgressLine().finish(final) }
         if dashboard != nil {
             OutputFile.standardOutput.write(SummaryReport.text(final))
         }
-        if let failure {
-            statsOutput?.writeLine(StatsJSON.error(failure, t: seconds))
-            printError("nbdtop: \(failure)")
-        } else if configuration.verbose && dashboard == nil {
-            log("copied \(final.bytesDone) bytes in \(Units.clock(final.elapsed)) (\(Units.rate(final.averageBytesPerSecond)) average), \(final.bytesZeroed + final.bytesSkipped) zero")
+
+        switch result {
+        case .success:
+            if configuration.verbose && dashboard == nil {
+                log("copied \(final.bytesDone) bytes in \(Units.clock(final.elapsed)) (\(Units.rate(final.averageBytesPerSecond)) average), \(final.bytesZeroed + final.bytesSkipped) zero; \(Self.describe(flush))")
+            }
+            statsOutput?.writeLastLine(StatsJSON.done(final, t: seconds, exitStatus: 0, flush: flush))
+            return 0
+        case .failure(CopyError.interrupted):
+            // q y in the dashboard stops as Ctrl-C does; otherwise the first stop signal decides.
+            let stopSignal: StopSignal = userQuit ? .interrupt : watcher.stopSignal ?? .interrupt
+            let how = userQuit ? "stopped before the end" : stopSignal.stopped
+            return fail("copy \(how) after \(IncompleteDestination.progress(final))", status: stopSignal.exitStatus,
+                        snapshot: final, flush: flush, destination: incomplete.settle(final))
+        case .failure(let error):
+            return fail("copy failed after \(IncompleteDestination.progress(final)): \(error)", status: 1,
+                        snapshot: final, flush: flush, destination: incomplete.settle(final))
         }
-        let flush = await engine.outcome?.flush ?? .notReached
-        statsOutput?.writeLine(StatsJSON.done(final, t: seconds, exitStatus: status, flush: flush))
+    }
+
+    /// Reports `message` (and what became of the destination) on stderr and in the JSON
+    /// lines, ends those with `done`, and returns `status`.
+    private func fail(_ message: String, status: Int32, snapshot: CopySnapshot? = nil, flush: CopyOutcome.Flush = .notReached,
+                      destination: String? = nil) -> Int32 {
+        statsOutput?.writeLine(StatsJSON.error(message, t: seconds))
+        printError("nbdtop: \(message)")
+        if let destination {
+            statsOutput?.writeLine(StatsJSON.error(destination, t: seconds))
+            printError("nbdtop: \(destination)")
+        }
+        statsOutput?.writeLastLine(StatsJSON.done(snapshot, t: seconds, exitStatus: status, flush: flush))
         return status
     }
 
-    private func fail(_ message: String, status: Int32) -> Int32 {
-        statsOutput?.writeLine(StatsJSON.error(message, t: seconds))
-        statsOutput?.writeLine(StatsJSON.done(nil, t: seconds, exitStatus: status))
-        printError("nbdtop: \(message)")
-        return status
+    /// A second stop signal, while the copy may still run: give the terminal back, settle
+    /// the destination with the last snapshot taken (its prefix is complete, if not the
+    /// latest), end the JSON lines with `done`, and exit.
+    private func exitAtOnce(_ stopSignal: StopSignal) -> Never {
+        let (latest, incomplete) = progress.withLock { ($0.latest, $0.incomplete) }
+        let destination = incomplete?.settle(latest)
+        // Last before the messages: the dashboard may draw until the process ends.
+        NCursesScreen.restoreBeforeExit()
+        _ = fail("\(stopSignal.name) again: exiting at once" + (latest.map { " after \(IncompleteDestination.progress($0))" } ?? ""),
+                 status: stopSignal.exitStatus, snapshot: latest, destination: destination)
+        exit(stopSignal.exitStatus)
     }
 
     /// Bad URIs, unreadable files and misused endpoints are usage errors; a server that
@@ -209,6 +242,17 @@ final class CopySession: Sendable {
     private static func describe(_ error: any Error, opening side: String, _ spec: EndpointSpec) -> String {
         let text = "\(error)"
         return text.contains(spec.description) ? "\(side): \(text)" : "\(side) \(spec): \(text)"
+    }
+
+    /// What became of the final flush, for the verbose summary.
+    static func describe(_ flush: CopyOutcome.Flush) -> String {
+        switch flush {
+        case .acknowledged: return "flushed"
+        case .notRequested: return "not flushed (--no-flush)"
+        case .unsupported: return "not flushed: the destination cannot flush"
+        case .notReached: return "not flushed"
+        case .failed: return "the flush failed"
+        }
     }
 
     static func describe(_ event: CopyEvent) -> String {

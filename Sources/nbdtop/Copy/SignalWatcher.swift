@@ -1,56 +1,91 @@
 import Dispatch
 import NBDCopy
+import Synchronization
 #if canImport(Glibc)
 import Glibc
 #endif
 
-/// Turns signals into engine calls: Ctrl-C and SIGTERM stop cleanly (a second one exits at
-/// once), SIGUSR1 adds a lane, SIGUSR2 drops the newest one. For scripts and tests.
+/// Turns signals into engine calls: Ctrl-C, SIGTERM and SIGHUP stop cleanly (`StopSignal`;
+/// a second one of them exits at once), SIGUSR1 adds a lane, SIGUSR2 drops the newest
+/// one. For scripts and tests.
+///
+/// It watches from before the endpoints are opened: a stop asked for while they open is
+/// remembered and stops the engine as soon as it is attached.
 final class SignalWatcher: @unchecked Sendable {
-    private let sources: [any DispatchSourceSignal]
-
-    init(engine: CopyEngine, log: @escaping @Sendable (String) -> Void) {
-        let interrupts = InterruptCounter()
-        var sources: [any DispatchSourceSignal] = []
-        let handlers: [(Int32, @Sendable () -> Void)] = [
-            (SIGINT, { Self.interrupt(engine, interrupts, log) }),
-            (SIGTERM, { Self.interrupt(engine, interrupts, log) }),
-            (SIGUSR1, {
-                log("SIGUSR1: adding a lane")
-                Task { _ = try? await engine.addLane() }
-            }),
-            (SIGUSR2, {
-                log("SIGUSR2: dropping the newest lane")
-                if engine.dropLane() == nil { log("cannot drop the last lane") }
-            }),
-        ]
-        for (number, handler) in handlers {
-            signal(number, SIG_IGN)
-            let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
-            source.setEventHandler(handler: handler)
-            source.resume()
-            sources.append(source)
-        }
-        self.sources = sources
+    private struct State {
+        var engine: CopyEngine?
+        /// The first stop signal, which decides the exit status of a clean stop.
+        var stopSignal: StopSignal?
+        var stopSignalsReceived = 0
     }
 
-    private static func interrupt(_ engine: CopyEngine, _ counter: InterruptCounter, _ log: @Sendable (String) -> Void) {
-        if counter.increment() > 1 {
-            log("interrupted again: exiting at once")
-            exit(130)
+    // Dispatch sources are thread-safe but not marked Sendable; they are only cancelled.
+    private var sources: [any DispatchSourceSignal] = []
+    private let state = Mutex(State())
+    private let log: @Sendable (String) -> Void
+    private let exitAtOnce: @Sendable (StopSignal) -> Never
+
+    /// `exitAtOnce` runs on a second stop signal, on a dispatch queue while the copy may
+    /// still run, and ends the process.
+    init(log: @escaping @Sendable (String) -> Void, exitAtOnce: @escaping @Sendable (StopSignal) -> Never) {
+        self.log = log
+        self.exitAtOnce = exitAtOnce
+        for stopSignal in StopSignal.allCases {
+            watch(stopSignal.number) { count in self.stop(stopSignal, count: count) }
         }
-        log("interrupted: finishing requests in flight, then stopping (press Ctrl-C again to quit at once)")
-        engine.stop()
+        watch(SIGUSR1) { _ in
+            log("SIGUSR1: adding a lane")
+            if let engine = self.engine { Task { _ = try? await engine.addLane() } }
+        }
+        watch(SIGUSR2) { _ in
+            log("SIGUSR2: dropping the newest lane")
+            if self.engine?.dropLane() == nil { log("cannot drop the last lane") }
+        }
     }
 
+    /// Handles `number` on a dispatch queue instead of its default action; the handler
+    /// gets how many arrived since it last ran (two quick Ctrl-C's may come as one event).
+    private func watch(_ number: Int32, _ handler: @escaping @Sendable (Int) -> Void) {
+        signal(number, SIG_IGN)
+        let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
+        // The handler holds its source until `cancel()`, which releases both.
+        source.setEventHandler { handler(max(1, Int(source.data))) }
+        source.resume()
+        sources.append(source)
+    }
+
+    private var engine: CopyEngine? { state.withLock { $0.engine } }
+
+    /// The first stop signal received, if any.
+    var stopSignal: StopSignal? { state.withLock { $0.stopSignal } }
+
+    /// Lets signals reach `engine`; stops it at once if a stop signal came before.
+    func attach(_ engine: CopyEngine) {
+        let stopNow = state.withLock { state in
+            state.engine = engine
+            return state.stopSignal != nil
+        }
+        if stopNow { engine.stop() }
+    }
+
+    private func stop(_ stopSignal: StopSignal, count: Int) {
+        let (received, engine) = state.withLock { state in
+            state.stopSignalsReceived += count
+            if state.stopSignal == nil { state.stopSignal = stopSignal }
+            return (state.stopSignalsReceived, state.engine)
+        }
+        if received > 1 {
+            exitAtOnce(stopSignal)
+        }
+        let again = stopSignal == .interrupt ? "press Ctrl-C again" : "send \(stopSignal.name) again"
+        log("\(stopSignal.stopped): finishing requests in flight, then stopping (\(again) to quit at once)")
+        engine?.stop()
+    }
+
+    /// Stops watching (which also lets the handlers, and so this watcher, go). Signals
+    /// keep being ignored: the copy has ended, so a late Ctrl-C must not kill the process
+    /// while it writes its last lines.
     func cancel() {
         for source in sources { source.cancel() }
     }
-}
-
-/// Counts interrupts across signal handler invocations.
-private final class InterruptCounter: @unchecked Sendable {
-    private var count = 0
-    private let queue = DispatchQueue(label: "nbdtop.interrupts")
-    func increment() -> Int { queue.sync { count += 1; return count } }
 }
