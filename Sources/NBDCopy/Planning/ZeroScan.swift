@@ -7,8 +7,10 @@ import Glibc
 ///
 /// Holes the source reported are zero as they are. With `-S/--sparse`, data is also
 /// scanned in blocks of that size on image-aligned boundaries, and blocks of zero bytes
-/// become zero ranges, so the destination stays sparse. Data is never copied: segments
-/// hold slices of the reply's buffers.
+/// (data or holes) become zero ranges, so the destination stays sparse; then every
+/// boundary between segments is on that grid. Data is never copied: segments hold slices
+/// of the reply's buffers (only the part of a hole that shares a block with data becomes
+/// new zero bytes).
 enum ZeroScan {
     enum Segment: Equatable {
         case data(offset: UInt64, pieces: [ByteBuffer])
@@ -33,19 +35,97 @@ enum ZeroScan {
     static func segments(of pieces: [ReadPiece], granularity: UInt64) -> [Segment] {
         var builder = Builder()
         let sorted = pieces.sorted { offset(of: $0) < offset(of: $1) }
+        guard granularity > 0 else {
+            for piece in sorted {
+                switch piece {
+                case .zero(let offset, let length): builder.addZero(offset: offset, length: UInt64(length))
+                case .data(let offset, let bytes): builder.addData(offset: offset, bytes)
+                }
+            }
+            return builder.segments
+        }
+        // Two passes: first which grid blocks are zero, then cut the pieces at those
+        // blocks. A reply arrives in pieces cut wherever the socket delivered bytes (and
+        // holes come in the source's granularity), so a block often spans two pieces; it
+        // must be judged whole. Judged piece by piece, a zero range and a WRITE would meet
+        // inside the block, off the destination's block size.
+        let zeroRanges = zeroBlocks(of: sorted, granularity: granularity)
+        var next = 0
         for piece in sorted {
-            switch piece {
-            case .zero(let offset, let length):
-                builder.addZero(offset: offset, length: UInt64(length))
-            case .data(let offset, let bytes):
-                guard granularity > 0 else {
-                    builder.addData(offset: offset, bytes)
+            let pieceStart = offset(of: piece)
+            let pieceEnd = pieceStart + length(of: piece)
+            var position = pieceStart
+            while position < pieceEnd {
+                while next < zeroRanges.count && zeroRanges[next].upperBound <= position { next += 1 }
+                if next < zeroRanges.count && zeroRanges[next].lowerBound <= position {
+                    let end = min(zeroRanges[next].upperBound, pieceEnd)
+                    builder.addZero(offset: position, length: end - position)
+                    position = end
                     continue
                 }
-                scan(bytes, at: offset, granularity: granularity, into: &builder)
+                let end = next < zeroRanges.count ? min(zeroRanges[next].lowerBound, pieceEnd) : pieceEnd
+                let count = Int(end - position)
+                switch piece {
+                case .data(_, let bytes):
+                    builder.addData(offset: position, bytes.getSlice(at: bytes.readerIndex + Int(position - pieceStart), length: count)!)
+                case .zero:
+                    // A hole sharing a block with data: written as zero bytes with it (less
+                    // than a block at each of the hole's ends).
+                    builder.addData(offset: position, ByteBuffer(repeating: 0, count: count))
+                }
+                position = end
             }
         }
         return builder.segments
+    }
+
+    /// The ranges made of grid blocks (cut by the read's edges) in which every byte is
+    /// zero, merged, in offset order.
+    private static func zeroBlocks(of sorted: [ReadPiece], granularity: UInt64) -> [Range<UInt64>] {
+        var ranges: [Range<UInt64>] = []
+        // The block being judged: where it starts, how far the pieces have covered it,
+        // and whether all of that is zero.
+        var block: (start: UInt64, end: UInt64, isZero: Bool)?
+        func finishBlock() {
+            guard let finished = block else { return }
+            block = nil
+            guard finished.isZero else { return }
+            if let last = ranges.last, last.upperBound == finished.start {
+                ranges[ranges.count - 1] = last.lowerBound..<finished.end
+            } else {
+                ranges.append(finished.start..<finished.end)
+            }
+        }
+        for piece in sorted {
+            let pieceStart = offset(of: piece)
+            let pieceEnd = pieceStart + length(of: piece)
+            var position = pieceStart
+            while position < pieceEnd {
+                var end = min((position / granularity + 1) * granularity, pieceEnd)
+                let isZero: Bool
+                switch piece {
+                case .zero:
+                    // Whole blocks inside a hole are zero without looking at each.
+                    let lastBoundary = pieceEnd - pieceEnd % granularity
+                    if position % granularity == 0 && lastBoundary > position { end = lastBoundary }
+                    isZero = true
+                case .data(_, let bytes):
+                    isZero = bytes.withUnsafeReadableBytes { raw in
+                        isAllZero(UnsafeRawBufferPointer(rebasing: raw[Int(position - pieceStart)..<Int(end - pieceStart)]))
+                    }
+                }
+                if let current = block, current.end == position {
+                    block = (current.start, end, current.isZero && isZero)
+                } else {
+                    finishBlock() // a gap between pieces ends the block before it
+                    block = (position, end, isZero)
+                }
+                position = end
+                if position % granularity == 0 { finishBlock() }
+            }
+        }
+        finishBlock()
+        return ranges
     }
 
     private static func offset(of piece: ReadPiece) -> UInt64 {
@@ -54,33 +134,10 @@ enum ZeroScan {
         }
     }
 
-    /// Classifies each granularity-aligned block of `bytes` and adds one segment per run
-    /// of blocks of the same kind. A block cut by the piece's edge is judged on the part
-    /// this piece holds, which is exact once merged with its neighbour.
-    private static func scan(_ bytes: ByteBuffer, at offset: UInt64, granularity: UInt64, into builder: inout Builder) {
-        var runs: [(start: Int, length: Int, isZero: Bool)] = []
-        bytes.withUnsafeReadableBytes { raw in
-            var position = 0
-            while position < raw.count {
-                let imageOffset = offset + UInt64(position)
-                let blockEnd = (imageOffset / granularity + 1) * granularity
-                let length = Int(min(UInt64(raw.count - position), blockEnd - imageOffset))
-                let zero = isAllZero(UnsafeRawBufferPointer(rebasing: raw[position..<position + length]))
-                if let last = runs.last, last.isZero == zero {
-                    runs[runs.count - 1].length += length
-                } else {
-                    runs.append((position, length, zero))
-                }
-                position += length
-            }
-        }
-        for run in runs {
-            let runOffset = offset + UInt64(run.start)
-            if run.isZero {
-                builder.addZero(offset: runOffset, length: UInt64(run.length))
-            } else {
-                builder.addData(offset: runOffset, bytes.getSlice(at: bytes.readerIndex + run.start, length: run.length)!)
-            }
+    private static func length(of piece: ReadPiece) -> UInt64 {
+        switch piece {
+        case .data(_, let bytes): return UInt64(bytes.readableBytes)
+        case .zero(_, let length): return UInt64(length)
         }
     }
 
