@@ -45,11 +45,9 @@ let package = Package(
                 .product(name: "NIOPosix", package: "swift-nio"),
             ]
         ),
-        .systemLibrary(
-            name: "CNCurses",
-            pkgConfig: "ncursesw",
-            providers: [.apt(["libncurses-dev"])]
-        ),
+        // No pkgConfig: its cflags are defines SwiftPM refuses with a warning on every
+        // build; CNCurses.h sets what the wide API needs and the module map links it.
+        .systemLibrary(name: "CNCurses"),
         .target(
             name: "CNCursesShim",
             dependencies: ["CNCurses"]
