@@ -3,6 +3,8 @@
 #   make demo    install what is missing, build, run the live demo
 #   make test    install what is missing, build, run every test
 #   make bench   compare nbdtop with nbdcopy on the same servers (release build)
+#   make fuzz    libFuzzer on the NBD client's reply and handshake parsing
+#   make sanitize  the NBD and copy tests under ThreadSanitizer, then AddressSanitizer
 
 SWIFT ?= swift
 PREFIX ?= /usr/local
@@ -15,7 +17,7 @@ DEBIAN_PACKAGES := nbdkit qemu-utils nbd-server libnbd-bin libncurses-dev tmux
 DEBUG_BIN := .build/debug/nbdtop
 RELEASE_BIN := .build/release/nbdtop
 
-.PHONY: all deps build release test demo bench install clean
+.PHONY: all deps build release test demo bench fuzz sanitize install clean
 
 all: build
 
@@ -52,10 +54,42 @@ demo: deps release
 bench: deps release
 	Benchmarks/compare.sh $(CURDIR)/$(RELEASE_BIN)
 
+# Fuzzers: executables that replay files in ordinary builds; with -DFUZZING they only
+# define LLVMFuzzerTestOneInput and libFuzzer (shipped with the Swift toolchain) is main.
+FUZZERS := NBDReplyFuzzer NBDHandshakeFuzzer
+FUZZ_SECONDS ?= 60
+FUZZ_SCRATCH := .build-fuzz
+# ld.gold fails on the libFuzzer link (an internal error); the toolchain ships lld.
+FUZZ_BUILD := $(SWIFT) build -c release --scratch-path $(FUZZ_SCRATCH) -Xswiftc -sanitize=fuzzer,address -Xswiftc -DFUZZING \
+  -Xswiftc -use-ld=lld
+# A hang (-timeout, seconds per input) and an allocation beyond any limit the client
+# keeps (-malloc_limit_mb) count as crashes, like traps and memory errors.
+FUZZ_OPTIONS := -timeout=10 -malloc_limit_mb=64 -rss_limit_mb=2048 -print_final_stats=1
+
+## fuzz: build the fuzzers, run each for FUZZ_SECONDS from Tests/Fuzz/Corpus; fails on a crash
+# New corpus entries go to $(FUZZ_SCRATCH)/corpus, crashing inputs to $(FUZZ_SCRATCH)/crashes.
+fuzz:
+	@for fuzzer in $(FUZZERS); do $(FUZZ_BUILD) --product $$fuzzer || exit 1; done
+	@for fuzzer in $(FUZZERS); do \
+	  name=$${fuzzer#NBD}; name=$${name%Fuzzer}; \
+	  mkdir -p $(FUZZ_SCRATCH)/corpus/$$name $(FUZZ_SCRATCH)/crashes; \
+	  echo "== $$fuzzer for $(FUZZ_SECONDS) s"; \
+	  $(FUZZ_SCRATCH)/release/$$fuzzer $(FUZZ_OPTIONS) -max_total_time=$(FUZZ_SECONDS) \
+	    -artifact_prefix=$(FUZZ_SCRATCH)/crashes/$$name- \
+	    $(FUZZ_SCRATCH)/corpus/$$name Tests/Fuzz/Corpus/$$name || exit 1; \
+	done
+
+## sanitize: the NBD and copy tests under ThreadSanitizer, then AddressSanitizer
+# Each sanitizer has its own scratch folder: both are full rebuilds.
+SANITIZED_TESTS := '^(NBDTests|NBDCopyTests)\.'
+sanitize: deps
+	$(SWIFT) test --no-parallel --sanitize=thread --scratch-path .build-tsan --filter $(SANITIZED_TESTS)
+	$(SWIFT) test --no-parallel --sanitize=address --scratch-path .build-asan --filter $(SANITIZED_TESTS)
+
 install: release
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(SHAREDIR)/themes
 	install -m 0755 $(RELEASE_BIN) $(DESTDIR)$(BINDIR)/nbdtop
 	@if ls Themes/*.theme >/dev/null 2>&1; then install -m 0644 Themes/*.theme $(DESTDIR)$(SHAREDIR)/themes/; fi
 
 clean:
-	rm -rf .build
+	rm -rf .build $(FUZZ_SCRATCH) .build-tsan .build-asan

@@ -45,11 +45,9 @@ let package = Package(
                 .product(name: "NIOPosix", package: "swift-nio"),
             ]
         ),
-        .systemLibrary(
-            name: "CNCurses",
-            pkgConfig: "ncursesw",
-            providers: [.apt(["libncurses-dev"])]
-        ),
+        // No pkgConfig: its cflags are defines SwiftPM refuses with a warning on every
+        // build; CNCurses.h sets what the wide API needs and the module map links it.
+        .systemLibrary(name: "CNCurses"),
         .target(
             name: "CNCursesShim",
             dependencies: ["CNCurses"]
@@ -71,6 +69,7 @@ let package = Package(
             dependencies: [
                 "NBD", "NBDTestSupport",
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
             ]
         ),
@@ -81,6 +80,20 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
             ]
+        ),
+        // libFuzzer targets (`make fuzz` builds them with -sanitize=fuzzer -DFUZZING);
+        // ordinary builds make them replay the files named on their command line.
+        .systemLibrary(name: "CLibFuzzer", path: "Tests/Fuzz/CLibFuzzer"),
+        .target(name: "FuzzSupport", dependencies: ["CLibFuzzer"], path: "Tests/Fuzz/FuzzSupport"),
+        .executableTarget(
+            name: "NBDReplyFuzzer",
+            dependencies: ["NBD", "FuzzSupport", .product(name: "NIOEmbedded", package: "swift-nio")],
+            path: "Tests/Fuzz/NBDReplyFuzzer"
+        ),
+        .executableTarget(
+            name: "NBDHandshakeFuzzer",
+            dependencies: ["NBD", "FuzzSupport"],
+            path: "Tests/Fuzz/NBDHandshakeFuzzer"
         ),
         .testTarget(
             name: "DashboardTests",

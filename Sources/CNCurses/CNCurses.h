@@ -2,8 +2,9 @@
  * ncursesw for Swift: the wide-character API, plus inline wrappers for the macros and
  * globals that Swift 6 cannot import (function-like macros, mutable C globals).
  *
- * SwiftPM drops the -D_XOPEN_SOURCE define that pkg-config gives, so the wide API is
- * switched on here, before <ncurses.h>.
+ * The package does not ask pkg-config (SwiftPM would drop its -D_XOPEN_SOURCE define
+ * with a warning anyway), so the wide API is switched on here, before <ncurses.h>, and
+ * the module map links libncursesw (on Debian a linker script that adds libtinfo).
  */
 #ifndef NBDTOP_CNCURSES_H
 #define NBDTOP_CNCURSES_H

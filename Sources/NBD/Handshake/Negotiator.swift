@@ -1,13 +1,12 @@
 import NIOCore
 
-/// Runs the fixed newstyle handshake as plain sequential code over the channel.
+/// Runs the fixed newstyle handshake as plain sequential code over a transport.
 ///
-/// Each step sends an option and reads its replies; `NBDClientHandler` buffers the bytes
-/// and hands out exact-length reads. Every length the server sends is checked against a
-/// limit before we wait for that many bytes.
+/// Each step sends an option and reads its replies; the transport hands out exact-length
+/// reads. Every length the server sends is checked against a limit before we wait for
+/// that many bytes.
 struct Negotiator {
-    let channel: any Channel
-    let handler: NIOLoopBound<NBDClientHandler>
+    let transport: any NegotiationTransport
     let uri: NBDURI
 
     /// Longest option reply payload we accept (export lists, names, descriptions).
@@ -30,13 +29,53 @@ struct Negotiator {
     // MARK: Bytes
 
     private func read(_ count: Int) async throws -> ByteBuffer {
-        let handler = self.handler
-        let loop = channel.eventLoop
-        return try await loop.flatSubmit { handler.value.readNegotiation(count, eventLoop: loop) }.get()
+        try await transport.read(count)
     }
 
     private func send(_ buffer: ByteBuffer) async throws {
-        try await channel.writeAndFlush(buffer)
+        try await transport.send(buffer)
+    }
+
+    // MARK: Whole handshakes
+
+    /// Negotiates the export `uri` names, as `options` ask; the transmission phase may
+    /// start afterwards.
+    func negotiateExport(options: NBDConnection.Options) async throws -> NBDExportInfo {
+        let greeting = try await greet()
+        var info = NBDExportInfo(handshake: greeting.handshake, exportName: uri.exportName, size: 0, flags: [],
+                                 structuredReplies: false, metaContexts: [:])
+        if greeting.fixedNewstyle {
+            if options.structuredReplies {
+                info.structuredReplies = try await negotiateStructuredReplies()
+            }
+            if info.structuredReplies, !options.metaContexts.isEmpty {
+                let selected = try await metaContexts(.setMetaContext, queries: options.metaContexts)
+                info.metaContexts = Dictionary(selected.map { ($0.name, $0.id) }, uniquingKeysWith: { first, _ in first })
+            }
+            if options.listMetaContexts {
+                info.availableMetaContexts = info.structuredReplies
+                    ? try await metaContexts(.listMetaContext, queries: []).map(\.name) : []
+            }
+            if let export = try await go() {
+                (info.size, info.flags, info.blockSize, info.exportDescription) = export
+            } else {
+                (info.size, info.flags) = try await exportName(noZeroes: greeting.noZeroes)
+            }
+        } else {
+            (info.size, info.flags) = try await exportName(noZeroes: greeting.noZeroes)
+        }
+        return info
+    }
+
+    /// Lists the server's exports, then ends the handshake without choosing one.
+    func negotiateListing() async throws -> [NBDExportListing] {
+        let greeting = try await greet()
+        guard greeting.fixedNewstyle else {
+            throw NBDError.unsupported("server does not support listing exports (no fixed newstyle handshake)")
+        }
+        let exports = try await listExports()
+        await abort()
+        return exports
     }
 
     // MARK: Greeting
@@ -60,7 +99,7 @@ struct Negotiator {
         var clientFlags: UInt32 = 0
         if greeting.fixedNewstyle { clientFlags |= UInt32(NBDHandshakeFlags.fixedNewstyle) }
         if greeting.noZeroes { clientFlags |= UInt32(NBDHandshakeFlags.noZeroes) }
-        var reply = channel.allocator.buffer(capacity: 4)
+        var reply = ByteBuffer()
         reply.writeInteger(clientFlags)
         try await send(reply)
         return greeting
@@ -69,9 +108,10 @@ struct Negotiator {
     // MARK: Options
 
     private func sendOption(_ option: NBDOption, _ build: (inout ByteBuffer) -> Void = { _ in }) async throws {
-        var data = channel.allocator.buffer(capacity: 64)
+        var data = ByteBuffer()
         build(&data)
-        var buffer = channel.allocator.buffer(capacity: 16 + data.readableBytes)
+        var buffer = ByteBuffer()
+        buffer.reserveCapacity(16 + data.readableBytes)
         buffer.writeInteger(NBDMagic.optionRequest)
         buffer.writeInteger(option.rawValue)
         buffer.writeInteger(UInt32(data.readableBytes))

@@ -9,6 +9,10 @@ final class InFlightRequest {
     let onComplete: (Result<Void, NBDError>) -> Void
     /// READ bytes answered so far, by data or hole chunks; must equal `length` at the end.
     var coveredBytes: UInt64 = 0
+    /// Whether a BLOCK_STATUS reply brought any `base:allocation` extents. A flag, not a
+    /// sum of their lengths: a server may send any number of chunks, whose lengths could
+    /// add up beyond `UInt64.max`.
+    var receivedExtents = false
     /// The first error the server reported for this request.
     var error: NBDError?
 

@@ -42,30 +42,8 @@ public final class NBDConnection: Sendable {
                                group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton) async throws -> NBDConnection {
         let (channel, handler) = try await open(uri, options: options, group: group)
         do {
-            let negotiator = Negotiator(channel: channel, handler: handler, uri: uri)
-            let greeting = try await negotiator.greet()
-            var info = NBDExportInfo(handshake: greeting.handshake, exportName: uri.exportName, size: 0, flags: [],
-                                     structuredReplies: false, metaContexts: [:])
-            if greeting.fixedNewstyle {
-                if options.structuredReplies {
-                    info.structuredReplies = try await negotiator.negotiateStructuredReplies()
-                }
-                if info.structuredReplies, !options.metaContexts.isEmpty {
-                    let selected = try await negotiator.metaContexts(.setMetaContext, queries: options.metaContexts)
-                    info.metaContexts = Dictionary(selected.map { ($0.name, $0.id) }, uniquingKeysWith: { first, _ in first })
-                }
-                if options.listMetaContexts {
-                    info.availableMetaContexts = info.structuredReplies
-                        ? try await negotiator.metaContexts(.listMetaContext, queries: []).map(\.name) : []
-                }
-                if let export = try await negotiator.go() {
-                    (info.size, info.flags, info.blockSize, info.exportDescription) = export
-                } else {
-                    (info.size, info.flags) = try await negotiator.exportName(noZeroes: greeting.noZeroes)
-                }
-            } else {
-                (info.size, info.flags) = try await negotiator.exportName(noZeroes: greeting.noZeroes)
-            }
+            let transport = ChannelNegotiationTransport(channel: channel, handler: handler)
+            let info = try await Negotiator(transport: transport, uri: uri).negotiateExport(options: options)
             let contextID = info.metaContexts[NBDMetaContext.baseAllocation]
             let structured = info.structuredReplies
             try await channel.eventLoop.submit {
@@ -82,13 +60,8 @@ public final class NBDConnection: Sendable {
                                    group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton) async throws -> [NBDExportListing] {
         let (channel, handler) = try await open(uri, options: options, group: group)
         do {
-            let negotiator = Negotiator(channel: channel, handler: handler, uri: uri)
-            let greeting = try await negotiator.greet()
-            guard greeting.fixedNewstyle else {
-                throw NBDError.unsupported("server does not support listing exports (no fixed newstyle handshake)")
-            }
-            let exports = try await negotiator.listExports()
-            await negotiator.abort()
+            let transport = ChannelNegotiationTransport(channel: channel, handler: handler)
+            let exports = try await Negotiator(transport: transport, uri: uri).negotiateListing()
             try? await channel.close()
             return exports
         } catch {

@@ -188,7 +188,7 @@ final class NBDClientHandler: ChannelInboundHandler {
             switch chunk {
             case .data(_, let bytes): request.coveredBytes += UInt64(bytes.readableBytes)
             case .hole(_, let length): request.coveredBytes += UInt64(length)
-            case .extents(let extents): request.coveredBytes += extents.reduce(0) { $0 + UInt64($1.length) }
+            case .extents: request.receivedExtents = true
             }
             if request.type == .read, request.coveredBytes > UInt64(request.length) {
                 fail(.protocolViolation("READ reply covers \(request.coveredBytes) bytes, more than the \(request.length) asked for at \(request.offset)"))
@@ -204,7 +204,7 @@ final class NBDClientHandler: ChannelInboundHandler {
             if let error = request.error {
                 request.onComplete(.failure(error))
             } else if request.type == .read && request.coveredBytes != UInt64(request.length)
-                        || request.type == .blockStatus && request.coveredBytes == 0 {
+                        || request.type == .blockStatus && !request.receivedExtents {
                 let error = request.type == .read
                     ? NBDError.protocolViolation("READ reply covers \(request.coveredBytes) of the \(request.length) bytes asked for at \(request.offset)")
                     : NBDError.protocolViolation("BLOCK_STATUS reply at \(request.offset) has no base:allocation extents")
