@@ -142,4 +142,18 @@ import Testing
         #expect(refused?.contains("exited with status 1") == true, "\(refused ?? "")")
         #expect(refused?.contains("nbdtop-no-such-plugin") == true)
     }
+
+    @Test func aServerThatDiesMidCopyIsReportedWithItsLastLines() async throws {
+        // Serves for a moment (a real nbdkit on the activated socket), then says why it goes.
+        // The inner shell sets LISTEN_PID to its own pid and becomes nbdkit, as nbdtop's does.
+        let captive = try CaptiveServer.start(["sh", "-c", "sh -c 'LISTEN_PID=$$ exec nbdkit -f -r pattern 1M' & sleep 1; kill -9 $!; "
+                                                  + "echo 'first line' >&2; echo 'the disk went away' >&2; exit 7"])
+        defer { captive.stopBlocking() }
+        let connection = try await captive.connect()
+        let exited = await captive.exitAfterLostConnection(grace: .seconds(10))
+        let message = try #require(exited)
+        #expect(message.contains("exited with status 7"), "\(message)")
+        #expect(message.contains("first line / the disk went away"), "\(message)")
+        await connection.disconnect()
+    }
 }

@@ -17,8 +17,9 @@ import Glibc
 ///
 /// The command runs through `/bin/sh -c 'LISTEN_PID=$$ exec "$@"'` (the pid is only known
 /// after the fork), with an empty signal mask, default signal handlers, stdin from
-/// /dev/null, stderr passed through (or into `logPath`) and stdout sent to stderr, so that
-/// a server that prints cannot corrupt a copy to standard output. It stays in nbdtop's
+/// /dev/null, and stdout and stderr both into a pipe that nbdtop passes through to its own
+/// stderr (`CaptiveOutput`, which keeps the last lines for messages), or into `logPath`, so
+/// that a server that prints cannot corrupt a copy to standard output. It stays in nbdtop's
 /// process group, so Ctrl-C or a closed terminal ends it too.
 ///
 /// `stop()` ends it (SIGTERM, then SIGKILL after a timeout), reaps it and removes the
@@ -60,8 +61,12 @@ public final class CaptiveServer: Sendable {
     }
 
     private let state = Mutex(State())
+    /// The server's output when it goes to nbdtop's stderr (no `logPath`).
+    private let output: CaptiveOutput?
 
-    private init(command: [String], commandLine: String, directory: String, socketPath: String, pid: pid_t, logPath: String?) {
+    private init(command: [String], commandLine: String, directory: String, socketPath: String, pid: pid_t, logPath: String?,
+                 output: CaptiveOutput?) {
+        self.output = output
         self.command = command
         self.commandLine = commandLine
         self.directory = directory
@@ -105,15 +110,31 @@ public final class CaptiveServer: Sendable {
         }
         defer { _ = Glibc.close(listener) }  // the server has its own copy on fd 3
 
+        var outputPipe: [Int32] = [-1, -1]
+        if logPath == nil {
+            // Close-on-exec right away, so that no other child inherits the write end and keeps
+            // the pipe open after the server exits. (Glibc's module does not export pipe2.)
+            guard pipe(&outputPipe) == 0, fcntl(outputPipe[0], F_SETFD, FD_CLOEXEC) == 0,
+                  fcntl(outputPipe[1], F_SETFD, FD_CLOEXEC) == 0 else {
+                removeTree(directory)
+                throw failure("pipe: \(systemErrorText(errno))")
+            }
+        }
         let pid: pid_t
         do {
-            pid = try spawn(command, listener: listener, logPath: logPath, failure: failure)
+            pid = try spawn(command, listener: listener, logPath: logPath, outputPipe: outputPipe[1], failure: failure)
         } catch {
+            outputPipe.filter { $0 >= 0 }.forEach { _ = Glibc.close($0) }
             removeTree(directory)
             throw error
         }
+        var output: CaptiveOutput?
+        if logPath == nil {
+            _ = Glibc.close(outputPipe[1])  // the server has its own copy
+            output = CaptiveOutput(readingFrom: outputPipe[0])
+        }
         return CaptiveServer(command: command, commandLine: commandLine, directory: directory,
-                             socketPath: socketPath, pid: pid, logPath: logPath)
+                             socketPath: socketPath, pid: pid, logPath: logPath, output: output)
     }
 
     private static func makePrivateDirectory(failure: (String) -> EndpointError) throws -> String {
@@ -166,7 +187,7 @@ public final class CaptiveServer: Sendable {
     private typealias CloseFromFunction = @convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>, Int32) -> Int32
     private static let addCloseFrom: CloseFromFunction? = LinuxIO.lookUp("posix_spawn_file_actions_addclosefrom_np")
 
-    private static func spawn(_ command: [String], listener: Int32, logPath: String?,
+    private static func spawn(_ command: [String], listener: Int32, logPath: String?, outputPipe: Int32,
                               failure: (String) -> EndpointError) throws -> pid_t {
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
@@ -174,6 +195,8 @@ public final class CaptiveServer: Sendable {
         posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
         if let logPath {
             posix_spawn_file_actions_addopen(&actions, 2, logPath, O_WRONLY | O_CREAT | O_APPEND, 0o644)
+        } else {
+            posix_spawn_file_actions_adddup2(&actions, outputPipe, 2)
         }
         posix_spawn_file_actions_adddup2(&actions, 2, 1)
         posix_spawn_file_actions_adddup2(&actions, listener, 3)
@@ -263,10 +286,14 @@ public final class CaptiveServer: Sendable {
         exitStatusIfExited.map { "captive server `\(commandLine)` \($0)" }
     }
 
-    /// The last lines of `logPath`, for messages (empty without a log).
+    /// The server's last lines of output (from `logPath` or the pass-through), for messages.
     private func logExcerpt() -> String {
-        guard let logPath, let text = Self.readTail(of: logPath, bytes: 2048) else { return "" }
-        let lines = text.split(separator: "\n", omittingEmptySubsequences: true).suffix(5)
+        var lines: [String] = []
+        if let logPath, let text = Self.readTail(of: logPath, bytes: 2048) {
+            lines = text.split(separator: "\n", omittingEmptySubsequences: true).suffix(5).map(String.init)
+        } else if let output {
+            lines = output.lastLines(5)
+        }
         guard !lines.isEmpty else { return "" }
         return ": " + lines.joined(separator: " / ")
     }
