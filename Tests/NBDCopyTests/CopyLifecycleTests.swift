@@ -30,7 +30,7 @@ struct CopyLifecycleTests {
         while !pending.isEmpty {
             let action = pending.removeFirst()
             switch action {
-            case .drain(let ids), .abort(let ids):
+            case .drain(let ids), .cancel(let ids), .abort(let ids):
                 for id in ids { pending += machine.laneClosed(id) }
             case .closeEndpoints:
                 pending += machine.endpointsClosed()
@@ -94,7 +94,7 @@ struct CopyLifecycleTests {
     @Test func aStopWhileRunningDrainsWithItsTimeout() {
         var machine = Self.running(lanes: 2)
         let actions = machine.stop(.interrupted, drainTimeout: .seconds(60))
-        #expect(actions == [.drain([1, 2]), .scheduleDrainTimeout(.seconds(60))])
+        #expect(actions == [.cancel([1, 2]), .scheduleDrainTimeout(.seconds(60))])
         do { let result = machine.stop(.failed("later"), drainTimeout: .seconds(5)); #expect(result == []) }  // the first reason wins
         #expect(Self.finish(&machine, after: actions) == CopyOutcome(error: .interrupted, flush: .notReached))
     }
@@ -106,7 +106,7 @@ struct CopyLifecycleTests {
             do { let result = machine.laneIdle(2); #expect(result == [.flush(laneID: 1)]) }
             do { let result = machine.stop(.interrupted, drainTimeout: .seconds(60)); #expect(result == [.scheduleDrainTimeout(.seconds(60))]) }
             let actions = flushSucceeds ? machine.flushSucceeded() : machine.flushFailed("EIO")
-            #expect(actions.first == .drain([1, 2]))
+            #expect(actions.first == .cancel([1, 2]))
             let outcome = Self.finish(&machine, after: actions)
             #expect(outcome?.error == .interrupted)
             #expect(outcome?.flush == (flushSucceeds ? .acknowledged : .failed))
@@ -160,7 +160,7 @@ struct CopyLifecycleTests {
         var machine = Self.running(lanes: 1)
         do { let result = machine.reserveLane(); #expect(result == .open(id: 2)) }
         let stopping = machine.stop(.interrupted, drainTimeout: .seconds(60))
-        #expect(stopping == [.drain([1]), .scheduleDrainTimeout(.seconds(60))])
+        #expect(stopping == [.cancel([1]), .scheduleDrainTimeout(.seconds(60))])
         do { let result = machine.laneClosed(1); #expect(result == []) }  // lane 2 is still connecting
         do { let result = machine.laneOpened(2); #expect(result == [.discardLane(2), .closeEndpoints]) }
     }

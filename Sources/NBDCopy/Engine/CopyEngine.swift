@@ -244,6 +244,8 @@ public final class CopyEngine: @unchecked Sendable {
                 }
             case .drain(let ids):
                 forEachLane(ids) { $0.drain() }
+            case .cancel(let ids):
+                forEachLane(ids) { $0.drain(discardingReads: true) }
             case .abort(let ids):
                 forEachLane(ids) { $0.abort(reason: "stopped: its requests did not finish in time") }
             case .scheduleDrainTimeout(let timeout):

@@ -30,6 +30,9 @@ struct CopyLifecycle {
         case flush(laneID: Int)
         /// No new work for these lanes: finish what is in flight, disconnect politely.
         case drain([Int])
+        /// The copy stops: as `drain`, but data still being read is not written (its items
+        /// go back); writes already sent finish.
+        case cancel([Int])
         /// Cut these lanes now; their work is given back.
         case abort([Int])
         /// Call `drainTimedOut` after this long.
@@ -254,7 +257,7 @@ struct CopyLifecycle {
         outcome = result
         phase = .stopping
         if lanes.isEmpty && opening.isEmpty { return endIfNothingLeft() }
-        return [.drain(laneIDs), .scheduleDrainTimeout(drainTimeout)]
+        return [.cancel(laneIDs), .scheduleDrainTimeout(drainTimeout)]
     }
 
     private mutating func close(with result: CopyOutcome) -> [Action] {

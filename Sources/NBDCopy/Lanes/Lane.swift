@@ -53,6 +53,8 @@ final class Lane {
     private var reconnects: [ConnectionSide: ReconnectBackoff] = [:]
     private var reconnectTimers: [ConnectionSide: Scheduled<Void>] = [:]
     private var unflushed = UnflushedWrites()
+    /// The copy is stopping: data that arrives from the source is not written any more.
+    private var discardingReads = false
     private lazy var zeroBuffer: ByteBuffer = {
         var buffer = ByteBufferAllocator().buffer(capacity: Int(settings.requestSize))
         buffer.writeRepeatingByte(0, count: Int(settings.requestSize))
@@ -107,9 +109,14 @@ final class Lane {
     }
 
     /// Stops taking work; closes once what is in flight has finished. A side that is
-    /// reconnecting stops trying.
-    func drain() {
-        guard isRunning else { return }
+    /// reconnecting stops trying. `discardingReads` (the copy stops): reads still in flight
+    /// are awaited but not written, so a stop does not wait for a second round of writes.
+    func drain(discardingReads: Bool = false) {
+        if discardingReads { self.discardingReads = true }
+        guard isRunning else {
+            if state == .draining { closeIfDrained() }
+            return
+        }
         state = .draining
         stopReconnecting()
         for side in [ConnectionSide.source, .destination] where connection(side) != nil {
@@ -241,6 +248,11 @@ final class Lane {
         case .failure(let error):
             requestFailed(itemID, error, side: .source)
         case .success(let pieces):
+            guard !discardingReads else {
+                giveBack(itemID)
+                closeIfDrained()
+                return
+            }
             active.reading = false
             items[itemID] = active
             let received = pieces.reduce(UInt64(0)) { total, piece in
