@@ -2,7 +2,8 @@
 # Times nbdtop against nbdcopy (and qemu-img convert where it applies) on the same
 # servers, in the same run, interleaved: A B A B ..., the first round a warm-up that is
 # dropped. Prints median seconds, MB/s, client CPU seconds per GB, peak RSS, and ratios
-# to nbdcopy (x speed > 1: faster than nbdcopy; x CPU < 1: cheaper).
+# to nbdcopy (x speed > 1: faster than nbdcopy; x CPU < 1: cheaper). The memory case
+# checks peak RSS against lanes × max(queue size, request size) × 1.5 + 40 MiB.
 #
 # usage: Benchmarks/compare.sh [NBDTOP_BIN]       (make bench: release build)
 # env:   RUNS (measured rounds, default 3), CASES (names to run, default all),
@@ -13,7 +14,7 @@ bin=${1:-$here/../.build/release/nbdtop}
 runs=${RUNS:-3}
 conns_list=${CONNS:-"1 2 4"}
 scale=${SCALE:-1}
-cases=${CASES:-"null file sparse delay serial rate dashboard"}
+cases=${CASES:-"null file sparse delay serial rate memory dashboard"}
 work=$(mktemp -d /tmp/nbdtop-bench.XXXXXX)
 chmod 700 "$work"
 pids=()
@@ -72,6 +73,30 @@ run_case() {
   done
 }
 
+# memory_case LABEL SIZE SRC_URI LANES REQUEST_BYTES "NBDTOP_ARGS" "NBDCOPY_ARGS"
+# Interleaved runs into null: at the same settings; nbdtop's peak RSS against the limit
+# lanes × max(queue size, request size) × 1.5 + 40 MiB, with nbdcopy's for comparison.
+memory_case() {
+  local label=$1 size=$2 src=$3 lanes=$4 request=$5 ours_flags theirs_flags
+  read -ra ours_flags <<< "$6"; read -ra theirs_flags <<< "$7"
+  local ours=() theirs=() a b
+  for i in $(seq 0 "$runs"); do
+    a=$("$here/timed.py" "$bin" copy --no-tui "${ours_flags[@]}" "$src" null:)
+    b=$("$here/timed.py" nbdcopy "${theirs_flags[@]}" "$src" null:)
+    [ "$i" -eq 0 ] && continue
+    ours+=("$a"); theirs+=("$b")
+  done
+  report "$label" "$lanes" nbdcopy "$size" "${theirs[@]}" >/dev/null
+  report "$label" "$lanes" nbdtop "$size" "${ours[@]}"
+  report "" "$lanes" nbdcopy "$size" "${theirs[@]}"
+  awk -v l="$label" -v n="$lanes" -v q="$QUEUE_BYTES" -v r="$request" \
+      -v ours="$(field 3 "${ours[@]}" | sort -n | tail -1)" -v theirs="$(field 3 "${theirs[@]}" | sort -n | tail -1)" \
+      -v ow="$(field 1 "${ours[@]}" | median)" -v tw="$(field 1 "${theirs[@]}" | median)" 'BEGIN {
+    limit = n * (q > r ? q : r) * 1.5 / 1048576 + 40
+    printf "%-36s peak RSS %.1f MiB, limit %.1f MiB: %s (nbdcopy %.1f MiB); x speed %.2f\n",
+      l " memory", ours / 1024, limit, (ours / 1024 <= limit ? "PASS" : "FAIL"), theirs / 1024, tw / ow }'
+}
+
 # Throughput with N lanes divided by N times the throughput with 1 lane (1.00 = linear).
 scaling() { # label
   if [ -n "${OUR_WALL[1]:-}" ]; then
@@ -85,6 +110,7 @@ scaling() { # label
 
 declare -A OUR_WALL
 G=$((1 << 30)); M=$((1 << 20))
+QUEUE_BYTES=$((16 * M)) # nbdtop's default --queue-size
 for case in $cases; do
   case $case in
   null)
@@ -121,6 +147,15 @@ for case in $cases; do
     start_nbdkit src --filter=noextents --filter=rate pattern "$size" connection-rate=400M burstiness=0.1
     run_case "pattern, 50 MB/s per connection" "$size" "$(uri src)" null: null:
     scaling "pattern, 50 MB/s per connection"
+    stop_nbdkit src ;;
+  memory)
+    # Peak memory and speed for the defaults (4 lanes, 256 KiB requests) and for 8 lanes
+    # of 32 MiB requests; noextents, so every byte really moves.
+    size=$((8 * G / scale))
+    start_nbdkit src --filter=noextents null "$size"
+    memory_case "defaults, null+noextents" "$size" "$(uri src)" 4 $((256 * 1024)) "" "-C 4 -T 4"
+    memory_case "32M requests, null+noextents" "$size" "$(uri src)" 8 $((32 * M)) \
+      "-C 8 --request-size 32M" "-C 8 -T 8 --request-size=$((32 * M))" # nbdcopy 1.14 takes no suffix here
     stop_nbdkit src ;;
   dashboard)
     # The same rate-capped copy with and without the dashboard (on a pseudo-terminal,
