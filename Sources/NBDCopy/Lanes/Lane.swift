@@ -270,7 +270,11 @@ final class Lane {
                 active.doneBytes = received
                 items[itemID] = active
             }
-            let scanGranularity = settings.destinationCanZero || settings.skipZeroes ? settings.sparseGranularity : 0
+            // Holes in a reply start wherever the source's own block size puts them; a
+            // destination with a larger block size must only see requests on its grid, so
+            // even with scanning off, blocks of that size are judged whole.
+            var scanGranularity = settings.destinationCanZero || settings.skipZeroes ? settings.sparseGranularity : 0
+            if scanGranularity == 0 && settings.destinationAlignment > 1 { scanGranularity = settings.destinationAlignment }
             writeSegments(ZeroScan.segments(of: pieces, granularity: scanGranularity), of: itemID)
         }
     }
