@@ -11,7 +11,7 @@ enum Fixtures {
         connection.rateHistory = (0..<60).map { rate * Double(($0 % 10) + 1) / 10 }
         connection.inFlight = 16
         connection.inFlightBytes = 16 * 256 << 10
-        connection.queued = 4
+        connection.slowRequests = 4
         connection.latencyP50 = .microseconds(1500)
         connection.latencyP99 = .milliseconds(12)
         connection.oldestInFlight = .milliseconds(3)

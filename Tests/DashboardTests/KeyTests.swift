@@ -165,7 +165,7 @@ struct KeyTests {
         state.record(.laneAdded(laneID: 2), at: .seconds(1))
         state.record(.laneRefused(reason: "source: server does not advertise multi-conn: one connection only"), at: .seconds(2))
         state.record(.laneFailed(laneID: 3, reason: "connection refused"), at: .seconds(3))
-        state.record(.stall(laneID: 1, side: .source, oldestAge: .milliseconds(800), heldBehind: 12), at: .seconds(4))
+        state.record(.stall(laneID: 1, side: .source, oldestAge: .milliseconds(800), held: 12), at: .seconds(4))
         state.record(.retry(laneID: 1, side: .source, offset: 4096, length: 262144, attempt: 0, error: "EIO"), at: .seconds(5))
         state.record(.laneDropped(laneID: 2), at: .seconds(6))
         let grid = render(snapshot: snapshot, state: state, theme: .default, size: (120, 40))

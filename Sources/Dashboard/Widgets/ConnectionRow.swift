@@ -70,8 +70,8 @@ struct ConnectionRow {
             text(String(connection.errors), connection.errors > 0 ? .error : .normal)
         case .bytes:
             text(Format.bytes(connection.bytes, separator: ""))
-        case .queued:
-            text(String(connection.queued))
+        case .slow:
+            text(String(connection.slowRequests), connection.slowRequests > 0 ? .warning : .normal)
         case .held:
             text(String(connection.requestsHeldBehind), connection.requestsHeldBehind > 0 ? .warning : .normal)
         case .retries:

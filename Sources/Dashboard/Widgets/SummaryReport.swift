@@ -12,7 +12,7 @@ public enum SummaryReport {
             + "(\(Format.rate(snapshot.averageBytesPerSecond)) average); zero \(Format.bytes(snapshot.bytesZeroed)), "
             + "skipped \(Format.bytes(snapshot.bytesSkipped)); \(lanesUsed) lane\(lanesUsed == 1 ? "" : "s") used (at most \(snapshot.maximumLanes))")
         let header: [(String, Int)] = [("lane", 4), ("side", 4), ("state", 7), ("bytes", 10), ("p50", 7), ("p99", 7),
-                                       ("stalls", 6), ("stalled", 8), ("held", 6), ("errors", 6), ("retries", 7)]
+                                       ("stalls", 6), ("stalled", 8), ("held", 6), ("slow", 5), ("errors", 6), ("retries", 7)]
         lines.append(header.map { TextFitting.pad($0.0, to: $0.1, alignRight: $0.0 != "side" && $0.0 != "state") }.joined(separator: " "))
         for connection in snapshot.connectionsInTableOrder {
             let cells: [(String, Int, Bool)] = [
@@ -22,7 +22,8 @@ public enum SummaryReport {
                 (connection.latencyP99.map(Format.shortDuration) ?? "-", 7, true),
                 (String(connection.stallEpisodes), 6, true),
                 (connection.stallEpisodes > 0 ? Format.shortDuration(connection.stalledTime) : "-", 8, true),
-                (String(connection.requestsHeldBehind), 6, true), (String(connection.errors), 6, true), (String(connection.retries), 7, true),
+                (String(connection.requestsHeldBehind), 6, true), (String(connection.slowRequests), 5, true),
+                (String(connection.errors), 6, true), (String(connection.retries), 7, true),
             ]
             var line = cells.map { TextFitting.pad($0.0, to: $0.1, alignRight: $0.2) }.joined(separator: " ")
             if let reason = connection.failureReason { line += "  " + reason }

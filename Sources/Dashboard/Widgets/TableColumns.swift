@@ -1,7 +1,7 @@
 /// The connection table's columns and how wide each one is for a given width.
 enum TableColumn: Sendable, Equatable {
-    case id, state, rate, history, inFlight, p50, p99, oldest, stall, errors
-    case bytes, queued, held, retries
+    case id, state, rate, history, inFlight, p50, p99, oldest, stall, slow, errors
+    case bytes, held, retries
 
     var title: String {
         switch self {
@@ -14,9 +14,9 @@ enum TableColumn: Sendable, Equatable {
         case .p99: return "p99"
         case .oldest: return "oldest"
         case .stall: return "stalls  time"
+        case .slow: return "slow"
         case .errors: return "err"
         case .bytes: return "bytes"
-        case .queued: return "queue"
         case .held: return "held"
         case .retries: return "retry"
         }
@@ -33,8 +33,9 @@ enum TableColumn: Sendable, Equatable {
         case .p50, .p99, .oldest: return 6
         case .stall: return 12
         case .errors: return 3
+        case .slow: return 4
         case .bytes: return 9
-        case .queued, .held, .retries: return 5
+        case .held, .retries: return 5
         }
     }
 
@@ -56,15 +57,15 @@ struct TablePlan: Equatable {
     /// Extras are shown only while the history keeps at least this many columns.
     static let historyWithExtras = 30
 
-    /// Essential columns first; when too narrow, `oldest`, `p50` and `errors` go (in that
-    /// order); when wide, `bytes`, `queue`, `held` and `retry` come in.
+    /// Essential columns first; when too narrow, `slow`, `oldest`, `p50` and `errors` go (in
+    /// that order); when wide, `bytes`, `held` and `retry` come in.
     init(width: Int) {
-        var columns: [TableColumn] = [.id, .state, .rate, .history, .inFlight, .p50, .p99, .oldest, .stall, .errors]
+        var columns: [TableColumn] = [.id, .state, .rate, .history, .inFlight, .p50, .p99, .oldest, .stall, .slow, .errors]
         func used(_ set: [TableColumn]) -> Int { set.reduce(0) { $0 + $1.width } + set.count - 1 }
-        for dropped in [TableColumn.oldest, .p50, .errors] where used(columns) + Self.minimumHistory > width {
+        for dropped in [TableColumn.slow, .oldest, .p50, .errors] where used(columns) + Self.minimumHistory > width {
             columns.removeAll { $0 == dropped }
         }
-        for extra in [TableColumn.bytes, .queued, .held, .retries] {
+        for extra in [TableColumn.bytes, .held, .retries] {
             let candidate = columns + [extra]
             if width - used(candidate) >= Self.historyWithExtras { columns = candidate }
         }

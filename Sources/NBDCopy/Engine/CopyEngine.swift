@@ -37,7 +37,6 @@ public final class CopyEngine: @unchecked Sendable {
     private var lanes: [Int: NIOLoopBound<Lane>] = [:]
     private var endedLanes: [Int: [ConnectionSnapshot]] = [:]
     private var paused = false
-    private var rateSamples: [(time: ContinuousClock.Instant, bytes: UInt64)] = []
     private var checkpoint = CheckpointSchedule()
     private var checkpointTimer: RepeatedTask?
 
@@ -92,6 +91,7 @@ public final class CopyEngine: @unchecked Sendable {
             retries: options.retries,
             requestSize: requestSize,
             stallThreshold: options.stallThreshold,
+            slowThreshold: options.slowThreshold,
             sourceIsStream: source.size == nil,
             reconnect: options.reconnect,
             checkpoints: tracksUnflushed ? CheckpointGeneration() : nil)
@@ -341,7 +341,10 @@ public final class CopyEngine: @unchecked Sendable {
         }
         let progress = planner.currentProgress
         let elapsed = ContinuousClock.now - startTime
-        let rate = lock.withLock { recentRate(bytesDone: progress.bytesDone) }
+        let connections = byLane.keys.sorted().flatMap { byLane[$0]! }
+        // The copy's rate is what the destination connections acknowledge, so it is exactly
+        // the sum of their rates (ranges skipped without a request count in progress only).
+        let rate = connections.filter { $0.side == .destination }.reduce(0) { $0 + $1.bytesPerSecond }
         let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
         let average = seconds > 0 ? Double(progress.bytesDone) / seconds : 0
         let total = planner.imageSize
@@ -355,24 +358,20 @@ public final class CopyEngine: @unchecked Sendable {
             bytesSkipped: progress.bytesSkipped, bytesPerSecond: rate, averageBytesPerSecond: average, eta: eta,
             lanes: openLanes, maximumLanes: maximumLanes,
             laneLimitReason: laneLimitReason, paused: isPaused,
-            connections: byLane.keys.sorted().flatMap { byLane[$0]! })
-    }
-
-    /// Bytes per second over about the last second, from the samples of earlier snapshots.
-    private func recentRate(bytesDone: UInt64) -> Double {
-        let now = ContinuousClock.now
-        rateSamples.append((now, bytesDone))
-        rateSamples.removeAll { now - $0.time > .seconds(3) }
-        // Before a second has passed, the rate since the start is the best there is.
-        let reference = rateSamples.last { now - $0.time >= .seconds(1) } ?? (startTime, 0)
-        let span = now - reference.time
-        let seconds = Double(span.components.seconds) + Double(span.components.attoseconds) / 1e18
-        guard seconds > 0.05 else { return 0 }
-        return Double(bytesDone - min(bytesDone, reference.bytes)) / seconds
+            connections: connections)
     }
 }
 
 extension CopyEngine: LaneDelegate {
+    /// A lane's last figures, kept after it ended: its totals stay, but it moves nothing now.
+    private static func ended(_ final: [ConnectionSnapshot]) -> [ConnectionSnapshot] {
+        final.map { connection in
+            var ended = connection
+            ended.bytesPerSecond = 0
+            return ended
+        }
+    }
+
     func laneBecameIdle(_ laneID: Int) {
         perform(lock.withLock { lifecycle.laneIdle(laneID) })
     }
@@ -385,7 +384,7 @@ extension CopyEngine: LaneDelegate {
         let (actions, dropped) = lock.withLock { () -> ([CopyLifecycle.Action], Bool) in
             let dropped = lifecycle.phase == .running && lanes[laneID] != nil
             lanes[laneID] = nil
-            endedLanes[laneID] = final
+            endedLanes[laneID] = Self.ended(final)
             return (lifecycle.laneClosed(laneID), dropped)
         }
         if dropped { eventContinuation.yield(.laneDropped(laneID: laneID)) }
@@ -395,7 +394,7 @@ extension CopyEngine: LaneDelegate {
     func laneFailed(_ laneID: Int, reason: String, final: [ConnectionSnapshot]) {
         let actions = lock.withLock { () -> [CopyLifecycle.Action] in
             lanes[laneID] = nil
-            endedLanes[laneID] = final
+            endedLanes[laneID] = Self.ended(final)
             return lifecycle.laneFailed(laneID, reason: reason)
         }
         eventContinuation.yield(.laneFailed(laneID: laneID, reason: reason))

@@ -20,6 +20,8 @@ public struct CopyOptions: Sendable {
     public var retries = 0
     /// Fixed stall threshold (`--stall-threshold`); nil is adaptive.
     public var stallThreshold: Duration?
+    /// Fixed slow-request threshold (`--slow-threshold`); nil is adaptive.
+    public var slowThreshold: Duration?
     /// How much of the source one block status request asks about.
     public var extentsWindow: UInt64 = 1 << 30
     /// Bytes of data in flight per lane at most (`--queue-size`, as nbdcopy); one request
@@ -43,8 +45,13 @@ public enum CopyEvent: Sendable, Equatable {
     case laneFailed(laneID: Int, reason: String)
     /// A request to add a lane was refused, and why.
     case laneRefused(reason: String)
-    /// A connection entered a head-of-line stall.
-    case stall(laneID: Int, side: ConnectionSide, oldestAge: Duration, heldBehind: Int)
+    /// A connection entered a head-of-line stall: nothing completed for longer than its
+    /// threshold; `held` requests wait behind the oldest, which is `oldestAge` old.
+    case stall(laneID: Int, side: ConnectionSide, oldestAge: Duration, held: Int)
+    /// A request took far longer than its connection's median while the connection kept
+    /// moving: slow, but nothing was blocked behind it.
+    case slowRequest(laneID: Int, side: ConnectionSide, operation: RequestOperation, offset: UInt64, length: UInt64,
+                     latency: Duration)
     /// A failed request goes back to be tried again; `side` is where it failed.
     case retry(laneID: Int, side: ConnectionSide, offset: UInt64, length: UInt64, attempt: Int, error: String)
     /// A lane's connection broke; try `attempt` to open it again follows (`--reconnect`).
@@ -52,6 +59,12 @@ public enum CopyEvent: Sendable, Equatable {
     /// A lane's connection is open again.
     case laneReconnected(laneID: Int, side: ConnectionSide)
     case paused(Bool)
+}
+
+/// The kind of an NBD (or file) request, for events.
+public enum RequestOperation: String, Sendable {
+    case read, write, zero, flush
+    case blockStatus = "block_status"
 }
 
 /// Why a copy did not complete.

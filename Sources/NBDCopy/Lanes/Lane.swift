@@ -76,8 +76,10 @@ final class Lane {
         self.delegate = delegate
         self.imageEnd = { planner.imageSize }
         let now = NIODeadline.now()
-        sourceStats = ConnectionStats(laneID: id, side: .source, stallThreshold: settings.stallThreshold, now: now)
-        destinationStats = ConnectionStats(laneID: id, side: .destination, stallThreshold: settings.stallThreshold, now: now)
+        sourceStats = ConnectionStats(laneID: id, side: .source, stallThreshold: settings.stallThreshold,
+                                      slowThreshold: settings.slowThreshold, now: now)
+        destinationStats = ConnectionStats(laneID: id, side: .destination, stallThreshold: settings.stallThreshold,
+                                           slowThreshold: settings.slowThreshold, now: now)
     }
 
     private func stats(_ side: ConnectionSide) -> ConnectionStats {
@@ -141,7 +143,7 @@ final class Lane {
         }
         let token = destinationStats.requestSent(bytes: 0, now: .now())
         destination.flush { result in
-            self.destinationStats.requestCompleted(token, succeeded: (try? result.get()) != nil, now: .now())
+            self.answered(token, on: .destination, result, .flush, offset: 0, length: 0)
             completion(result)
         }
     }
@@ -212,7 +214,7 @@ final class Lane {
         guard let source else { return }
         let token = sourceStats.requestSent(bytes: 0, now: .now())
         source.extents(offset: offset, length: length) { result in
-            self.sourceStats.requestCompleted(token, succeeded: (try? result.get()) != nil, now: .now())
+            self.answered(token, on: .source, result, .blockStatus, offset: offset, length: UInt64(length))
             self.planner.extentsArrived(result, offset: offset)
             // A late failure from a connection that was already replaced says nothing new.
             if case .failure(let error) = result, error.kind != .request {
@@ -234,7 +236,7 @@ final class Lane {
         case .copy:
             let token = sourceStats.requestSent(bytes: item.length, now: .now())
             source!.read(offset: item.offset, length: UInt32(item.length)) { result in
-                self.sourceStats.requestCompleted(token, succeeded: (try? result.get()) != nil, now: .now())
+                self.answered(token, on: .source, result, .read, offset: item.offset, length: item.length)
                 self.readCompleted(itemID, result)
             }
         case .zero:
@@ -288,17 +290,18 @@ final class Lane {
             giveBack(itemID)
             return
         }
-        var requests: [(length: UInt64, send: (@escaping (Result<Void, EndpointError>) -> Void) -> Void)] = []
+        var requests: [(operation: RequestOperation, offset: UInt64, length: UInt64,
+                        send: (@escaping (Result<Void, EndpointError>) -> Void) -> Void)] = []
         for segment in segments {
             switch segment {
             case .data(let offset, let pieces):
-                requests.append((segment.length, { destination.write(pieces, at: offset, completion: $0) }))
+                requests.append((.write, offset, segment.length, { destination.write(pieces, at: offset, completion: $0) }))
             case .zero(let offset, let length):
                 if settings.skipZeroes {
                     active.skippedBytes += length
                 } else if settings.destinationCanZero && isAligned(offset: offset, length: length) {
                     active.zeroedBytes += length
-                    requests.append((length, { destination.zero(offset: offset, length: UInt32(length), allocate: self.settings.allocate, completion: $0) }))
+                    requests.append((.zero, offset, length, { destination.zero(offset: offset, length: UInt32(length), allocate: self.settings.allocate, completion: $0) }))
                 } else {
                     active.zeroedBytes += length
                     var position = offset
@@ -306,7 +309,7 @@ final class Lane {
                         let count = min(offset + length - position, settings.requestSize)
                         let zeroes = zeroBuffer.getSlice(at: zeroBuffer.readerIndex, length: Int(count))!
                         let at = position
-                        requests.append((count, { destination.write([zeroes], at: at, completion: $0) }))
+                        requests.append((.write, at, count, { destination.write([zeroes], at: at, completion: $0) }))
                         position += count
                     }
                 }
@@ -321,7 +324,7 @@ final class Lane {
         for request in requests {
             let token = destinationStats.requestSent(bytes: request.length, now: .now())
             request.send { result in
-                self.destinationStats.requestCompleted(token, succeeded: (try? result.get()) != nil, now: .now())
+                self.answered(token, on: .destination, result, request.operation, offset: request.offset, length: request.length)
                 self.writeCompleted(itemID, result)
             }
         }
@@ -540,13 +543,23 @@ final class Lane {
         }
     }
 
-    // MARK: Stalls
+    // MARK: Stalls and slow requests
+
+    /// Records the answer to a request in its connection's figures; a slow request is an event.
+    private func answered<Success>(_ token: ConnectionStats.RequestToken, on side: ConnectionSide, _ result: Result<Success, EndpointError>,
+                                   _ operation: RequestOperation, offset: UInt64, length: UInt64) {
+        let succeeded: Bool
+        if case .success = result { succeeded = true } else { succeeded = false }
+        guard let latency = stats(side).requestCompleted(token, succeeded: succeeded, now: .now()) else { return }
+        delegate.laneReported(.slowRequest(laneID: id, side: side, operation: operation, offset: offset, length: length,
+                                           latency: latency))
+    }
 
     private func checkStalls() {
         let now = NIODeadline.now()
         for stats in [sourceStats, destinationStats] {
             if let stall = stats.evaluateStall(now: now) {
-                delegate.laneReported(.stall(laneID: id, side: stats.side, oldestAge: stall.oldestAge, heldBehind: stall.heldBehind))
+                delegate.laneReported(.stall(laneID: id, side: stats.side, oldestAge: stall.oldestAge, held: stall.held))
             }
         }
     }

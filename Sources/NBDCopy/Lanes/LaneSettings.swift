@@ -18,7 +18,9 @@ struct LaneSettings: Sendable {
     var retries: Int
     /// The largest write; also the size of the shared zero buffer.
     var requestSize: UInt64
+    /// Fixed thresholds (`--stall-threshold`, `--slow-threshold`); nil is adaptive.
     var stallThreshold: Duration?
+    var slowThreshold: Duration?
     /// The source is a pipe whose end we find by reading.
     var sourceIsStream: Bool
     /// How long a broken connection is tried again (`--reconnect`); nil: it fails the lane.

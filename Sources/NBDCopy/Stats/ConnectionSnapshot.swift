@@ -30,22 +30,27 @@ public struct ConnectionSnapshot: Sendable, Equatable {
     /// Requests sent and not yet answered.
     public var inFlight: Int
     public var inFlightBytes: UInt64
-    /// Requests waiting in this lane that are not sent yet.
-    public var queued: Int
     /// Median and 99th percentile round trip over the recent window (the last 5 to 10 s of
     /// successful replies); nil when no reply arrived in that window, so also before any reply.
     public var latencyP50: Duration?
     public var latencyP99: Duration?
     /// Age of the oldest request in flight; nil when nothing is in flight.
     public var oldestInFlight: Duration?
-    /// The threshold a request must wait past for the connection to count as stalled;
-    /// nil while an adaptive threshold has no replies to judge by.
+    /// How long nothing may complete, with requests in flight, before the connection counts
+    /// as stalled; nil while an adaptive threshold has no replies to judge by.
     public var stallThreshold: Duration?
+    /// A request slower than this (less stalled time) is a slow request; nil likewise.
+    public var slowThreshold: Duration?
+    /// In a head-of-line stall now (see `StallDetector`).
     public var stalled: Bool
+    /// Requests held behind the oldest one in the current stall; 0 when not stalled.
+    public var held = 0
+    /// Slow requests seen: far slower than this connection's median while it kept moving.
+    public var slowRequests = 0
     public var stallEpisodes: Int
     /// Total time spent stalled, including the current episode.
     public var stalledTime: Duration
-    /// Requests that waited behind a stalled request, summed over episodes.
+    /// Requests held behind a stalled request, summed over episodes.
     public var requestsHeldBehind: Int
     /// Requests that failed on this connection.
     public var errors: Int
@@ -61,7 +66,6 @@ public struct ConnectionSnapshot: Sendable, Equatable {
         self.rateHistory = []
         self.inFlight = 0
         self.inFlightBytes = 0
-        self.queued = 0
         self.stallThreshold = nil
         self.stalled = false
         self.stallEpisodes = 0

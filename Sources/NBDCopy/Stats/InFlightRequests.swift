@@ -13,6 +13,8 @@ struct InFlightRequests {
     struct Request {
         var sentAtNanoseconds: UInt64
         var bytes: UInt64
+        /// The connection's total stalled time when it was sent (for slow requests).
+        var stalledAtSendNanoseconds: UInt64 = 0
     }
 
     /// Dropped tokens may pile up to this many beyond twice the live ones before compaction.
@@ -34,8 +36,9 @@ struct InFlightRequests {
     }
 
     /// Adds a request; `token` must be greater than every token added before.
-    mutating func insert(token: UInt64, sentAtNanoseconds: UInt64, bytes: UInt64) {
-        requestsByToken[token] = Request(sentAtNanoseconds: sentAtNanoseconds, bytes: bytes)
+    mutating func insert(token: UInt64, sentAtNanoseconds: UInt64, bytes: UInt64, stalledAtSendNanoseconds: UInt64 = 0) {
+        requestsByToken[token] = Request(sentAtNanoseconds: sentAtNanoseconds, bytes: bytes,
+                                         stalledAtSendNanoseconds: stalledAtSendNanoseconds)
         tokensInSendOrder.append(token)
         self.bytes &+= bytes
     }

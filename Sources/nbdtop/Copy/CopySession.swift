@@ -262,7 +262,9 @@ final class CopySession: Sendable {
         case .laneFailed(let id, let reason): return "lane \(id) failed: \(reason)"
         case .laneRefused(let reason): return "cannot add a lane: \(reason)"
         case .stall(let id, let side, let oldest, let held):
-            return "lane \(id) \(side.rawValue) stalled: oldest request \(Units.oneDecimal(StatsJSON.seconds(oldest) * 1000)) ms, \(held) waiting behind it"
+            return "lane \(id) \(side.rawValue) head-of-line stall: oldest request \(Units.oneDecimal(StatsJSON.seconds(oldest) * 1000)) ms, \(held) held behind it"
+        case .slowRequest(let id, let side, let operation, let offset, let length, let latency):
+            return "lane \(id) \(side.rawValue) slow request (not a stall): \(operation.rawValue) of \(length) bytes at offset \(offset) took \(Units.oneDecimal(StatsJSON.seconds(latency) * 1000)) ms"
         case .retry(let id, let side, let offset, let length, let attempt, let error):
             return "lane \(id) \(side.rawValue): retrying \(length) bytes at offset \(offset) (attempt \(attempt + 1)): \(error)"
         case .laneReconnecting(let id, let side, let attempt, let error):

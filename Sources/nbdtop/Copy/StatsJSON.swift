@@ -39,7 +39,6 @@ enum StatsJSON {
             ("state", .string(connection.state.rawValue)),
             ("inflight", .int(Int64(connection.inFlight))),
             ("inflight_bytes", .uint(connection.inFlightBytes)),
-            ("queued", .int(Int64(connection.queued))),
             ("bytes", .uint(connection.bytes)),
             ("rate_bps", .double(rounded(connection.bytesPerSecond, 0))),
             ("p50_ms", connection.latencyP50.map { .double(milliseconds($0)) } ?? .null),
@@ -49,7 +48,10 @@ enum StatsJSON {
             ("stall_episodes", .int(Int64(connection.stallEpisodes))),
             ("stall_ms", .double(milliseconds(connection.stalledTime))),
             ("stall_threshold_ms", connection.stallThreshold.map { .double(milliseconds($0)) } ?? .null),
-            ("held_behind", .int(Int64(connection.requestsHeldBehind))),
+            ("held", .int(Int64(connection.held))),
+            ("held_total", .int(Int64(connection.requestsHeldBehind))),
+            ("slow_requests", .int(Int64(connection.slowRequests))),
+            ("slow_threshold_ms", connection.slowThreshold.map { .double(milliseconds($0)) } ?? .null),
             ("errors", .int(Int64(connection.errors))),
             ("retries", .int(Int64(connection.retries))),
         ]
@@ -67,9 +69,13 @@ enum StatsJSON {
             return line("lane_failed", t: t, [("id", .int(Int64(id))), ("reason", .string(reason))])
         case .laneRefused(let reason):
             return line("lane_refused", t: t, [("reason", .string(reason))])
-        case .stall(let id, let side, let oldest, let heldBehind):
+        case .stall(let id, let side, let oldest, let held):
             return line("stall", t: t, [("id", .int(Int64(id))), ("side", .string(side.rawValue)),
-                                        ("oldest_ms", .double(milliseconds(oldest))), ("held_behind", .int(Int64(heldBehind)))])
+                                        ("oldest_ms", .double(milliseconds(oldest))), ("held", .int(Int64(held)))])
+        case .slowRequest(let id, let side, let operation, let offset, let length, let latency):
+            return line("slow_request", t: t, [("id", .int(Int64(id))), ("side", .string(side.rawValue)),
+                                               ("op", .string(operation.rawValue)), ("offset", .uint(offset)),
+                                               ("length", .uint(length)), ("latency_ms", .double(milliseconds(latency)))])
         case .retry(let id, let side, let offset, let length, let attempt, let error):
             return line("retry", t: t, [("id", .int(Int64(id))), ("side", .string(side.rawValue)),
                                         ("offset", .uint(offset)), ("length", .uint(length)),
