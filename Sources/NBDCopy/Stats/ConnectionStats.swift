@@ -83,7 +83,7 @@ public final class ConnectionStats {
         }
         let slow = stalls.requestAnswered(at: elapsed, sentAt: request.sentAtNanoseconds,
                                           stalledAtSend: request.stalledAtSendNanoseconds, succeeded: succeeded,
-                                          inFlightAfter: inFlight.count, latency: latency)
+                                          latency: latency, overtaking: { inFlight.overtaking(request, token: token) })
         return slow ? .nanoseconds(Int64(clamping: roundTrip)) : nil
     }
 

@@ -15,6 +15,9 @@ struct InFlightRequests {
         var bytes: UInt64
         /// The connection's total stalled time when it was sent (for slow requests).
         var stalledAtSendNanoseconds: UInt64 = 0
+        /// Requests in flight just before it, and answers so far, when it was sent.
+        var inFlightAtSend = 0
+        var answeredAtSend: UInt64 = 0
     }
 
     /// Dropped tokens may pile up to this many beyond twice the live ones before compaction.
@@ -36,16 +39,31 @@ struct InFlightRequests {
     }
 
     /// Adds a request; `token` must be greater than every token added before.
+    /// Requests answered so far.
+    private(set) var answered: UInt64 = 0
+
     mutating func insert(token: UInt64, sentAtNanoseconds: UInt64, bytes: UInt64, stalledAtSendNanoseconds: UInt64 = 0) {
         requestsByToken[token] = Request(sentAtNanoseconds: sentAtNanoseconds, bytes: bytes,
-                                         stalledAtSendNanoseconds: stalledAtSendNanoseconds)
+                                         stalledAtSendNanoseconds: stalledAtSendNanoseconds,
+                                         inFlightAtSend: requestsByToken.count, answeredAtSend: answered)
         tokensInSendOrder.append(token)
         self.bytes &+= bytes
+    }
+
+    /// How many requests sent after `request` (of `token`, already removed) were answered
+    /// before it: the answers during its life, less those of requests older than it. O(n)
+    /// in the requests in flight, so only asked about requests that are candidates.
+    func overtaking(_ request: Request, token: UInt64) -> Int {
+        let answeredDuringLife = Int(answered &- request.answeredAtSend) - 1  // not itself
+        let olderStillInFlight = requestsByToken.keys.filter { $0 < token }.count
+        let olderAnswered = request.inFlightAtSend - olderStillInFlight
+        return max(0, answeredDuringLife - olderAnswered)
     }
 
     /// Removes and returns the request of `token`; nil when it is not in flight (unknown or answered).
     mutating func remove(token: UInt64) -> Request? {
         guard let request = requestsByToken.removeValue(forKey: token) else { return nil }
+        answered &+= 1
         bytes &-= request.bytes
         while let first = tokensInSendOrder.first, requestsByToken[first] == nil {
             tokensInSendOrder.removeFirst()

@@ -11,9 +11,13 @@
 ///   (or to the moment nothing is in flight any more): the connection was blocked all
 ///   that while, even though it is only recognised once the threshold has passed.
 /// - A **slow request** is one whose round trip, less the time its connection spent
-///   stalled meanwhile, is above the slow threshold: `--slow-threshold`, or 8 × the
-///   connection's recent median round trip and at least 100 ms. A request that waited out
-///   a stall is held, not slow; one that took long while others kept completing is slow.
+///   stalled meanwhile, is above the slow threshold (`--slow-threshold`, or 8 × the
+///   connection's recent median round trip and at least 100 ms), while the connection kept
+///   completing others: at least 8 requests sent after it were answered before it. A
+///   request that waited out a stall is held, not slow; one waiting its turn in a queue
+///   (answered in order) is queueing, not slow. While a connection's queue fills up its
+///   round trips grow faster than their median follows, so no request is judged slow before
+///   the connection has answered twice as many requests as it has had in flight at most.
 /// - Steady queueing (many requests, uniformly long round trips, steady completions) is
 ///   neither.
 ///
@@ -36,6 +40,9 @@ struct StallDetector {
 
     static let multiple: UInt64 = 8
     static let floor = Duration.milliseconds(100)
+    /// Requests sent after a slow request that must be answered before it: the proof that
+    /// the connection kept moving while it took long.
+    static let minimumOvertaking = 8
 
     private(set) var stallThreshold: AdaptiveThreshold
     private(set) var slowThreshold: AdaptiveThreshold
@@ -51,6 +58,9 @@ struct StallDetector {
     private var finishedHeld = 0
     /// Slow requests seen.
     private(set) var slowRequests = 0
+    /// Answers so far, and the most requests in flight at once, for the warm-up.
+    private var answers = 0
+    private var mostInFlight = 0
 
     init(stallThreshold: Duration?, slowThreshold: Duration?) {
         self.stallThreshold = AdaptiveThreshold(explicit: stallThreshold, multiple: Self.multiple, floor: Self.floor)
@@ -75,15 +85,17 @@ struct StallDetector {
 
     /// A request was sent at `elapsed`; `inFlightBefore` were in flight just before.
     mutating func requestSent(at elapsed: UInt64, inFlightBefore: Int) {
+        mostInFlight = max(mostInFlight, inFlightBefore + 1)
         // An idle connection cannot be blocked: its quiet time starts with this request.
         if inFlightBefore == 0 { quietSinceNanoseconds = elapsed }
     }
 
     /// A request sent at `sentAt` (when the connection had been stalled `stalledAtSend` in
-    /// all) was answered at `elapsed`; `inFlightAfter` remain. Returns whether it was a slow
-    /// request. `latency` is the window of round trips the slow threshold follows.
+    /// all) was answered at `elapsed`. Returns whether it was a slow request. `latency` is
+    /// the window of round trips the slow threshold follows; `overtaking` counts the
+    /// requests sent after it that were answered before it (asked only of candidates).
     mutating func requestAnswered(at elapsed: UInt64, sentAt: UInt64, stalledAtSend: UInt64, succeeded: Bool,
-                                  inFlightAfter: Int, latency: LatencyWindow) -> Bool {
+                                  latency: LatencyWindow, overtaking: () -> Int) -> Bool {
         if elapsed > quietSinceNanoseconds {
             gaps.record(latencyNanoseconds: elapsed - quietSinceNanoseconds, elapsedNanoseconds: elapsed)
         }
@@ -91,12 +103,13 @@ struct StallDetector {
         // Any answer ends a stall: the connection moves again.
         endEpisode(at: elapsed)
         quietSinceNanoseconds = elapsed
-        guard succeeded else { return false }
+        answers += 1
+        guard succeeded, answers > 2 * mostInFlight else { return false }
         let roundTrip = elapsed >= sentAt ? elapsed - sentAt : 0
         let unstalled = roundTrip > stalledDuring ? roundTrip - stalledDuring : 0
         guard unstalled > slowThreshold.lowestPossibleNanoseconds else { return false }
         slowThreshold.refresh(from: latency, elapsedNanoseconds: elapsed, force: false)
-        guard unstalled > slowThreshold.nanoseconds else { return false }
+        guard unstalled > slowThreshold.nanoseconds, overtaking() >= Self.minimumOvertaking else { return false }
         slowRequests += 1
         return true
     }

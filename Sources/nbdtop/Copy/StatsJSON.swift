@@ -1,7 +1,8 @@
 import NBDCopy
 
-/// The JSON-lines contract of `--stats-json` (DESIGN.md §5): one object per line, every
-/// line with `"v":1`, `"event"` and `"t"` (seconds since start). Units are in key names.
+/// The JSON-lines contract of `--stats-json`: one object per line, every line with `"v":1`,
+/// `"event"` and `"t"` (seconds since start); units are in key names. Every event and key
+/// is documented in docs/telemetry.md and checked against docs/stats-json.schema.json.
 enum StatsJSON {
     static func line(_ event: String, t seconds: Double, _ members: [(String, JSONValue)]) -> String {
         JSONValue.object([("v", .int(1)), ("event", .string(event)), ("t", .double(rounded(seconds, 3)))] + members).compact
@@ -54,6 +55,7 @@ enum StatsJSON {
             ("slow_threshold_ms", connection.slowThreshold.map { .double(milliseconds($0)) } ?? .null),
             ("errors", .int(Int64(connection.errors))),
             ("retries", .int(Int64(connection.retries))),
+            ("reconnects", .int(Int64(connection.reconnects))),
         ]
         if let reason = connection.failureReason { members.append(("reason", .string(reason))) }
         return .object(members)
