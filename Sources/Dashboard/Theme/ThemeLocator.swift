@@ -18,7 +18,7 @@ public struct ThemeCycle: Sendable {
     public var names: [String] { themes.map(\.theme.name) }
 }
 
-/// Finds theme files (DESIGN.md §6): an explicit path, then by name in
+/// Finds theme files (Themes/README.md): an explicit path, then by name in
 /// `$XDG_CONFIG_HOME/nbdtop/themes/` (or `~/.config/...`), `/usr/local/share/nbdtop/themes/`,
 /// the repository's `Themes/` (`$NBDTOP_THEMES_DIR`, or found by walking up from the
 /// executable), and finally the compiled-in default.

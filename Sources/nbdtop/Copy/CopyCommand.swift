@@ -69,8 +69,15 @@ struct CopyCommand: AsyncParsableCommand {
                                valueName: "size,duration"))
     var checkpoint = CheckpointPolicy.standard
 
-    @Option(name: .customLong("stall-threshold"), help: "Fixed head-of-line stall threshold (e.g. 200ms); adaptive by default.")
-    var stallThreshold: String?
+    @Option(name: .customLong("stall-threshold"),
+            help: ArgumentHelp("A connection with requests in flight that completes nothing for this long is stalled (e.g. 200ms); adaptive by default.",
+                               valueName: "duration"))
+    var stallThreshold: TimeSpan?
+
+    @Option(name: .customLong("slow-threshold"),
+            help: ArgumentHelp("A request slower than this while its connection keeps moving is a slow request; adaptive by default.",
+                               valueName: "duration"))
+    var slowThreshold: TimeSpan?
 
     @Flag(name: [.customShort("p"), .customLong("progress")], help: "Show progress on stderr.")
     var progress = false
@@ -123,12 +130,13 @@ struct CopyCommand: AsyncParsableCommand {
         options.reconnect = reconnect?.duration
         options.checkpointBytes = checkpoint.bytes
         options.checkpointInterval = checkpoint.interval
-        if let stallThreshold {
-            guard let threshold = Units.parseDuration(stallThreshold), threshold > .zero else {
-                throw ValidationError("--stall-threshold '\(stallThreshold)' must be a duration such as 200ms or 1s")
+        for (name, threshold) in [("--stall-threshold", stallThreshold), ("--slow-threshold", slowThreshold)] {
+            if let threshold, threshold.duration <= .zero {
+                throw ValidationError("\(name) must be longer than 0, such as 200ms or 1s")
             }
-            options.stallThreshold = threshold
         }
+        options.stallThreshold = stallThreshold?.duration
+        options.slowThreshold = slowThreshold?.duration
         return options
     }
 
