@@ -168,12 +168,15 @@ struct KeyTests {
         state.record(.stall(laneID: 1, side: .source, oldestAge: .milliseconds(800), held: 12), at: .seconds(4))
         state.record(.retry(laneID: 1, side: .source, offset: 4096, length: 262144, attempt: 0, error: "EIO"), at: .seconds(5))
         state.record(.laneDropped(laneID: 2), at: .seconds(6))
+        state.record(.slowRequest(laneID: 1, side: .source, operation: .read, offset: 1 << 20, length: 1 << 20,
+                                  latency: .milliseconds(1500)), at: .seconds(7))
         let grid = render(snapshot: snapshot, state: state, theme: .default, size: (120, 40))
         let text = grid.plainText
         #expect(text.contains("cannot add a lane: source: server does not advertise multi-conn"))
         #expect(text.contains("lane 3 failed: connection refused"))
-        #expect(text.contains("lane 1 src stalled: oldest request 800ms, 12 waiting behind it"))
-        #expect(text.contains("retrying 256.0 KiB at offset 4096 (attempt 1): EIO"))
+        #expect(text.contains("lane 1 src head-of-line stall: oldest request 800ms, 12 held behind it"))
+        #expect(text.contains("lane 1 src: retrying 256.0 KiB at offset 4096 (attempt 1): EIO"))
+        #expect(text.contains("lane 1 src slow request, not a stall: read of 1.0 MiB at 1048576 took 1.50s, others kept moving"))
         #expect(text.contains("lane 2 dropped"))
         let failed = grid.find("lane 3 failed")!
         #expect(grid[failed.row, failed.column].foreground == Theme.default[.error].foreground)

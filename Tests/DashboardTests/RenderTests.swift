@@ -35,7 +35,7 @@ struct RenderTests {
                           size: TerminalSize(columns: 200, rows: 50))
         #expect(rows(of: grid, lane: nil).count == 16)
         let titles = grid.text(row: DashboardLayout.headerRows)
-        for title in ["id", "state", "rate", "in flight", "p50", "p99", "oldest", "stalls", "err", "bytes", "queue", "held", "retry"] {
+        for title in ["id", "state", "rate", "in flight", "p50", "p99", "oldest", "stalls", "slow", "err", "bytes", "held", "retry"] {
             #expect(titles.contains(title), "missing column \(title)")
         }
         #expect(TablePlan(width: 200).historyWidth == 60)

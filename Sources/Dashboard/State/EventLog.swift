@@ -31,11 +31,11 @@ public struct EventLogEntry: Sendable, Equatable {
         case .laneRefused(let reason):
             (text, severity) = ("cannot add a lane: \(reason)", .warning)
         case .stall(let id, let side, let oldest, let held):
-            (text, severity) = ("lane \(id) \(side.rawValue) head-of-line stall: nothing completed for a while, "
-                                + "oldest request \(Format.shortDuration(oldest)), \(held) held behind it", .warning)
+            (text, severity) = ("lane \(id) \(side.rawValue) head-of-line stall: oldest request \(Format.shortDuration(oldest)), "
+                                + "\(held) held behind it", .warning)
         case .slowRequest(let id, let side, let operation, let offset, let length, let latency):
-            (text, severity) = ("lane \(id) \(side.rawValue) slow request (not a stall): \(operation.rawValue) of "
-                                + "\(Format.bytes(length)) at \(offset) took \(Format.shortDuration(latency)) while others kept completing", .info)
+            (text, severity) = ("lane \(id) \(side.rawValue) slow request, not a stall: \(operation.rawValue) of "
+                                + "\(Format.bytes(length)) at \(offset) took \(Format.shortDuration(latency)), others kept moving", .info)
         case .retry(let id, let side, let offset, let length, let attempt, let error):
             (text, severity) = ("lane \(id) \(side.rawValue): retrying \(Format.bytes(length)) at offset \(offset) (attempt \(attempt + 1)): \(error)", .warning)
         case .laneReconnecting(let id, let side, let attempt, let error):
