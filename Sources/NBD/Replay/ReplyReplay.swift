@@ -30,8 +30,7 @@ package enum ReplyReplay {
         package var violations: [String]
     }
 
-    static let headerSize = 3
-    static let requestSize = 13
+    /// What a request's command byte picks from, in the order the format lists them.
     static let commands: [NBDCommandType] = [.read, .write, .flush, .trim, .cache, .writeZeroes, .blockStatus]
 
     /// Replays `input` through a handler added to `channel`, whose event loop must be the
