@@ -100,7 +100,10 @@ public final class ServerProcess: @unchecked Sendable {
             """
         try text.write(toFile: config, atomically: true, encoding: .utf8)
         let command = ["nbd-server", "-C", config, "-p", pidFile]
-        return try start(command, directory: directory, socket: socket, pidFile: pidFile, exportName: exportName, daemonizes: true)
+        // nbd-server binds its socket (making the file) a moment before it listens; a
+        // connection in between is refused, so readiness is a connection that succeeds.
+        return try start(command, directory: directory, socket: socket, pidFile: pidFile, exportName: exportName,
+                         daemonizes: true, probesSocket: true)
     }
 
     /// A sparse file of `size` bytes named `disk.img` in `directory`.
@@ -113,7 +116,7 @@ public final class ServerProcess: @unchecked Sendable {
     }
 
     private static func start(_ command: [String], directory: TemporaryDirectory, socket: String, pidFile: String,
-                              exportName: String, daemonizes: Bool) throws -> ServerProcess {
+                              exportName: String, daemonizes: Bool, probesSocket: Bool = false) throws -> ServerProcess {
         let logPath = directory.file("server.log")
         // Spawned from a thread that never ends: nbdkit's --exit-with-parent follows the
         // spawning *thread*, and async tests run on pool threads that come and go.
@@ -123,7 +126,7 @@ public final class ServerProcess: @unchecked Sendable {
         while true {
             if let text = try? String(contentsOfFile: pidFile, encoding: .utf8),
                let pid = pid_t(text.trimmingCharacters(in: .whitespacesAndNewlines)), pid > 0,
-               FileManager.default.fileExists(atPath: socket) {
+               FileManager.default.fileExists(atPath: socket), !probesSocket || accepts(socket) {
                 server.pid = pid
                 return server
             }
@@ -134,6 +137,13 @@ public final class ServerProcess: @unchecked Sendable {
             }
             usleep(10_000)
         }
+    }
+
+    /// Whether a connection to the Unix socket `path` succeeds (it is closed at once).
+    private static func accepts(_ path: String) -> Bool {
+        guard let fd = try? UnixSocket.connect(to: path) else { return false }
+        close(fd)
+        return true
     }
 
     /// The server's own output so far, for test failure messages.
