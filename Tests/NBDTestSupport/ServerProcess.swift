@@ -16,6 +16,8 @@ public final class ServerProcess: @unchecked Sendable {
     /// How it was started, for `restart`.
     private var command: [String] = []
     private var pidFile = ""
+    /// Ready only once a connection succeeds (see `nbdServer`).
+    private var probesSocket = false
 
     /// `nbd+unix:///EXPORT?socket=PATH`
     /// The loopback TCP port, for servers started with `nbdkitTCP`.
@@ -103,7 +105,10 @@ public final class ServerProcess: @unchecked Sendable {
             """
         try text.write(toFile: config, atomically: true, encoding: .utf8)
         let command = ["nbd-server", "-C", config, "-p", pidFile]
-        return try start(command, directory: directory, socket: socket, pidFile: pidFile, exportName: exportName, daemonizes: true)
+        // nbd-server binds its socket (making the file) a moment before it listens; a
+        // connection in between is refused, so readiness is a connection that succeeds.
+        return try start(command, directory: directory, socket: socket, pidFile: pidFile, exportName: exportName,
+                         daemonizes: true, probesSocket: true)
     }
 
     /// A sparse file of `size` bytes named `disk.img` in `directory`.
@@ -116,7 +121,7 @@ public final class ServerProcess: @unchecked Sendable {
     }
 
     private static func start(_ command: [String], directory: TemporaryDirectory, socket: String, pidFile: String,
-                              exportName: String, daemonizes: Bool) throws -> ServerProcess {
+                              exportName: String, daemonizes: Bool, probesSocket: Bool = false) throws -> ServerProcess {
         let logPath = directory.file("server.log")
         // Spawned from a thread that never ends: nbdkit's --exit-with-parent follows the
         // spawning *thread*, and async tests run on pool threads that come and go.
@@ -124,6 +129,7 @@ public final class ServerProcess: @unchecked Sendable {
         let server = ServerProcess(directory: directory, socketPath: socket, exportName: exportName, pid: launcher)
         server.command = command
         server.pidFile = pidFile
+        server.probesSocket = probesSocket
         try server.waitUntilListening(daemonizes: daemonizes)
         return server
     }
@@ -133,7 +139,7 @@ public final class ServerProcess: @unchecked Sendable {
         while true {
             if let text = try? String(contentsOfFile: pidFile, encoding: .utf8),
                let pid = pid_t(text.trimmingCharacters(in: .whitespacesAndNewlines)), pid > 0,
-               FileManager.default.fileExists(atPath: socketPath) {
+               FileManager.default.fileExists(atPath: socketPath), !probesSocket || Self.accepts(socketPath) {
                 self.pid = pid
                 return
             }
@@ -164,6 +170,13 @@ public final class ServerProcess: @unchecked Sendable {
         let command = self.command
         launcherPid = try LauncherThread.run { try Spawn.start(command, outputPath: logPath, errorPath: logPath) }
         try waitUntilListening(daemonizes: false)
+    }
+
+    /// Whether a connection to the Unix socket `path` succeeds (it is closed at once).
+    private static func accepts(_ path: String) -> Bool {
+        guard let fd = try? UnixSocket.connect(to: path) else { return false }
+        close(fd)
+        return true
     }
 
     /// The server's own output so far, for test failure messages.
