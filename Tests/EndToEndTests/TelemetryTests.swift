@@ -163,9 +163,9 @@ import Testing
         for line in nbdkitLog.split(separator: "\n") {
             let words = line.split(separator: " ")
             guard let connectionWord = words.first(where: { $0.hasPrefix("connection=") }),
-                  let connection = Int(connectionWord.dropFirst("connection=".count)),
-                  let id = words.first(where: { $0.hasPrefix("id=") }) else { continue }
+                  let connection = Int(connectionWord.dropFirst("connection=".count)) else { continue }
             totals[connection, default: 0] += 0  // a connection that read nothing counts too
+            guard let id = words.first(where: { $0.hasPrefix("id=") }) else { continue }
             let key = "\(connection)/\(id)"
             if words.contains("Read"), let count = words.first(where: { $0.hasPrefix("count=0x") }) {
                 requested[key] = (connection, UInt64(count.dropFirst("count=0x".count), radix: 16) ?? 0)
