@@ -8,7 +8,8 @@ import Glibc
 /// The `nbdtop` command: subcommands, and exit statuses that scripts can rely on.
 ///
 /// Exit status: 0 success, 1 the operation failed, 2 usage error (bad flag, bad URI); a
-/// copy stopped by a signal exits 128 + its number (130 Ctrl-C, 143 SIGTERM, 129 SIGHUP).
+/// copy stopped by a signal exits 128 + its number (130 Ctrl-C, 143 SIGTERM, 129 SIGHUP;
+/// SIGHUP with the dashboard up does not stop the copy: its terminal went away).
 /// swift-argument-parser would use 64 for usage errors, so errors are mapped here.
 @main
 struct NBDTop: AsyncParsableCommand {

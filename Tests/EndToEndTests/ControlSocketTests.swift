@@ -274,7 +274,9 @@ struct ControlRun {
     /// so that file modes do not stop it), sends `stop`, and says what it could read.
     static func otherUserClient(_ socket: String, overridingPermissions: Bool) throws -> CommandResult {
         let capabilities = overridingPermissions ? ["--inh-caps=+dac_override", "--ambient-caps=+dac_override"] : []
+        // The copy may close the connection before the command is sent: no SIGPIPE death.
         let script = """
+            $SIG{PIPE} = "IGNORE";
             my $s = IO::Socket::UNIX->new(Peer => $ARGV[0]) or do { print "refused: $!\\n"; exit 0 };
             print $s "{\\"cmd\\":\\"stop\\"}\\n";
             my $n = sysread($s, my $b, 65536);

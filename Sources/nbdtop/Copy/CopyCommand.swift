@@ -32,7 +32,7 @@ struct CopyCommand: AsyncParsableCommand {
             NBD export is left as it is, and bytes past the prefix may hold old data.
 
             Exit status: 0 the whole image was copied (and flushed), 1 the copy failed, 2 usage error, \
-            130 Ctrl-C (SIGINT), 143 SIGTERM, 129 SIGHUP.
+            130 Ctrl-C (SIGINT) or a control client's stop, 143 SIGTERM, 129 SIGHUP (without the dashboard).
             """
     )
 
