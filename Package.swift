@@ -7,6 +7,7 @@ let package = Package(
     products: [
         .library(name: "NBD", targets: ["NBD"]),
         .library(name: "NBDCopy", targets: ["NBDCopy"]),
+        .library(name: "Control", targets: ["Control"]),
         .executable(name: "nbdtop", targets: ["nbdtop"]),
     ],
     dependencies: [
@@ -39,8 +40,15 @@ let package = Package(
         .executableTarget(
             name: "nbdtop",
             dependencies: [
-                "NBD", "NBDCopy", "Dashboard",
+                "NBD", "NBDCopy", "Dashboard", "Control",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ]
+        ),
+        .target(
+            name: "Control",
+            dependencies: [
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
             ]
@@ -98,6 +106,14 @@ let package = Package(
         .testTarget(
             name: "DashboardTests",
             dependencies: ["Dashboard", "NBDCopy"]
+        ),
+        .testTarget(
+            name: "ControlTests",
+            dependencies: [
+                "Control", "NBDTestSupport",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+            ]
         ),
         .testTarget(
             name: "EndToEndTests",

@@ -8,14 +8,15 @@ import Glibc
 /// The `nbdtop` command: subcommands, and exit statuses that scripts can rely on.
 ///
 /// Exit status: 0 success, 1 the operation failed, 2 usage error (bad flag, bad URI); a
-/// copy stopped by a signal exits 128 + its number (130 Ctrl-C, 143 SIGTERM, 129 SIGHUP).
+/// copy stopped by a signal exits 128 + its number (130 Ctrl-C, 143 SIGTERM, 129 SIGHUP;
+/// SIGHUP with the dashboard up does not stop the copy: its terminal went away).
 /// swift-argument-parser would use 64 for usage errors, so errors are mapped here.
 @main
 struct NBDTop: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "nbdtop",
         abstract: "Copy disk images between NBD endpoints over many connections, and show what the transfer is doing.",
-        subcommands: [CopyCommand.self, InfoCommand.self, DemoCommand.self]
+        subcommands: [CopyCommand.self, InfoCommand.self, DemoCommand.self, ListCommand.self]
     )
 
     static func main() async {

@@ -226,9 +226,9 @@ final class DashboardRun: @unchecked Sendable {
     let folder: TemporaryDirectory
     let terminal: TmuxSession
 
-    /// Starts `nbdtop ARGUMENTS` in a new 120×40 terminal; `arguments` gets the run's folder
-    /// for files such as `--stats-json`.
-    init(_ arguments: (TemporaryDirectory) throws -> [String]) throws {
+    /// Starts `nbdtop ARGUMENTS` in a new 120×40 terminal, with `environment` added;
+    /// `arguments` gets the run's folder for files such as `--stats-json`.
+    init(environment: [String: String] = [:], _ arguments: (TemporaryDirectory) throws -> [String]) throws {
         folder = try TemporaryDirectory(prefix: "nbdtop-tui")
         do {
             terminal = try TmuxSession(columns: 120, rows: 40)
@@ -241,6 +241,7 @@ final class DashboardRun: @unchecked Sendable {
         let lines = [
             "export TERM=xterm-256color LANG=C.UTF-8",
             "unset LC_ALL LC_CTYPE NO_COLOR COLUMNS LINES",
+        ] + environment.sorted { $0.key < $1.key }.map { "export \($0.key)=\(ShellQuote.word($0.value))" } + [
             "cd \(ShellQuote.word(folder.path)) || exit 99",
             // As an interactive shell does, outlive the Ctrl-C meant for nbdtop (a trap,
             // unlike ignoring it, is not inherited), so the status and modes get recorded.

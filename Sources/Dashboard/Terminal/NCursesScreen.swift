@@ -140,6 +140,16 @@ public final class NCursesScreen {
         delscreen(screen)
     }
 
+    /// Forgets a terminal that went away (SIGHUP) without writing to it or changing its
+    /// modes: there is nothing to give back. Nothing is drawn afterwards; `restore` and
+    /// `restoreBeforeExit` then do nothing.
+    public func abandon() {
+        guard !ended else { return }
+        ended = true
+        nbdtop_crash_guard_disarm()
+        nbdtop_terminal_guard_disarm()
+    }
+
     /// Gives the terminal back (modes as before, main screen, cursor shown) without
     /// ncurses, from any thread, even while another thread draws: for a process that exits
     /// right after (a second Ctrl-C), since the screen's own state is left as it was.

@@ -17,8 +17,14 @@ struct CopyCommand: AsyncParsableCommand {
 
             While it runs, SIGUSR1 adds a lane and SIGUSR2 drops the newest one. Ctrl-C, SIGTERM and \
             SIGHUP stop cleanly: the requests in flight finish, the connections close politely, the \
-            terminal is restored; a second one exits at once. --stats-json always ends with a done \
-            event carrying the exit status.
+            terminal is restored; a second one exits at once. With the dashboard up, SIGHUP means the \
+            terminal went away: the copy goes on without the dashboard, to its end. --stats-json always \
+            ends with a done event carrying the exit status.
+
+            Every copy has a control socket (JSON lines: its figures out, commands such as add_lane in), \
+            $XDG_RUNTIME_DIR/nbdtop/PID.sock or /tmp/nbdtop-UID/PID.sock, where it leaves PID.result.json \
+            when it ends; 'nbdtop ls' lists them. --background starts the copy detached from the \
+            terminal and prints its pid and control socket once it has started.
 
             A copy that fails or is stopped says how far it got: the destination holds every byte \
             below a completed prefix. A destination file that nbdtop created is truncated to that \
@@ -26,7 +32,7 @@ struct CopyCommand: AsyncParsableCommand {
             NBD export is left as it is, and bytes past the prefix may hold old data.
 
             Exit status: 0 the whole image was copied (and flushed), 1 the copy failed, 2 usage error, \
-            130 Ctrl-C (SIGINT), 143 SIGTERM, 129 SIGHUP.
+            130 Ctrl-C (SIGINT) or a control client's stop, 143 SIGTERM, 129 SIGHUP (without the dashboard).
             """
     )
 
@@ -97,6 +103,23 @@ struct CopyCommand: AsyncParsableCommand {
     @Flag(name: [.customShort("v"), .customLong("verbose")], help: "Log lanes, retries and stalls to stderr.")
     var verbose = false
 
+    @Option(help: ArgumentHelp("The control socket's path, instead of PID.sock in the control folder.", valueName: "path"))
+    var control: String?
+
+    @Flag(name: .customLong("no-control"), help: "No control socket (the copy cannot be listed or attached to).")
+    var noControl = false
+
+    @Flag(help: "Run detached from the terminal, in a session of its own; print the pid and control socket once started.")
+    var background = false
+
+    @Option(help: ArgumentHelp("With --background: where the copy's output goes (appended); nowhere by default.",
+                               valueName: "file"))
+    var log: String?
+
+    /// Set in the child `--background` starts: the pipe to tell the parent the copy started.
+    @Option(name: .customLong("ready-fd"), help: .hidden)
+    var readyDescriptor: Int32?
+
     @Argument(parsing: .captureForPassthrough, help: "SRC DST")
     var endpoints: [String] = []
 
@@ -105,8 +128,16 @@ struct CopyCommand: AsyncParsableCommand {
         guard requests >= 1 else { throw ValidationError("--requests must be at least 1") }
         guard retries >= 0 else { throw ValidationError("--retries must not be negative") }
         _ = try copyOptions()
-        _ = try specs()
+        let (source, destination) = try specs()
         _ = try sampleInterval()
+        if control != nil && noControl { throw ValidationError("--control and --no-control contradict each other") }
+        if log != nil && !background && readyDescriptor == nil { throw ValidationError("--log needs --background") }
+        if background {
+            if tui == true { throw ValidationError("--background has no terminal for --tui") }
+            if source == .pipe || destination == .pipe {
+                throw ValidationError("--background has no stdin or stdout for a '-' endpoint")
+            }
+        }
     }
 
     func copyOptions() throws -> CopyOptions {
@@ -168,12 +199,27 @@ struct CopyCommand: AsyncParsableCommand {
         let (source, destination) = try specs()
         return CopyConfiguration(options: try copyOptions(), source: source, destination: destination,
                                  statsJSONPath: statsJSON, showProgress: progress, interval: try sampleInterval(),
-                                 verbose: verbose, tui: tui, theme: theme)
+                                 verbose: verbose, tui: tui, theme: theme,
+                                 control: noControl ? .off : control.map { .path($0) } ?? .standard,
+                                 readyDescriptor: readyDescriptor)
     }
 
     func run() async throws {
+        if background {
+            let status = try Background.start(arguments: Self.argumentsForBackground(), log: log)
+            if status != 0 { throw ExitCode(status) }
+            return
+        }
         let session = try CopySession(try configuration())
         let status = await session.run()
         if status != 0 { throw ExitCode(status) }
+    }
+
+    /// This command line's arguments after `copy`, without `--background` (which comes
+    /// before SRC, so it is the first one: a captive server's own arguments stay whole).
+    private static func argumentsForBackground() -> [String] {
+        var arguments = Array(CommandLine.arguments.drop { $0 != "copy" }.dropFirst())
+        if let flag = arguments.firstIndex(of: "--background") { arguments.remove(at: flag) }
+        return arguments
     }
 }

@@ -14,4 +14,7 @@ struct CopyConfiguration: Sendable {
     var theme: String?
     /// A line the dashboard shows under the header (the demo's "press +").
     var hint: String?
+    var control: ControlSocketSetting = .standard
+    /// With `--background`, the pipe to the parent that waits to hear whether the copy started.
+    var readyDescriptor: Int32?
 }

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Control
 import Dashboard
 import NBD
 import NBDCopy
@@ -10,11 +11,17 @@ import Glibc
 #endif
 
 /// One run of `nbdtop copy` (or `nbdtop demo`): opens the endpoints, runs the engine, and
-/// reports through the dashboard or headless (`--progress`, `-v`), `--stats-json` in both,
-/// and the exit status.
+/// reports through the dashboard or headless (`--progress`, `-v`), `--stats-json` and the
+/// control socket in both, and the exit status.
+///
+/// SIGHUP while the dashboard is up means its terminal went away: the dashboard is dropped
+/// without touching the terminal and the copy goes on headless, attachable, to its end.
+/// Without a dashboard, SIGHUP stops the copy like SIGTERM (exit 129).
 final class CopySession: Sendable {
     private let configuration: CopyConfiguration
     private let statsOutput: OutputFile?
+    /// Tells the `--background` parent whether the copy started.
+    private let readiness: BackgroundReadiness?
     private let themes: ThemeCycle?
     private let wantsDashboard: Bool
     private let startTime = ContinuousClock.now
@@ -26,10 +33,13 @@ final class CopySession: Sendable {
         var latest: CopySnapshot?
         /// The destination, once open.
         var incomplete: IncompleteDestination?
+        /// The control socket, once open.
+        var control: CopyControl?
     }
 
     init(_ configuration: CopyConfiguration) throws {
         self.configuration = configuration
+        readiness = configuration.readyDescriptor.map(BackgroundReadiness.init)
         wantsDashboard = try Self.wantsDashboard(configuration)
         if wantsDashboard || configuration.theme != nil {
             do {
@@ -112,9 +122,14 @@ final class CopySession: Sendable {
             return fail("\(error)", status: 1, destination: incomplete.settle(nil))
         }
         let lanes = max(1, min(options.connections, engine.maximumLanes))
-        statsOutput?.writeLine(StatsJSON.start(t: seconds, source: source.description, destination: destination.description,
-                                               size: sourceEndpoint.size, lanes: lanes, maximumLanes: engine.maximumLanes,
-                                               laneLimitReason: engine.laneLimitReason, requestSize: options.requestSize))
+        let startLine = StatsJSON.start(t: seconds, source: source.description, destination: destination.description,
+                                        size: sourceEndpoint.size, lanes: lanes, maximumLanes: engine.maximumLanes,
+                                        laneLimitReason: engine.laneLimitReason, requestSize: options.requestSize)
+        statsOutput?.writeLine(startLine)
+        let control = await CopyControl.start(configuration.control, engine: engine, startLine: startLine,
+                                              configuration: configuration, startTime: startTime)
+        progress.withLock { $0.control = control }
+        readiness?.started(socket: control?.server.path)
         if options.connections > engine.maximumLanes {
             log("using \(engine.maximumLanes) lane\(engine.maximumLanes == 1 ? "" : "s") instead of \(options.connections): \(engine.laneLimitReason)")
         }
@@ -132,10 +147,8 @@ final class CopySession: Sendable {
         let dashboardEvents = dashboard?.events
         let events = Task {
             for await event in engine.events {
-                statsOutput?.writeLine(StatsJSON.event(event, t: seconds))
-                if let dashboardEvents {
-                    dashboardEvents.append(event, at: ContinuousClock.now - startTime)
-                } else {
+                emit(StatsJSON.event(event, t: seconds))
+                if dashboardEvents?.append(event, at: ContinuousClock.now - startTime) != true {
                     log(Self.describe(event))
                 }
             }
@@ -154,14 +167,27 @@ final class CopySession: Sendable {
 
         let result: Result<CopySummary, any Error>
         var userQuit = false
+        var hungUp = false
         if let dashboard {
-            let ended = CopyEndedFlag()
+            let ended = SessionFlag()
             let copy = Task {
                 defer { ended.flag.store(true, ordering: .releasing) }
                 return try await engine.run()
             }
-            userQuit = await dashboard.run(copyEnded: ended.flag)
-            dashboard.restore()
+            let hangUp = SessionFlag()
+            watcher.divertHangUp { hangUp.flag.store(true, ordering: .releasing) }
+            switch await dashboard.run(copyEnded: ended.flag, hungUp: hangUp.flag) {
+            case .copyEnded:
+                dashboard.restore()
+            case .userQuit:
+                userQuit = true
+                dashboard.restore()
+            case .hungUp:
+                hungUp = true
+                dashboard.abandon()
+                log("SIGHUP: the terminal is gone; the copy goes on without the dashboard")
+            }
+            watcher.divertHangUp(nil)
             result = await copy.result
         } else {
             do {
@@ -176,9 +202,9 @@ final class CopySession: Sendable {
         let final = await engine.snapshot()
         let flush = await engine.outcome?.flush ?? .notReached
         progress.withLock { $0.latest = final }
-        statsOutput?.writeLine(StatsJSON.sample(final))
+        emit(StatsJSON.sample(final))
         if showProgress { ProgressLine().finish(final) }
-        if dashboard != nil {
+        if dashboard != nil && !hungUp {
             OutputFile.standardOutput.write(SummaryReport.text(final))
         }
 
@@ -187,32 +213,52 @@ final class CopySession: Sendable {
             if configuration.verbose && dashboard == nil {
                 log("copied \(final.bytesDone) bytes in \(Units.clock(final.elapsed)) (\(Units.rate(final.averageBytesPerSecond)) average), \(final.bytesZeroed + final.bytesSkipped) zero; \(Self.describe(flush))")
             }
-            statsOutput?.writeLastLine(StatsJSON.done(final, t: seconds, exitStatus: 0, flush: flush))
+            end(StatsJSON.done(final, t: seconds, exitStatus: 0, flush: flush), snapshot: final)
+            await control?.server.close()
             return 0
         case .failure(CopyError.interrupted):
-            // q y in the dashboard stops as Ctrl-C does; otherwise the first stop signal decides.
-            let stopSignal: StopSignal = userQuit ? .interrupt : watcher.stopSignal ?? .interrupt
-            let how = userQuit ? "stopped before the end" : stopSignal.stopped
-            return fail("copy \(how) after \(IncompleteDestination.progress(final))", status: stopSignal.exitStatus,
-                        snapshot: final, flush: flush, destination: incomplete.settle(final))
+            // q y in the dashboard or a control client's stop ends as Ctrl-C does; otherwise
+            // the first stop signal decides.
+            let asked = userQuit || control?.stopWasRequested == true
+            let stopSignal: StopSignal = asked ? .interrupt : watcher.stopSignal ?? .interrupt
+            let how = userQuit ? "stopped before the end" : asked ? "stopped by a control client" : stopSignal.stopped
+            let status = fail("copy \(how) after \(IncompleteDestination.progress(final))", status: stopSignal.exitStatus,
+                              snapshot: final, flush: flush, destination: incomplete.settle(final))
+            await control?.server.close()
+            return status
         case .failure(let error):
-            return fail("copy failed after \(IncompleteDestination.progress(final)): \(error)", status: 1,
-                        snapshot: final, flush: flush, destination: incomplete.settle(final))
+            let status = fail("copy failed after \(IncompleteDestination.progress(final)): \(error)", status: 1,
+                              snapshot: final, flush: flush, destination: incomplete.settle(final))
+            await control?.server.close()
+            return status
         }
     }
 
-    /// Reports `message` (and what became of the destination) on stderr and in the JSON
-    /// lines, ends those with `done`, and returns `status`.
+    /// Reports `message` (and what became of the destination) on stderr, in the JSON
+    /// lines and to control clients, ends those with `done`, and returns `status`.
     private func fail(_ message: String, status: Int32, snapshot: CopySnapshot? = nil, flush: CopyOutcome.Flush = .notReached,
                       destination: String? = nil) -> Int32 {
-        statsOutput?.writeLine(StatsJSON.error(message, t: seconds))
+        readiness?.failed(message)
+        emit(StatsJSON.error(message, t: seconds))
         printError("nbdtop: \(message)")
         if let destination {
-            statsOutput?.writeLine(StatsJSON.error(destination, t: seconds))
+            emit(StatsJSON.error(destination, t: seconds))
             printError("nbdtop: \(destination)")
         }
-        statsOutput?.writeLastLine(StatsJSON.done(snapshot, t: seconds, exitStatus: status, flush: flush))
+        end(StatsJSON.done(snapshot, t: seconds, exitStatus: status, flush: flush), snapshot: snapshot)
         return status
+    }
+
+    /// Writes `line` to `--stats-json` and sends it to the control clients.
+    private func emit(_ line: String) {
+        statsOutput?.writeLine(line)
+        progress.withLock { $0.control }?.publish(line)
+    }
+
+    /// Ends the JSON lines with `done`, and leaves the result where the control socket was.
+    private func end(_ done: String, snapshot: CopySnapshot?) {
+        statsOutput?.writeLastLine(done)
+        progress.withLock { $0.control }?.finish(done: done, snapshot: snapshot)
     }
 
     /// A second stop signal, while the copy may still run: give the terminal back, settle
@@ -276,7 +322,8 @@ final class CopySession: Sendable {
     }
 }
 
-/// Set once the engine's run has returned, for the dashboard loop to notice.
-final class CopyEndedFlag: Sendable {
+/// Set once (the engine's run has returned, the terminal hung up), for the dashboard loop
+/// to notice.
+final class SessionFlag: Sendable {
     let flag = Atomic<Bool>(false)
 }

@@ -41,11 +41,21 @@ final class DashboardSession {
         return theme
     }
 
-    /// Draws until `copyEnded` turns true or the user quits; returns whether the user quit.
-    func run(copyEnded: borrowing Atomic<Bool>) async -> Bool {
+    /// Why `run` returned.
+    enum End {
+        case copyEnded
+        /// `q` `y`: the engine was told to stop.
+        case userQuit
+        /// The terminal went away (SIGHUP).
+        case hungUp
+    }
+
+    /// Draws until `copyEnded` or `hungUp` turns true or the user quits.
+    func run(copyEnded: borrowing Atomic<Bool>, hungUp: borrowing Atomic<Bool>) async -> End {
         var latest = await engine.snapshot()
         var nextDraw = ContinuousClock.now
         while !copyEnded.load(ordering: .acquiring) {
+            if hungUp.load(ordering: .acquiring) { return .hungUp }
             var redraw = false
             while let key = screen.readKey() {
                 redraw = true
@@ -61,7 +71,7 @@ final class DashboardSession {
                     engine.setPaused(paused)
                 case .quit:
                     engine.stop()
-                    return true
+                    return .userQuit
                 }
             }
             for (event, elapsed) in events.drain() {
@@ -77,11 +87,18 @@ final class DashboardSession {
             }
             try? await Task.sleep(for: Self.keyPollInterval)
         }
-        return false
+        return .copyEnded
     }
 
     /// Gives the terminal back (idempotent).
     func restore() {
         screen.restore()
+    }
+
+    /// The terminal is gone: drops the screen without writing to it, and stops keeping
+    /// events for it.
+    func abandon() {
+        screen.abandon()
+        events.close()
     }
 }

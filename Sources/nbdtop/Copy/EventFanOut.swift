@@ -6,16 +6,35 @@ import Synchronization
 /// The engine publishes one event stream; the session reads it and writes JSON lines at
 /// once, and the dashboard, which draws on its own schedule, drains this buffer.
 final class EventBuffer: Sendable {
-    private let pending = Mutex<[(CopyEvent, Duration)]>([])
+    private struct State {
+        var events: [(CopyEvent, Duration)] = []
+        /// The dashboard is gone: nothing would drain the buffer.
+        var closed = false
+    }
 
-    func append(_ event: CopyEvent, at elapsed: Duration) {
-        pending.withLock { $0.append((event, elapsed)) }
+    private let state = Mutex(State())
+
+    /// Keeps `event`; false once the buffer is closed (the event is not kept).
+    func append(_ event: CopyEvent, at elapsed: Duration) -> Bool {
+        state.withLock { state in
+            guard !state.closed else { return false }
+            state.events.append((event, elapsed))
+            return true
+        }
     }
 
     func drain() -> [(CopyEvent, Duration)] {
-        pending.withLock { events in
-            defer { events = [] }
-            return events
+        state.withLock { state in
+            defer { state.events = [] }
+            return state.events
+        }
+    }
+
+    /// Drops what is kept and refuses later events.
+    func close() {
+        state.withLock { state in
+            state.closed = true
+            state.events = []
         }
     }
 }

@@ -17,6 +17,8 @@ final class SignalWatcher: @unchecked Sendable {
         /// The first stop signal, which decides the exit status of a clean stop.
         var stopSignal: StopSignal?
         var stopSignalsReceived = 0
+        /// Takes SIGHUP instead of stopping, while set.
+        var hangUpHandler: (@Sendable () -> Void)?
     }
 
     // Dispatch sources are thread-safe but not marked Sendable; they are only cancelled.
@@ -68,7 +70,20 @@ final class SignalWatcher: @unchecked Sendable {
         if stopNow { engine.stop() }
     }
 
+    /// While `handler` is set, SIGHUP calls it once instead of stopping the copy (the
+    /// dashboard's terminal went away: the copy goes on); a later SIGHUP stops as usual.
+    func divertHangUp(_ handler: (@Sendable () -> Void)?) {
+        state.withLock { $0.hangUpHandler = handler }
+    }
+
     private func stop(_ stopSignal: StopSignal, count: Int) {
+        if stopSignal == .hangUp, let handler = state.withLock({ state in
+            defer { state.hangUpHandler = nil }
+            return state.hangUpHandler
+        }) {
+            handler()
+            return
+        }
         let (received, engine) = state.withLock { state in
             state.stopSignalsReceived += count
             if state.stopSignal == nil { state.stopSignal = stopSignal }

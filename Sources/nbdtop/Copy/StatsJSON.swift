@@ -1,3 +1,4 @@
+import Control
 import NBDCopy
 
 /// The JSON-lines contract of `--stats-json`: one object per line, every line with `"v":1`,
@@ -120,5 +121,37 @@ enum StatsJSON {
         var scale = 1.0
         for _ in 0..<places { scale *= 10 }
         return (value * scale).rounded() / scale
+    }
+}
+
+// MARK: The control socket and result files
+
+extension StatsJSON {
+    /// Each connection's rate for each of the last seconds (oldest first, at most 60), for
+    /// the sparklines of a client that attaches late.
+    static func history(_ snapshot: CopySnapshot) -> JSONValue {
+        .array(snapshot.connections.map { connection in
+            .object([("id", .int(Int64(connection.laneID))), ("side", .string(connection.side.rawValue)),
+                     ("rate_bps", .array(connection.rateHistory.map { .double(rounded($0, 0)) }))])
+        })
+    }
+
+    /// What a copy leaves in `PID.result.json` when it ends: the `done` figures, the start
+    /// facts, wall-clock start and end (seconds since the epoch) and every connection's
+    /// last figures, stalls included.
+    static func result(done: String, start: String, snapshot: CopySnapshot?, pid: Int32, started: Double,
+                       ended: Double) -> JSONValue {
+        var members: [(String, JSONValue)] = [("v", .int(1)), ("event", .string("result")), ("pid", .int(Int64(pid)))]
+        for key in ["src", "dst"] {
+            members.append((key, (try? JSONValue.parse(start))?[key] ?? .null))
+        }
+        if case .object(let doneMembers)? = try? JSONValue.parse(done) {
+            members += doneMembers.filter { !["v", "event", "t"].contains($0.0) }
+        }
+        let lanes = Set(snapshot?.connections.map(\.laneID) ?? []).count
+        members += [("lanes", .int(Int64(lanes))),
+                    ("started", .double(rounded(started, 3))), ("ended", .double(rounded(ended, 3))),
+                    ("conns", .array(snapshot?.connections.map(connection) ?? []))]
+        return .object(members)
     }
 }

@@ -1,3 +1,4 @@
+import Control
 import NBD
 
 /// What `nbdtop info` reports about one export, as JSON (nbdinfo's keys) or as text.

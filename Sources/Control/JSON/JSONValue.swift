@@ -1,8 +1,8 @@
 /// A JSON value that keeps object keys in the order they were given.
 ///
 /// Scripts diff our output against nbdinfo's and humans read it, so key order is part of
-/// the contract; Foundation's encoder does not keep it.
-enum JSONValue: Equatable {
+/// the contract; Foundation's encoder does not keep it. `parse(_:)` reads one back.
+public enum JSONValue: Equatable, Sendable {
     case string(String)
     case int(Int64)
     case uint(UInt64)
@@ -11,18 +11,21 @@ enum JSONValue: Equatable {
     case null
     case array([JSONValue])
     case object([(String, JSONValue)])
+    /// JSON text encoded earlier (a JSON line), written as it is: lets a message embed
+    /// lines already sent without encoding them again. Never produced by `parse(_:)`.
+    case raw(String)
 
-    static func == (lhs: JSONValue, rhs: JSONValue) -> Bool { lhs.compact == rhs.compact }
+    public static func == (lhs: JSONValue, rhs: JSONValue) -> Bool { lhs.compact == rhs.compact }
 
     /// One line, no spaces: for JSON lines.
-    var compact: String {
+    public var compact: String {
         var out = ""
         write(into: &out, indent: nil, level: 0)
         return out
     }
 
     /// Indented with tabs, one key per line, as nbdinfo prints.
-    var pretty: String {
+    public var pretty: String {
         var out = ""
         write(into: &out, indent: "\t", level: 0)
         return out
@@ -37,6 +40,7 @@ enum JSONValue: Equatable {
             out += value.isFinite ? String(value) : "null"
         case .bool(let value): out += value ? "true" : "false"
         case .null: out += "null"
+        case .raw(let text): out += text
         case .array(let items):
             writeContainer("[", "]", items.map { (nil, $0) }, into: &out, indent: indent, level: level)
         case .object(let members):

@@ -1,0 +1,122 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// One copy in the control folder, running or ended, as `nbdtop ls` shows it.
+public struct TransferSummary: Sendable {
+    public enum State: String, Sendable {
+        case running, done, failed
+    }
+
+    public var pid: pid_t
+    public var state: State
+    public var source: String
+    public var destination: String
+    public var bytesDone: UInt64
+    public var bytesTotal: UInt64?
+    public var bytesPerSecond: Double
+    public var lanes: Int
+    /// Seconds since the Unix epoch.
+    public var started: Double?
+    public var elapsedSeconds: Double
+    public var etaSeconds: Double?
+    public var paused: Bool
+    /// The exit status, once the copy has ended.
+    public var exitStatus: Int?
+    /// Seconds since the Unix epoch, once the copy has ended.
+    public var ended: Double?
+    /// The control socket of a running copy.
+    public var socket: String?
+
+    /// A running copy, from the hello its control socket sent.
+    public init(pid: pid_t, hello: JSONValue, socket: String) {
+        let start = hello["start"] ?? .null, sample = hello["sample"] ?? .null
+        self.pid = pid
+        state = .running
+        source = start["src"]?.string ?? "?"
+        destination = start["dst"]?.string ?? "?"
+        bytesDone = sample["bytes_done"]?.uint ?? 0
+        bytesTotal = sample["bytes_total"]?.uint ?? start["bytes_total"]?.uint
+        bytesPerSecond = sample["rate_bps"]?.double ?? 0
+        lanes = Int(sample["lanes"]?.int ?? start["lanes"]?.int ?? 0)
+        started = hello["started"]?.double
+        elapsedSeconds = hello["t"]?.double ?? 0
+        etaSeconds = sample["eta_s"]?.double
+        paused = sample["paused"]?.bool ?? false
+        self.socket = socket
+    }
+
+    /// An ended copy, from its result file.
+    public init(pid: pid_t, result: JSONValue) {
+        self.pid = pid
+        let exit = result["exit"]?.int.flatMap { Int(exactly: $0) }
+        state = exit == 0 ? .done : .failed
+        source = result["src"]?.string ?? "?"
+        destination = result["dst"]?.string ?? "?"
+        bytesDone = result["bytes_done"]?.uint ?? 0
+        bytesTotal = result["bytes_total"]?.uint
+        bytesPerSecond = 0
+        lanes = Int(result["lanes"]?.int ?? 0)
+        started = result["started"]?.double
+        elapsedSeconds = result["elapsed_s"]?.double ?? 0
+        etaSeconds = nil
+        paused = false
+        exitStatus = exit
+        ended = result["ended"]?.double
+    }
+
+    /// Percent done, when the size is known.
+    public var percent: Double? {
+        guard let bytesTotal else { return nil }
+        return bytesTotal == 0 ? 100 : Double(bytesDone) / Double(bytesTotal) * 100
+    }
+
+    /// The object `nbdtop ls --json` prints for it.
+    public var json: JSONValue {
+        var members: [(String, JSONValue)] = [
+            ("pid", .int(Int64(pid))), ("state", .string(state.rawValue)),
+            ("src", .string(source)), ("dst", .string(destination)),
+            ("bytes_done", .uint(bytesDone)), ("bytes_total", bytesTotal.map { .uint($0) } ?? .null),
+            ("rate_bps", .double(bytesPerSecond.rounded())), ("lanes", .int(Int64(lanes))),
+            ("started", started.map { .double(($0 * 1000).rounded() / 1000) } ?? .null),
+            ("elapsed_s", .double((elapsedSeconds * 1000).rounded() / 1000)),
+            ("eta_s", etaSeconds.map { .double($0) } ?? .null), ("paused", .bool(paused)),
+        ]
+        if let exitStatus { members.append(("exit", .int(Int64(exitStatus)))) }
+        if let ended { members.append(("ended", .double((ended * 1000).rounded() / 1000))) }
+        if let socket { members.append(("socket", .string(socket))) }
+        return .object(members)
+    }
+}
+
+extension ControlDirectory {
+    /// The copies in this folder: running ones first (asked over their sockets), then the
+    /// results of ended ones, each in pid order. Tidies up on the way: removes results
+    /// older than `ResultFile.lifetime`, and sockets whose process is gone or that nobody
+    /// answers on.
+    public func transfers() async -> [TransferSummary] {
+        var running: [TransferSummary] = [], ended: [TransferSummary] = []
+        for pid in pids() {
+            let socket = socketPath(pid: pid), result = resultPath(pid: pid)
+            if ResultFile.isExpired(result) { unlink(result) }
+            if let value = ResultFile.read(result) {
+                ended.append(TransferSummary(pid: pid, result: value))
+                // The copy has ended; a socket still there is stale (or about to go).
+                if !Self.isAlive(pid) { unlink(socket) }
+                continue
+            }
+            guard access(socket, F_OK) == 0 else { continue }
+            if Self.isAlive(pid), let hello = try? await ControlClient.hello(at: socket) {
+                running.append(TransferSummary(pid: pid, hello: hello, socket: socket))
+            } else if !StaleSocket.answers(socket) {
+                unlink(socket)
+            }
+        }
+        return running + ended
+    }
+
+    /// Whether a process with this pid exists (perhaps another user's).
+    static func isAlive(_ pid: pid_t) -> Bool {
+        kill(pid, 0) == 0 || errno == EPERM
+    }
+}

@@ -1,0 +1,59 @@
+import ArgumentParser
+import Control
+
+/// `nbdtop ls`: the copies of this user that are running, then those that ended in the
+/// last 24 hours, from the control folder.
+struct ListCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "ls",
+        abstract: "List running copies, and the results of those that ended in the last 24 hours.",
+        discussion: """
+            One line per copy: pid, source → destination, percent done, rate, lanes, elapsed time, ETA \\
+            and state (running, paused, done, failed). Running copies are asked over their control \\
+            sockets in $XDG_RUNTIME_DIR/nbdtop (or /tmp/nbdtop-UID); ended copies are read from the \\
+            PID.result.json they left there. Sockets of processes that are gone are removed.
+
+            --json prints an array of objects with pid, state (running, done or failed), src, dst, \\
+            bytes_done, bytes_total, rate_bps, lanes, started and ended (seconds since the epoch), \\
+            elapsed_s, eta_s, paused, exit (once ended) and socket (while running).
+            """,
+        aliases: ["list"]
+    )
+
+    @Flag(help: "Print a JSON array instead of lines.")
+    var json = false
+
+    func run() async throws {
+        let directory = ControlDirectory.standard
+        do {
+            guard try directory.existsAndIsTrusted() else {
+                if json { OutputFile.standardOutput.writeLine("[]") }
+                return
+            }
+        } catch {
+            throw ControlDirectoryError("cannot list copies: \(error)")
+        }
+        let transfers = await directory.transfers()
+        if json {
+            OutputFile.standardOutput.writeLine(JSONValue.array(transfers.map(\.json)).pretty)
+        } else {
+            for transfer in transfers { OutputFile.standardOutput.writeLine(Self.line(transfer)) }
+        }
+    }
+
+    /// `1234  SRC → DST  42.0%  10.5 MB/s  4 lanes  00:01:23  ETA 00:00:40  running`.
+    static func line(_ transfer: TransferSummary) -> String {
+        let percent = transfer.percent.map { Units.oneDecimal($0) + "%" } ?? "?"
+        let eta = transfer.etaSeconds.map { "ETA " + Units.clock(.milliseconds(Int64($0 * 1000))) } ?? "ETA -"
+        var state = transfer.state.rawValue
+        if transfer.paused { state = "paused" }
+        if let exit = transfer.exitStatus, exit != 0 { state += " (exit \(exit))" }
+        return [
+            "\(transfer.pid)", "\(transfer.source) → \(transfer.destination)", percent,
+            transfer.state == .running ? Units.rate(transfer.bytesPerSecond) : "-",
+            "\(transfer.lanes) lane\(transfer.lanes == 1 ? "" : "s")",
+            Units.clock(.milliseconds(Int64(transfer.elapsedSeconds * 1000))),
+            transfer.state == .running ? eta : "ended", state,
+        ].joined(separator: "  ")
+    }
+}
