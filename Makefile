@@ -44,8 +44,12 @@ release:
 ## test: every test, against real nbdkit, qemu-nbd and nbd-server
 # One test at a time: tests start servers and copies that need the machine's 2 cores,
 # and waiting tests must not starve each other's event loops (about 70 s in all).
+# Copies started by tests publish their control sockets and results in a private folder,
+# not in the user's.
 test: deps build
-	NBDTOP_BIN=$(CURDIR)/$(DEBUG_BIN) $(SWIFT) test --no-parallel
+	runtime=$$(mktemp -d /tmp/nbdtop-test-run.XXXXXX) && \
+	  XDG_RUNTIME_DIR=$$runtime NBDTOP_BIN=$(CURDIR)/$(DEBUG_BIN) $(SWIFT) test --no-parallel; \
+	  status=$$?; rm -rf "$$runtime"; exit $$status
 
 ## demo: a live transfer between captive nbdkit servers; press + to add lanes, q to quit
 demo: deps release

@@ -57,6 +57,7 @@ enum StatsJSON {
             ("errors", .int(Int64(connection.errors))),
             ("retries", .int(Int64(connection.retries))),
             ("reconnects", .int(Int64(connection.reconnects))),
+            ("reconnect_attempt", .int(Int64(connection.reconnectAttempt))),
         ]
         if let reason = connection.failureReason { members.append(("reason", .string(reason))) }
         return .object(members)
