@@ -260,6 +260,7 @@ public final class CopyEngine: @unchecked Sendable {
                     perform(lock.withLock { lifecycle.endpointsClosed() })
                 }
             case .complete(let outcome):
+                planner.forgetWaiters()
                 finished.succeed(outcome)
             }
         }

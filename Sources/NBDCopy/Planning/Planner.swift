@@ -249,6 +249,15 @@ final class Planner: @unchecked Sendable {
         return waiters
     }
 
+    /// The copy is over: drops every waiter. They hold their lanes, and lanes hold the
+    /// planner, so keeping them would keep every lane (and its buffers) alive.
+    func forgetWaiters() {
+        lock.withLock {
+            waiters = []
+            idleWaiters = []
+        }
+    }
+
     private func takeIdleWaitersLocked() -> [@Sendable () -> Void] {
         defer { idleWaiters = [] }
         return idleWaiters
