@@ -14,4 +14,6 @@ struct CopyConfiguration: Sendable {
     var theme: String?
     /// A line the dashboard shows under the header (the demo's "press +").
     var hint: String?
+    /// How `showProgress` shows it (the nbdcopy stand-in draws nbdcopy's progress bar).
+    var progressDisplay: any ProgressDisplay = ProgressLine()
 }
