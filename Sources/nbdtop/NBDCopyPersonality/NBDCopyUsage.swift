@@ -1,10 +1,11 @@
 /// What the stand-in prints for `--help` (on stdout) and after a usage mistake (on
 /// stderr), and for `-V`.
 enum NBDCopyUsage {
-    /// nbdcopy's synopsis, in its layout, with what differs under nbdtop.
+    /// nbdcopy's synopsis, in its layout (its first line too: scripts may look for it),
+    /// then what differs under nbdtop.
     static let text = """
 
-        Copy to and from an NBD server (nbdtop's stand-in for nbdcopy):
+        Copy to and from an NBD server:
 
             nbdcopy [--allocated] [-C N|--connections=N]
                     [--destination-is-zero|--target-is-zero] [--flush]
