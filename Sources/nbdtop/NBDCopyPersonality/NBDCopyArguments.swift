@@ -99,8 +99,7 @@ struct NBDCopyArguments: Equatable {
 
     /// The copy these arguments ask for; throws `EndpointSpecError` for bad endpoints.
     func configuration(cpuCores: Int) throws -> CopyConfiguration {
-        let words = operands.first == "--" ? Array(operands.dropFirst()) : operands
-        let specs = try EndpointSpec.parseAll(words)
+        let specs = try EndpointSpec.parseAll(operands)
         guard specs.count == 2 else { throw NBDCopyUsageError() }
         let hasCaptiveServer = specs.contains { if case .captive = $0 { return true } else { return false } }
         var options = CopyOptions()
