@@ -22,6 +22,9 @@ struct NBDTop: AsyncParsableCommand {
     static func main() async {
         // A closed stdout or socket must be an EPIPE error we report, not a silent death.
         signal(SIGPIPE, SIG_IGN)
+        if NBDCopyPersonality.isSelected(by: CommandLine.arguments.first ?? "") {
+            await NBDCopyPersonality.main(Array(CommandLine.arguments.dropFirst()))
+        }
         do {
             var command = try parseAsRoot()
             if var asyncCommand = command as? any AsyncParsableCommand {

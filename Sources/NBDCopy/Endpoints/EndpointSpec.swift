@@ -5,7 +5,8 @@ import NIOCore
 ///
 /// `nbd://…`, `nbd+unix://…` (and `nbds…`, refused until TLS exists) are NBD exports;
 /// `null:` discards; `-` is stdin or stdout; `[ CMD ARGS… ]` is a captive server that
-/// nbdtop starts with socket activation; anything else is a local file or block device.
+/// nbdtop starts with socket activation; anything else is a local file or block device, or,
+/// when it names a character device or FIFO (`/dev/null`, `/dev/zero`), a stream like `-`.
 public enum EndpointSpec: Sendable, Equatable, CustomStringConvertible {
     case nbd(NBDURI)
     case file(String)
@@ -67,6 +68,7 @@ public enum EndpointSpec: Sendable, Equatable, CustomStringConvertible {
         case .nbd(let uri):
             return try await NBDEndpoint.open(uri, on: eventLoop)
         case .file(let path):
+            if let stream = try PipeEndpoint.openStream(path: path, direction: .source, size: nil) { return stream }
             return try FileEndpoint.open(path: path, forWriting: false, createWithSize: nil)
         case .null:
             throw EndpointSpecError("null: can only be a destination")
@@ -83,6 +85,9 @@ public enum EndpointSpec: Sendable, Equatable, CustomStringConvertible {
         case .nbd(let uri):
             return try await NBDEndpoint.open(uri, on: eventLoop)
         case .file(let path):
+            if let stream = try PipeEndpoint.openStream(path: path, direction: .destination, size: sourceSize) {
+                return stream
+            }
             return try FileEndpoint.open(path: path, forWriting: true, createWithSize: sourceSize)
         case .null:
             return NullEndpoint(size: sourceSize ?? UInt64.max)

@@ -17,4 +17,6 @@ struct CopyConfiguration: Sendable {
     var control: ControlSocketSetting = .standard
     /// With `--background`, the pipe to the parent that waits to hear whether the copy started.
     var readyDescriptor: Int32?
+    /// How `showProgress` shows it (the nbdcopy stand-in draws nbdcopy's progress bar).
+    var progressDisplay: any ProgressDisplay = ProgressLine()
 }

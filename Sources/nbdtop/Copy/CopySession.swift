@@ -153,15 +153,15 @@ final class CopySession: Sendable {
                 }
             }
         }
-        let showProgress = configuration.showProgress && dashboard == nil
+        let progressDisplay = configuration.showProgress && dashboard == nil ? configuration.progressDisplay : nil
+        progressDisplay?.start()
         let sampler = Task { [interval = configuration.interval] in
-            let progressLine = showProgress ? ProgressLine() : nil
             while !Task.isCancelled {
                 try await Task.sleep(for: interval)
                 let snapshot = await engine.snapshot()
                 self.progress.withLock { $0.latest = snapshot }
                 statsOutput?.writeLine(StatsJSON.sample(snapshot))
-                progressLine?.show(snapshot)
+                progressDisplay?.show(snapshot)
             }
         }
 
@@ -203,7 +203,7 @@ final class CopySession: Sendable {
         let flush = await engine.outcome?.flush ?? .notReached
         progress.withLock { $0.latest = final }
         emit(StatsJSON.sample(final))
-        if showProgress { ProgressLine().finish(final) }
+        progressDisplay?.finish(final, succeeded: (try? result.get()) != nil)
         if dashboard != nil && !hungUp {
             OutputFile.standardOutput.write(SummaryReport.text(final))
         }

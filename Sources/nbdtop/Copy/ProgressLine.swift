@@ -2,7 +2,7 @@ import NBDCopy
 
 /// `-p/--progress`: one line on stderr, counting completed bytes; redrawn in place on a
 /// terminal, one line per interval otherwise.
-struct ProgressLine {
+struct ProgressLine: ProgressDisplay {
     let output: OutputFile
     let inPlace: Bool
 
@@ -30,6 +30,9 @@ struct ProgressLine {
         return "nbdtop: " + parts.joined(separator: "  ")
     }
 
+    /// Nothing is shown before the first sample.
+    func start() {}
+
     func show(_ snapshot: CopySnapshot) {
         if inPlace {
             output.write("\r\u{1B}[K" + Self.text(snapshot))
@@ -38,8 +41,9 @@ struct ProgressLine {
         }
     }
 
-    /// Ends the in-place line so later messages start on their own line.
-    func finish(_ snapshot: CopySnapshot) {
+    /// Shows the last figures, and ends the in-place line so later messages start on their
+    /// own line.
+    func finish(_ snapshot: CopySnapshot, succeeded: Bool) {
         show(snapshot)
         if inPlace { output.write("\n") }
     }
