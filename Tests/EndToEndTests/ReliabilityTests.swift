@@ -148,6 +148,19 @@ import Testing
         #expect(log.done?.bool("flushed") == false)
     }
 
+    /// A stream source whose reads fail at once after the destination failed used to take
+    /// the same range back and fail it for ever on the event loop (about one run in six).
+    @Test(arguments: 1...5)
+    func aStreamIntoADestinationThatFailsEveryWriteEnds(run: Int) throws {
+        let destination = try ServerProcess.nbdkit(["sparse-random", "64M", "seed=1", "percent=50"])
+        defer { destination.stop() }
+        let binary = try CommandRunner.nbdtopBinary()
+        let result = try CommandRunner.run(["sh", "-c", "exec \"$0\" copy --no-tui - \"$1\" < /dev/zero", binary, destination.uri],
+                                           timeout: .seconds(60))
+        #expect(result.status == 1, "run \(run): \(result.stderr)")
+        #expect(result.stderr.contains("EIO"), "\(result.stderr)")
+    }
+
     @Test func transientReadErrorsAreRetriedOnTheSourceSide() throws {
         let source = try ServerProcess.nbdkit(["pattern", "64M", "error-pread=EIO", "error-pread-rate=5%"],
                                               filters: ["error"], options: ["-r"])

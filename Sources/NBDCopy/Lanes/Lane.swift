@@ -377,7 +377,7 @@ final class Lane {
             return
         case .fatal:
             giveBack(itemID)
-            delegate.laneHitFatalError(error.message)
+            stopAfterFatalError(error.message)
             return
         case .request:
             break
@@ -387,8 +387,7 @@ final class Lane {
         active.item.failures += 1
         guard error.mayPassOnRetry, active.item.failures <= settings.retries else {
             planner.giveBack([active.item])
-            delegate.laneHitFatalError(error.message)
-            closeIfDrained()
+            stopAfterFatalError(error.message)
             return
         }
         stats(side).recordRetry()
@@ -396,6 +395,15 @@ final class Lane {
                                      attempt: active.item.failures, error: error.message))
         planner.giveBack([active.item])
         pump()
+    }
+
+    /// A request failed for good: the copy ends. The lane stops taking work now, not when
+    /// the engine's order to stop arrives: that order is queued on this event loop, behind
+    /// a `pullWork` loop whose requests may fail synchronously (a broken pipe), which would
+    /// otherwise take the same range back and fail it again for ever.
+    private func stopAfterFatalError(_ message: String) {
+        delegate.laneHitFatalError(message)
+        drain(discardingReads: true)
     }
 
     /// One side's connection is gone: the items that needed it go back now; then the lane
