@@ -41,10 +41,15 @@ import Testing
         #expect(log.done?.bool("flushed") == true)
     }
 
-    /// The largest fall of `bytes_done` from one sample to the next.
+    /// The largest fall of `bytes_done` below its highest value so far (each lane undoes
+    /// its own unflushed work, so one crash may show as falls over several samples).
     static func largestFall(_ log: StatsLog) -> UInt64 {
-        let progress = log.samples.compactMap { $0.uint("bytes_done") }
-        return zip(progress, progress.dropFirst()).map { $0 > $1 ? $0 - $1 : 0 }.max() ?? 0
+        var peak: UInt64 = 0, fall: UInt64 = 0
+        for done in log.samples.compactMap({ $0.uint("bytes_done") }) {
+            peak = max(peak, done)
+            fall = max(fall, peak - done)
+        }
+        return fall
     }
 
     @Test func destinationCrashAndRestartCopiesUnflushedWorkAgain() throws {
