@@ -16,7 +16,7 @@ struct NBDTop: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "nbdtop",
         abstract: "Copy disk images between NBD endpoints over many connections, and show what the transfer is doing.",
-        subcommands: [CopyCommand.self, InfoCommand.self, DemoCommand.self, ListCommand.self]
+        subcommands: [CopyCommand.self, AttachCommand.self, InfoCommand.self, DemoCommand.self, ListCommand.self]
     )
 
     static func main() async {

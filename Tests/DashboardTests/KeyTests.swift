@@ -21,7 +21,7 @@ struct KeyTests {
             (.character("+"), .addLane), (.character("a"), .addLane), (.character("-"), .dropLane), (.character("d"), .dropLane),
             (.up, .selectUp), (.character("k"), .selectUp), (.down, .selectDown), (.character("j"), .selectDown),
             (.character("p"), .togglePause), (.character(" "), .freezeDisplay), (.character("t"), .cycleTheme),
-            (.character("<"), .slowerRefresh), (.character(">"), .fasterRefresh), (.character("q"), .quit), (.function(10), .quit),
+            (.character("<"), .slowerRefresh), (.character(">"), .fasterRefresh), (.character("q"), .quit), (.function(10), .quit), (.character("S"), .stopCopy),
             (.character("?"), .help), (.character("h"), .help), (.function(1), .help),
         ]
         for (key, action) in expected { #expect(KeyTable.action(for: key) == action, "\(key)") }
@@ -113,6 +113,35 @@ struct KeyTests {
         #expect(state.handle(.character("n"), latest: snapshot, copyRunning: true) == nil)
         #expect(!state.quitConfirmationPending)
         #expect(state.handle(.character("q"), latest: snapshot, copyRunning: false) == .quit)
+    }
+
+    @Test("attached: q detaches at once, S asks y/n and y stops the copy; help and footer say so")
+    func attachedKeys() {
+        var state = Fixtures.state()
+        state.attached = true
+        #expect(state.handle(.character("q"), latest: snapshot, copyRunning: true) == .detach)
+        #expect(state.handle(.character("S"), latest: snapshot, copyRunning: true) == nil)
+        #expect(state.quitConfirmationPending)
+        let prompt = render(snapshot: snapshot, state: state, theme: .default, size: (80, 24))
+        #expect(prompt.text(row: 23).contains("Stop the copy? y"))
+        #expect(state.handle(.character("y"), latest: snapshot, copyRunning: true) == .stopCopy)
+        #expect(state.handle(.character("S"), latest: snapshot, copyRunning: true) == nil)
+        #expect(state.handle(.character("n"), latest: snapshot, copyRunning: true) == nil)
+        #expect(!state.quitConfirmationPending)
+
+        let footer = render(snapshot: snapshot, state: state, theme: .default, size: (80, 24)).text(row: 23)
+        #expect(footer.contains("q detach") && footer.contains("S stop") && footer.contains("? help"), "\(footer)")
+        state.helpVisible = true
+        let help = render(snapshot: snapshot, state: state, theme: .default, size: (80, 24)).plainText
+        #expect(help.contains("detach: leave the dashboard") && help.contains("stop the copy (asks y/n"))
+    }
+
+    @Test("not attached, S stops the copy as q does: it asks y/n first")
+    func stopKeyLocally() {
+        var state = Fixtures.state()
+        #expect(state.handle(.character("S"), latest: snapshot, copyRunning: true) == nil)
+        #expect(state.handle(.character("y"), latest: snapshot, copyRunning: true) == .quit)
+        #expect(!Footer.text(width: 200).contains("S stop"), "q already stops: S is in the help only")
     }
 
     @Test("? shows help and any key closes it without acting")
