@@ -218,3 +218,45 @@ struct KeyTests {
         #expect(log.entries.map(\.text) == ["2", "3", "4"])
     }
 }
+
+@Suite("The list of running copies")
+struct CopyListTests {
+    static let entries = [101, 202, 303].map { CopyListState.Entry(pid: Int32($0), line: "\($0)  src\($0) → dst  running") }
+
+    @Test("arrows move the selection, which follows its copy across refreshes; Enter attaches, q quits")
+    func keys() {
+        var state = CopyListState()
+        #expect(state.handle(.enter) == nil, "nothing to attach before the list is read")
+        state.update(Self.entries)
+        #expect(state.selectedPID == 101)
+        _ = state.handle(.down)
+        _ = state.handle(.character("j"))
+        _ = state.handle(.down)
+        #expect(state.selectedPID == 303, "stops at the end")
+        _ = state.handle(.character("k"))
+        #expect(state.handle(.enter) == .attach(pid: 202))
+        state.update(Array(Self.entries.reversed()))
+        #expect(state.selectedPID == 202 && state.selectedIndex == 1, "the selection follows pid 202")
+        state.update(Self.entries.filter { $0.pid != 202 })
+        #expect(state.selectedPID == 101, "a copy that ended gives the selection to the first")
+        #expect(state.handle(.character("q")) == .quit)
+        #expect(state.handle(.function(10)) == .quit)
+    }
+
+    @Test("every copy has a row, the selected one marked; the footer names the keys")
+    func render() {
+        var state = CopyListState()
+        let empty = renderCopyList(state, theme: .default, size: TerminalSize(columns: 80, rows: 10)).plainText
+        #expect(empty.contains("looking for copies"))
+        state.update([])
+        #expect(renderCopyList(state, theme: .default, size: TerminalSize(columns: 80, rows: 10)).plainText
+            .contains("no copy is running"))
+        state.update(Self.entries)
+        _ = state.handle(.down)
+        let grid = renderCopyList(state, theme: .default, size: TerminalSize(columns: 80, rows: 10))
+        #expect(grid.text(row: 0).contains("3 running copies"))
+        #expect(grid.text(row: 2).hasPrefix(" 101  src101"))
+        #expect(grid.text(row: 3).hasPrefix(">202  src202"))
+        #expect(grid.text(row: 9).contains("↑↓ select  Enter attach  q quit"))
+    }
+}

@@ -33,19 +33,21 @@ struct AttachCommand: AsyncParsableCommand {
         if let obstacle = TerminalCheck.obstacle() {
             throw ValidationError("attach needs a terminal: \(obstacle)")
         }
-        try await Self.attach(socket: socket, theme: theme)
+        try await Self.session(socket: socket, theme: theme)
     }
 
-    /// The socket `target` names, or that of the only running copy (the one chosen, when
-    /// several run).
-    static func socketPath(for target: String?) async throws -> String {
+    /// The socket `target` names, or that of the only running copy; nil when several run
+    /// and the terminal is there to choose on (not on a terminal, they are listed).
+    static func socketPath(for target: String?) async throws -> String? {
         let directory = ControlDirectory.standard
         if let target {
             guard let pid = pid_t(target) else { return target }
             if let result = ResultFile.read(directory.resultPath(pid: pid)) {
                 throw ControlDirectoryError("copy \(pid) has ended (exit \(result["exit"]?.int ?? 1))")
             }
-            return directory.socketPath(pid: pid)
+            let socket = directory.socketPath(pid: pid)
+            guard access(socket, F_OK) == 0 else { throw ControlDirectoryError("no copy \(pid) is running: no \(socket)") }
+            return socket
         }
         let running = (try? directory.existsAndIsTrusted()) == true
             ? await directory.transfers().filter { $0.state == .running } : []
@@ -55,12 +57,13 @@ struct AttachCommand: AsyncParsableCommand {
             for transfer in running { OutputFile.standardOutput.writeLine(ListCommand.line(transfer)) }
             throw ValidationError("\(running.count) copies are running: name one, nbdtop attach PID")
         }
-        throw ControlDirectoryError("\(running.count) copies are running: name one, nbdtop attach PID")
+        return nil
     }
 
-    /// Runs the dashboard on the copy at `socket` until the user detaches or the copy ends.
-    static func attach(socket: String, theme: String?) async throws {
-        let stream = try await ControlStream.connect(to: socket)
+    /// On the full screen: the list of running copies to choose from when `socket` is nil
+    /// (`q` there exits 0), then the dashboard on the copy at `socket` or the one chosen,
+    /// until the user detaches or the copy ends.
+    static func session(socket: String?, theme: String?) async throws {
         let themes: ThemeCycle
         do {
             themes = try ThemeLocator().cycle(selected: theme)
@@ -69,21 +72,37 @@ struct AttachCommand: AsyncParsableCommand {
         }
         let signals = AttachSignals()
         defer { signals.cancel() }
-        let session = DashboardSession(screen: try NCursesScreen(), themes: themes, source: stream,
+        var given: ControlStream?
+        if let socket { given = try await ControlStream.connect(to: socket) }
+        let screen = try NCursesScreen()
+        let stream: ControlStream
+        if let given {
+            stream = given
+        } else {
+            let list = CopyListSession(screen: screen, theme: themes.themes[themes.index].theme)
+            guard let chosen = await list.run(interrupted: signals.received) else {
+                leave(screen, signals)
+                return
+            }
+            do {
+                stream = try await ControlStream.connect(to: chosen)
+            } catch {
+                screen.restore()
+                throw error
+            }
+        }
+        let session = DashboardSession(screen: screen, themes: themes, source: stream,
                                        sourceName: stream.start["src"]?.string ?? "?",
                                        destinationName: stream.start["dst"]?.string ?? "?",
                                        requestsPerLane: stream.requestsPerLane, attached: true)
         let end = await session.run(hungUp: signals.received)
-        if end == .hungUp && signals.signalNumber == SIGHUP {
-            session.abandon()
-            throw ExitCode(128 + SIGHUP)
-        }
-        session.restore()
         switch end {
         case .detached, .hungUp:
+            leave(screen, signals)
             OutputFile.standardOutput.writeLine("detached from copy \(stream.pid); it goes on (nbdtop attach \(stream.pid))")
-            if end == .hungUp { throw ExitCode(128 + signals.signalNumber) }
+            if signals.signalNumber != 0 { throw ExitCode(128 + signals.signalNumber) }
         case .copyEnded, .userQuit:
+            screen.restore()
             OutputFile.standardOutput.write(SummaryReport.text(stream.snapshot()))
             for message in stream.errorMessages { printError("nbdtop: \(message)") }
             guard let status = stream.exitStatus else {
@@ -92,5 +111,15 @@ struct AttachCommand: AsyncParsableCommand {
             OutputFile.standardOutput.writeLine("copy \(stream.pid) ended: exit \(status)")
             if status != 0 { throw ExitCode(status) }
         }
+    }
+
+    /// Gives the terminal back, except after SIGHUP (it is gone): then exits 129 at once.
+    private static func leave(_ screen: NCursesScreen, _ signals: AttachSignals) {
+        guard signals.signalNumber == SIGHUP else {
+            screen.restore()
+            return
+        }
+        screen.abandon()
+        Glibc.exit(128 + SIGHUP)
     }
 }

@@ -50,7 +50,8 @@ final class DashboardSession {
         case hungUp
     }
 
-    /// Draws until the copy ends, `hungUp` turns true, or the user quits or detaches.
+    /// Draws until the copy ends, `hungUp` turns true (the terminal went away; attached,
+    /// also a signal asking to leave), or the user quits or detaches.
     func run(hungUp: borrowing Atomic<Bool>) async -> End {
         var latest = await source.snapshot()
         var nextDraw = ContinuousClock.now
