@@ -96,6 +96,26 @@ import Glibc
         #expect(screen.contains("copy \(copy.pid) ended: exit 130"), "\(screen)")
     }
 
+    /// A copy killed while attached (SIGKILL: no `done` line) ends the dashboard: the
+    /// terminal is given back, the summary printed, and attach says so and exits 1.
+    @Test func copyKilledWhileAttachedRestoresTheTerminal() throws {
+        let run = try ControlRun()
+        defer { run.remove() }
+        let source = try Self.source()
+        defer { source.stop() }
+        let copy = try run.startedCopy(["-C", "1", source.uri, "null:"])
+        defer { copy.stop() }
+        let attach = try DashboardRun(environment: run.environment) { _ in ["attach", "\(copy.pid)"] }
+        defer { attach.stop() }
+        try attach.terminal.waitForScreen("the source row") { DashboardScreen($0).sourceRows.count == 1 }
+        copy.signal(SIGKILL)
+        try attach.terminal.waitForExit()
+        #expect(attach.exitStatus == 1, "\(attach.failureContext)")
+        attach.expectTerminalRestored()
+        let screen = try attach.terminal.capture(history: true, joined: true)
+        #expect(screen.contains("copy \(copy.pid) went away without saying how it ended"), "\(screen)")
+    }
+
     /// `nbdtop` alone on a terminal lists every running copy; `↓` and Enter attach to the
     /// second, whose dashboard shows its destination; `q` detaches and both copies go on.
     @Test func aloneListsRunningCopiesAndEnterAttaches() throws {
