@@ -115,6 +115,11 @@ let package = Package(
                 .product(name: "NIOEmbedded", package: "swift-nio"),
             ]
         ),
+        // The command line's own pure parts (the attach decoder against the encoder).
+        .testTarget(
+            name: "nbdtopTests",
+            dependencies: ["nbdtop", "NBDCopy", "Control"]
+        ),
         .testTarget(
             name: "EndToEndTests",
             dependencies: ["NBDTestSupport"]

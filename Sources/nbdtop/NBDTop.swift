@@ -5,7 +5,8 @@ import NBD
 import Glibc
 #endif
 
-/// The `nbdtop` command: subcommands, and exit statuses that scripts can rely on.
+/// The `nbdtop` command: subcommands, and exit statuses that scripts can rely on. Alone on
+/// a terminal it is the live list of running copies (`AttachCommand.session`).
 ///
 /// Exit status: 0 success, 1 the operation failed, 2 usage error (bad flag, bad URI); a
 /// copy stopped by a signal exits 128 + its number (130 Ctrl-C, 143 SIGTERM, 129 SIGHUP;
@@ -16,7 +17,8 @@ struct NBDTop: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "nbdtop",
         abstract: "Copy disk images between NBD endpoints over many connections, and show what the transfer is doing.",
-        subcommands: [CopyCommand.self, InfoCommand.self, DemoCommand.self, ListCommand.self]
+        discussion: "With no arguments, on a terminal: a live list of the running copies; Enter attaches to the selected one.",
+        subcommands: [CopyCommand.self, AttachCommand.self, InfoCommand.self, DemoCommand.self, ListCommand.self]
     )
 
     static func main() async {
@@ -26,6 +28,11 @@ struct NBDTop: AsyncParsableCommand {
             await NBDCopyPersonality.main(Array(CommandLine.arguments.dropFirst()))
         }
         do {
+            // `nbdtop` alone on a terminal: the live list of running copies.
+            if CommandLine.arguments.count == 1 && TerminalCheck.obstacle() == nil {
+                try await AttachCommand.session(socket: nil, theme: nil)
+                return
+            }
             var command = try parseAsRoot()
             if var asyncCommand = command as? any AsyncParsableCommand {
                 try await asyncCommand.run()

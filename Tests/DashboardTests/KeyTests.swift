@@ -21,7 +21,7 @@ struct KeyTests {
             (.character("+"), .addLane), (.character("a"), .addLane), (.character("-"), .dropLane), (.character("d"), .dropLane),
             (.up, .selectUp), (.character("k"), .selectUp), (.down, .selectDown), (.character("j"), .selectDown),
             (.character("p"), .togglePause), (.character(" "), .freezeDisplay), (.character("t"), .cycleTheme),
-            (.character("<"), .slowerRefresh), (.character(">"), .fasterRefresh), (.character("q"), .quit), (.function(10), .quit),
+            (.character("<"), .slowerRefresh), (.character(">"), .fasterRefresh), (.character("q"), .quit), (.function(10), .quit), (.character("S"), .stopCopy),
             (.character("?"), .help), (.character("h"), .help), (.function(1), .help),
         ]
         for (key, action) in expected { #expect(KeyTable.action(for: key) == action, "\(key)") }
@@ -115,6 +115,35 @@ struct KeyTests {
         #expect(state.handle(.character("q"), latest: snapshot, copyRunning: false) == .quit)
     }
 
+    @Test("attached: q detaches at once, S asks y/n and y stops the copy; help and footer say so")
+    func attachedKeys() {
+        var state = Fixtures.state()
+        state.attached = true
+        #expect(state.handle(.character("q"), latest: snapshot, copyRunning: true) == .detach)
+        #expect(state.handle(.character("S"), latest: snapshot, copyRunning: true) == nil)
+        #expect(state.quitConfirmationPending)
+        let prompt = render(snapshot: snapshot, state: state, theme: .default, size: (80, 24))
+        #expect(prompt.text(row: 23).contains("Stop the copy? y"))
+        #expect(state.handle(.character("y"), latest: snapshot, copyRunning: true) == .stopCopy)
+        #expect(state.handle(.character("S"), latest: snapshot, copyRunning: true) == nil)
+        #expect(state.handle(.character("n"), latest: snapshot, copyRunning: true) == nil)
+        #expect(!state.quitConfirmationPending)
+
+        let footer = render(snapshot: snapshot, state: state, theme: .default, size: (80, 24)).text(row: 23)
+        #expect(footer.contains("q detach") && footer.contains("S stop") && footer.contains("? help"), "\(footer)")
+        state.helpVisible = true
+        let help = render(snapshot: snapshot, state: state, theme: .default, size: (80, 24)).plainText
+        #expect(help.contains("detach: leave the dashboard") && help.contains("stop the copy (asks y/n"))
+    }
+
+    @Test("not attached, S stops the copy as q does: it asks y/n first")
+    func stopKeyLocally() {
+        var state = Fixtures.state()
+        #expect(state.handle(.character("S"), latest: snapshot, copyRunning: true) == nil)
+        #expect(state.handle(.character("y"), latest: snapshot, copyRunning: true) == .quit)
+        #expect(!Footer.text(width: 200).contains("S stop"), "q already stops: S is in the help only")
+    }
+
     @Test("? shows help and any key closes it without acting")
     func help() {
         var state = Fixtures.state()
@@ -187,5 +216,47 @@ struct KeyTests {
         var log = EventLog(capacity: 3)
         for index in 0..<5 { log.append(EventLogEntry(elapsed: .zero, text: "\(index)", severity: .info)) }
         #expect(log.entries.map(\.text) == ["2", "3", "4"])
+    }
+}
+
+@Suite("The list of running copies")
+struct CopyListTests {
+    static let entries = [101, 202, 303].map { CopyListState.Entry(pid: Int32($0), line: "\($0)  src\($0) → dst  running") }
+
+    @Test("arrows move the selection, which follows its copy across refreshes; Enter attaches, q quits")
+    func keys() {
+        var state = CopyListState()
+        #expect(state.handle(.enter) == nil, "nothing to attach before the list is read")
+        state.update(Self.entries)
+        #expect(state.selectedPID == 101)
+        _ = state.handle(.down)
+        _ = state.handle(.character("j"))
+        _ = state.handle(.down)
+        #expect(state.selectedPID == 303, "stops at the end")
+        _ = state.handle(.character("k"))
+        #expect(state.handle(.enter) == .attach(pid: 202))
+        state.update(Array(Self.entries.reversed()))
+        #expect(state.selectedPID == 202 && state.selectedIndex == 1, "the selection follows pid 202")
+        state.update(Self.entries.filter { $0.pid != 202 })
+        #expect(state.selectedPID == 101, "a copy that ended gives the selection to the first")
+        #expect(state.handle(.character("q")) == .quit)
+        #expect(state.handle(.function(10)) == .quit)
+    }
+
+    @Test("every copy has a row, the selected one marked; the footer names the keys")
+    func render() {
+        var state = CopyListState()
+        let empty = renderCopyList(state, theme: .default, size: TerminalSize(columns: 80, rows: 10)).plainText
+        #expect(empty.contains("looking for copies"))
+        state.update([])
+        #expect(renderCopyList(state, theme: .default, size: TerminalSize(columns: 80, rows: 10)).plainText
+            .contains("no copy is running"))
+        state.update(Self.entries)
+        _ = state.handle(.down)
+        let grid = renderCopyList(state, theme: .default, size: TerminalSize(columns: 80, rows: 10))
+        #expect(grid.text(row: 0).contains("3 running copies"))
+        #expect(grid.text(row: 2).hasPrefix(" 101  src101"))
+        #expect(grid.text(row: 3).hasPrefix(">202  src202"))
+        #expect(grid.text(row: 9).contains("↑↓ select  Enter attach  q quit"))
     }
 }

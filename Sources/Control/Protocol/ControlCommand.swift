@@ -26,6 +26,17 @@ public enum ControlCommand: Sendable, Equatable {
         }
     }
 
+    /// The command as a client sends it: one JSON object, without the newline.
+    public var line: String {
+        var members: [(String, JSONValue)] = [("v", .int(1)), ("cmd", .string(name))]
+        switch self {
+        case .dropLane(let id?): members.append(("id", .int(Int64(id))))
+        case .interval(let milliseconds): members.append(("ms", .int(Int64(milliseconds))))
+        case .addLane, .dropLane(nil), .pause, .resume, .stop: break
+        }
+        return JSONValue.object(members).compact
+    }
+
     /// Reads a command from one line; throws `ControlCommandError` saying what is wrong.
     public init(line: some Collection<UInt8>) throws(ControlCommandError) {
         let value: JSONValue

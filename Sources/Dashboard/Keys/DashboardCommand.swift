@@ -9,4 +9,8 @@ public enum DashboardCommand: Sendable, Equatable {
     case setPaused(Bool)
     /// Leave the dashboard; if the copy still runs, stop it cleanly (`CopyEngine.stop()`).
     case quit
+    /// Attached to a copy in another process: leave the dashboard, the copy goes on.
+    case detach
+    /// Attached: stop the copy (`{"cmd":"stop"}`) and stay until it has ended.
+    case stopCopy
 }

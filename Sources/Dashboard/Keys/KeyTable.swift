@@ -1,7 +1,7 @@
 /// What a key does on the dashboard.
 public enum KeyAction: String, Sendable, CaseIterable {
     case addLane, dropLane, selectUp, selectDown, togglePause, freezeDisplay, cycleTheme
-    case slowerRefresh, fasterRefresh, quit, help
+    case slowerRefresh, fasterRefresh, quit, stopCopy, help
 }
 
 /// One entry of the key table: the keys, what they do, and how help and footer say it.
@@ -19,8 +19,33 @@ public struct KeyBinding: Sendable {
 }
 
 /// The one key table: it drives dispatch, the help overlay and the footer.
+///
+/// Attached to a copy in another process (`nbdtop attach`), `q` detaches and leaves the
+/// copy running; `S` stops the copy in both cases.
 public enum KeyTable {
-    public static let bindings: [KeyBinding] = [
+    /// The table of a dashboard over a copy in this process.
+    public static let bindings = bindings(attached: false)
+
+    /// The table as help and footer show it. Attached, `q` detaches and the footer shows
+    /// `S`; otherwise `q` already stops the copy, so `S` is in the help only.
+    public static func bindings(attached: Bool) -> [KeyBinding] {
+        table.map { binding in
+            var shown = binding
+            switch binding.action {
+            case .quit where attached:
+                shown.description = "detach: leave the dashboard, the copy goes on"
+                shown.footerLabel = "detach"
+            case .stopCopy where !attached:
+                shown.footerKeys = ""
+                shown.footerLabel = ""
+            default:
+                break
+            }
+            return shown
+        }
+    }
+
+    private static let table: [KeyBinding] = [
         KeyBinding(keys: [.character("+"), .character("a")], action: .addLane,
                    description: "add a lane (one more source and destination connection)",
                    footerKeys: "+", footerLabel: "add"),
@@ -46,6 +71,9 @@ public enum KeyTable {
         KeyBinding(keys: [.character("q"), .function(10)], action: .quit,
                    description: "quit (asks y/n while the copy runs; y stops it cleanly)",
                    footerKeys: "q", footerLabel: "quit"),
+        KeyBinding(keys: [.character("S")], action: .stopCopy,
+                   description: "stop the copy (asks y/n; y stops it cleanly, as Ctrl-C does)",
+                   footerKeys: "S", footerLabel: "stop"),
         KeyBinding(keys: [.character("?"), .character("h"), .function(1)], action: .help,
                    description: "show or hide this help", footerKeys: "?", footerLabel: "help"),
     ]

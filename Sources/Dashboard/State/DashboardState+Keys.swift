@@ -4,14 +4,15 @@ extension DashboardState {
     /// Handles one key press against the latest snapshot; returns what the program must do
     /// to the copy, or nil when the key only changed this state (or did nothing).
     ///
-    /// While the quit question is open, `y` confirms (`.quit`) and any other key cancels.
-    /// While help is shown, any key closes it. `copyRunning` decides whether `q` asks first.
+    /// While the stop question is open, `y` confirms (`.quit`, or `.stopCopy` when
+    /// attached) and any other key cancels. While help is shown, any key closes it.
+    /// `copyRunning` decides whether `q` and `S` ask first; attached, `q` detaches at once.
     public mutating func handle(_ key: Key, latest snapshot: CopySnapshot, copyRunning: Bool) -> DashboardCommand? {
         if key == .resize { return nil }
         let elapsed = snapshot.elapsed
         if quitConfirmationPending {
             quitConfirmationPending = false
-            if key == .character("y") || key == .character("Y") { return .quit }
+            if key == .character("y") || key == .character("Y") { return attached ? .stopCopy : .quit }
             log("quit cancelled", at: elapsed)
             return nil
         }
@@ -54,7 +55,9 @@ extension DashboardState {
         case .fasterRefresh:
             refreshInterval = RefreshInterval.faster(than: refreshInterval)
             log("refresh every \(Format.shortDuration(refreshInterval))", at: elapsed)
-        case .quit:
+        case .quit where attached:
+            return .detach
+        case .quit, .stopCopy:
             if copyRunning {
                 quitConfirmationPending = true
                 return nil

@@ -27,11 +27,13 @@ public struct DashboardState: Sendable {
     /// A line the program wants seen (the demo's "press + to add a lane").
     public var hint: String?
     public var glyphs: Glyphs
+    /// The copy runs in another process (`nbdtop attach`): `q` detaches, `S` stops it.
+    public var attached: Bool
 
     public init(sourceName: String, destinationName: String, requestsPerLane: Int,
                 themeNames: [String] = ["default"], themeIndex: Int = 0,
                 refreshInterval: Duration = RefreshInterval.default, glyphs: Glyphs = .unicode,
-                hint: String? = nil) {
+                hint: String? = nil, attached: Bool = false) {
         self.sourceName = sourceName
         self.destinationName = destinationName
         self.requestsPerLane = max(1, requestsPerLane)
@@ -41,6 +43,7 @@ public struct DashboardState: Sendable {
         self.eventLog = EventLog()
         self.glyphs = glyphs
         self.hint = hint
+        self.attached = attached
     }
 
     public var isFrozen: Bool { frozenSnapshot != nil }

@@ -9,14 +9,15 @@ struct Footer {
         if state.quitConfirmationPending {
             let style = theme[.warning].adding([.bold, .reverse])
             grid.fill(line, style: style)
-            grid.write(" Stop the copy and quit? y = yes, any other key = no ", at: Position(row: line.row, column: line.column),
+            let question = state.attached ? "Stop the copy?" : "Stop the copy and quit?"
+            grid.write(" \(question) y = yes, any other key = no ", at: Position(row: line.row, column: line.column),
                        style: style, clip: line)
             return
         }
         let style = theme[.footer]
         grid.fill(line, style: style)
         let right = " \(Format.shortDuration(state.refreshInterval)) \(themeName) "
-        let entries = Self.entries(width: line.columns)
+        let entries = Self.entries(width: line.columns, attached: state.attached)
         let start = entries.reduce(0) { $0 + DisplayWidth.of($1.text) } < line.columns ? 1 : 0
         let end = grid.write(entries.map { TextRun($0.text, $0.isKey ? theme[.footerKey] : style) },
                              at: Position(row: line.row, column: line.column + start), clip: line)
@@ -27,12 +28,12 @@ struct Footer {
 
     /// Footer entries left out first when the line is too narrow, in order; quit and
     /// help always stay.
-    static let dropOrder: [KeyAction] = [.slowerRefresh, .cycleTheme, .freezeDisplay, .togglePause, .selectUp, .dropLane, .addLane]
+    static let dropOrder: [KeyAction] = [.slowerRefresh, .stopCopy, .cycleTheme, .freezeDisplay, .togglePause, .selectUp, .dropLane, .addLane]
 
     /// The footer's runs for `width` columns: `+ add  - drop  ↑↓ select …`, dropping
     /// entries in `dropOrder` when too narrow; quit and help always stay.
-    static func entries(width: Int) -> [(text: String, isKey: Bool)] {
-        var chosen = KeyTable.bindings.filter { !$0.footerKeys.isEmpty }
+    static func entries(width: Int, attached: Bool = false) -> [(text: String, isKey: Bool)] {
+        var chosen = KeyTable.bindings(attached: attached).filter { !$0.footerKeys.isEmpty }
         func length(_ entries: [KeyBinding]) -> Int {
             entries.reduce(0) { $0 + DisplayWidth.of($1.footerKeys) + 1 + DisplayWidth.of($1.footerLabel) } + 2 * max(0, entries.count - 1)
         }
@@ -48,7 +49,7 @@ struct Footer {
     }
 
     /// The footer text as plain words, for tests and the summary.
-    static func text(width: Int) -> String {
-        entries(width: width).map(\.text).joined()
+    static func text(width: Int, attached: Bool = false) -> String {
+        entries(width: width, attached: attached).map(\.text).joined()
     }
 }

@@ -1,9 +1,11 @@
 /// A box in the middle of the screen listing every key of the key table.
 struct HelpOverlay {
     let glyphs: Glyphs
+    /// Attached to a copy in another process: `q` detaches.
+    let attached: Bool
 
     func draw(into grid: inout CellGrid, in frame: Rect, theme: Theme) {
-        let bindings = KeyTable.bindings
+        let bindings = KeyTable.bindings(attached: attached)
         let keyColumn = min(16, bindings.map { DisplayWidth.of($0.keyNames) }.max() ?? 0) + 2
         let wanted = keyColumn + (bindings.map { DisplayWidth.of($0.description) }.max() ?? 0) + 4
         let width = min(frame.columns - 2, wanted)

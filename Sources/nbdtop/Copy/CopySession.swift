@@ -64,16 +64,11 @@ final class CopySession: Sendable {
     /// The dashboard needs a terminal for keys and screen, which a `-` endpoint or JSON on
     /// stdout would take; by default it is used whenever it can be.
     private static func wantsDashboard(_ configuration: CopyConfiguration) throws -> Bool {
-        let term = ProcessEnvironment.current()["TERM"] ?? ""
-        var obstacle: String?
-        if isatty(0) != 1 || isatty(1) != 1 {
-            obstacle = "stdin and stdout must be a terminal"
-        } else if term.isEmpty || term == "dumb" {
-            obstacle = "TERM is \(term.isEmpty ? "not set" : "dumb")"
-        } else if configuration.source == .pipe || configuration.destination == .pipe {
-            obstacle = "a '-' endpoint uses the terminal's stdin or stdout"
+        var obstacle = TerminalCheck.obstacle()
+        if configuration.source == .pipe || configuration.destination == .pipe {
+            obstacle = obstacle ?? "a '-' endpoint uses the terminal's stdin or stdout"
         } else if configuration.statsJSONPath == "-" {
-            obstacle = "--stats-json - writes to stdout"
+            obstacle = obstacle ?? "--stats-json - writes to stdout"
         }
         if configuration.tui == true, let obstacle {
             throw ValidationError("--tui cannot be used: \(obstacle)")
@@ -136,19 +131,25 @@ final class CopySession: Sendable {
         watcher.attach(engine)
 
         var dashboard: DashboardSession?
+        var dashboardEvents: EventBuffer?
+        let ended = SessionFlag()
         if wantsDashboard, let themes {
             do {
-                dashboard = DashboardSession(screen: try NCursesScreen(), themes: themes, configuration: configuration,
-                                             engine: engine, events: EventBuffer(), startTime: startTime)
+                let events = EventBuffer()
+                let local = LocalTransfer(engine: engine, events: events, ended: ended, startTime: startTime)
+                dashboard = DashboardSession(screen: try NCursesScreen(), themes: themes, source: local,
+                                             sourceName: source.description, destinationName: destination.description,
+                                             requestsPerLane: options.requestsPerLane, hint: configuration.hint)
+                dashboardEvents = events
             } catch {
                 printError("nbdtop: no dashboard (\(error)); running without it")
             }
         }
-        let dashboardEvents = dashboard?.events
+        let eventBuffer = dashboardEvents
         let events = Task {
             for await event in engine.events {
                 emit(StatsJSON.event(event, t: seconds))
-                if dashboardEvents?.append(event, at: ContinuousClock.now - startTime) != true {
+                if eventBuffer?.append(event, at: ContinuousClock.now - startTime) != true {
                     log(Self.describe(event))
                 }
             }
@@ -169,15 +170,14 @@ final class CopySession: Sendable {
         var userQuit = false
         var hungUp = false
         if let dashboard {
-            let ended = SessionFlag()
             let copy = Task {
                 defer { ended.flag.store(true, ordering: .releasing) }
                 return try await engine.run()
             }
             let hangUp = SessionFlag()
             watcher.divertHangUp { hangUp.flag.store(true, ordering: .releasing) }
-            switch await dashboard.run(copyEnded: ended.flag, hungUp: hangUp.flag) {
-            case .copyEnded:
+            switch await dashboard.run(hungUp: hangUp.flag) {
+            case .copyEnded, .detached:
                 dashboard.restore()
             case .userQuit:
                 userQuit = true
@@ -185,6 +185,7 @@ final class CopySession: Sendable {
             case .hungUp:
                 hungUp = true
                 dashboard.abandon()
+                eventBuffer?.close()
                 log("SIGHUP: the terminal is gone; the copy goes on without the dashboard")
             }
             watcher.divertHangUp(nil)

@@ -1,9 +1,10 @@
 import Dashboard
-import NBDCopy
 import Synchronization
 
-/// Runs the full-screen dashboard over a running engine until the copy ends or the user
-/// quits: polls keys, turns key commands into engine calls, draws at the refresh rate.
+/// Runs the full-screen dashboard over a running copy, in this process or attached to
+/// another's control socket (`TransferSource`), until the copy ends or the user quits or
+/// detaches: polls keys, turns key commands into calls on the source, draws at the
+/// refresh rate.
 ///
 /// ncurses is used from this loop only. Keys are polled without blocking so that the
 /// loop never holds one of the few cooperative threads.
@@ -12,23 +13,20 @@ final class DashboardSession {
     private let themes: ThemeCycle
     private var mappedThemes: [Int: Theme] = [:]
     private var state: DashboardState
-    private let engine: CopyEngine
-    let events: EventBuffer
-    private let startTime: ContinuousClock.Instant
+    private let source: any TransferSource
 
     /// How often keys are polled.
     static let keyPollInterval = Duration.milliseconds(25)
 
-    init(screen: NCursesScreen, themes: ThemeCycle, configuration: CopyConfiguration, engine: CopyEngine,
-         events: EventBuffer, startTime: ContinuousClock.Instant) {
+    /// `attached`: the copy runs in another process, so `q` detaches and `S` stops it.
+    init(screen: NCursesScreen, themes: ThemeCycle, source: any TransferSource, sourceName: String, destinationName: String,
+         requestsPerLane: Int, hint: String? = nil, attached: Bool = false) {
         self.screen = screen
         self.themes = themes
-        self.engine = engine
-        self.events = events
-        self.startTime = startTime
-        state = DashboardState(sourceName: configuration.source.description, destinationName: configuration.destination.description,
-                               requestsPerLane: configuration.options.requestsPerLane, themeNames: themes.names,
-                               themeIndex: themes.index, glyphs: screen.glyphs, hint: configuration.hint)
+        self.source = source
+        state = DashboardState(sourceName: sourceName, destinationName: destinationName,
+                               requestsPerLane: requestsPerLane, themeNames: themes.names,
+                               themeIndex: themes.index, glyphs: screen.glyphs, hint: hint, attached: attached)
         for skipped in themes.skipped {
             state.log("theme skipped: \(skipped)", severity: .warning, at: .zero)
         }
@@ -46,41 +44,54 @@ final class DashboardSession {
         case copyEnded
         /// `q` `y`: the engine was told to stop.
         case userQuit
+        /// `q` while attached: the copy goes on.
+        case detached
         /// The terminal went away (SIGHUP).
         case hungUp
     }
 
-    /// Draws until `copyEnded` or `hungUp` turns true or the user quits.
-    func run(copyEnded: borrowing Atomic<Bool>, hungUp: borrowing Atomic<Bool>) async -> End {
-        var latest = await engine.snapshot()
+    /// Draws until the copy ends, `hungUp` turns true (the terminal went away; attached,
+    /// also a signal asking to leave), or the user quits or detaches.
+    func run(hungUp: borrowing Atomic<Bool>) async -> End {
+        var latest = await source.snapshot()
         var nextDraw = ContinuousClock.now
-        while !copyEnded.load(ordering: .acquiring) {
+        source.refreshIntervalChanged(to: state.refreshInterval)
+        while !source.hasEnded {
             if hungUp.load(ordering: .acquiring) { return .hungUp }
             var redraw = false
             while let key = screen.readKey() {
                 redraw = true
-                guard let command = state.handle(key, latest: latest, copyRunning: true) else { continue }
+                let interval = state.refreshInterval
+                let command = state.handle(key, latest: latest, copyRunning: true)
+                if state.refreshInterval != interval { source.refreshIntervalChanged(to: state.refreshInterval) }
+                guard let command else { continue }
                 switch command {
                 case .addLane:
-                    Task { [engine] in _ = try? await engine.addLane() }
+                    source.addLane()
                 case .dropLane(let laneID):
-                    if engine.dropLane(id: laneID) == nil {
-                        state.log("cannot drop: the last lane stays", severity: .warning, at: ContinuousClock.now - startTime)
-                    }
+                    source.dropLane(id: laneID)
                 case .setPaused(let paused):
-                    engine.setPaused(paused)
+                    source.setPaused(paused)
+                case .stopCopy:
+                    source.stop()
+                    state.log("stopping the copy", at: latest.elapsed)
                 case .quit:
-                    engine.stop()
+                    source.stop()
                     return .userQuit
+                case .detach:
+                    return .detached
                 }
             }
-            for (event, elapsed) in events.drain() {
-                state.record(event, at: elapsed)
+            for note in source.drainNotes() {
+                switch note {
+                case .event(let event, let elapsed): state.record(event, at: elapsed)
+                case .text(let text, let severity, let elapsed): state.log(text, severity: severity, at: elapsed)
+                }
                 redraw = true
             }
             if ContinuousClock.now >= nextDraw || redraw {
                 if ContinuousClock.now >= nextDraw {
-                    latest = await engine.snapshot()
+                    latest = await source.snapshot()
                     nextDraw = ContinuousClock.now + state.refreshInterval
                 }
                 screen.draw(render(snapshot: state.displayed(latest), state: state, theme: theme(state.themeIndex), size: screen.size))
@@ -95,10 +106,8 @@ final class DashboardSession {
         screen.restore()
     }
 
-    /// The terminal is gone: drops the screen without writing to it, and stops keeping
-    /// events for it.
+    /// The terminal is gone: drops the screen without writing to it.
     func abandon() {
         screen.abandon()
-        events.close()
     }
 }

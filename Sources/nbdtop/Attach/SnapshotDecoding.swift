@@ -1,0 +1,103 @@
+import Control
+import NBDCopy
+
+/// Reads the lines of `StatsJSON` back: a `sample` into a `CopySnapshot`, an event line
+/// into a `CopyEvent`, for `nbdtop attach`. The keys are the ones docs/telemetry.md
+/// documents; what the lines do not carry (the completed prefix, per-second rate history)
+/// is left at its default, and `ControlStream` keeps the history itself.
+enum SnapshotDecoding {
+    /// The figures of a `sample` line; `start` (the start line) gives the lane limit and
+    /// its reason. Nil when `sample` is not a sample.
+    static func snapshot(sample: JSONValue, start: JSONValue) -> CopySnapshot? {
+        guard sample["event"]?.string == "sample" else { return nil }
+        let skipped = sample["bytes_skipped"]?.uint ?? 0
+        return CopySnapshot(
+            elapsed: duration(seconds: sample["t"]?.double ?? 0),
+            bytesTotal: sample["bytes_total"]?.uint,
+            bytesDone: sample["bytes_done"]?.uint ?? 0,
+            bytesZeroed: (sample["bytes_zero"]?.uint ?? 0) - min(skipped, sample["bytes_zero"]?.uint ?? 0),
+            bytesSkipped: skipped,
+            bytesPerSecond: sample["rate_bps"]?.double ?? 0,
+            averageBytesPerSecond: sample["avg_rate_bps"]?.double ?? 0,
+            eta: sample["eta_s"]?.double.map { duration(seconds: $0) },
+            lanes: integer(sample["lanes"]) ?? 0,
+            maximumLanes: integer(start["max_lanes"]) ?? 1,
+            laneLimitReason: start["max_lanes_reason"]?.string ?? "",
+            paused: sample["paused"]?.bool ?? false,
+            connections: (sample["conns"]?.array ?? []).compactMap(connection))
+    }
+
+    /// One entry of `conns`; nil without a valid `id`, `side` and `state`.
+    static func connection(_ value: JSONValue) -> ConnectionSnapshot? {
+        guard let laneID = integer(value["id"]), let side = value["side"]?.string.flatMap(ConnectionSide.init(rawValue:)),
+              let state = value["state"]?.string.flatMap(ConnectionState.init(rawValue:)) else { return nil }
+        var connection = ConnectionSnapshot(laneID: laneID, side: side, state: state)
+        connection.failureReason = value["reason"]?.string
+        connection.reconnectAttempt = integer(value["reconnect_attempt"]) ?? 0
+        connection.reconnects = integer(value["reconnects"]) ?? 0
+        connection.bytes = value["bytes"]?.uint ?? 0
+        connection.bytesPerSecond = value["rate_bps"]?.double ?? 0
+        connection.inFlight = integer(value["inflight"]) ?? 0
+        connection.inFlightBytes = value["inflight_bytes"]?.uint ?? 0
+        connection.latencyP50 = milliseconds(value["p50_ms"])
+        connection.latencyP99 = milliseconds(value["p99_ms"])
+        connection.oldestInFlight = milliseconds(value["oldest_ms"])
+        connection.stallThreshold = milliseconds(value["stall_threshold_ms"])
+        connection.slowThreshold = milliseconds(value["slow_threshold_ms"])
+        connection.stalled = value["stalled"]?.bool ?? false
+        connection.held = integer(value["held"]) ?? 0
+        connection.slowRequests = integer(value["slow_requests"]) ?? 0
+        connection.stallEpisodes = integer(value["stall_episodes"]) ?? 0
+        connection.stalledTime = milliseconds(value["stall_ms"]) ?? .zero
+        connection.requestsHeldBehind = integer(value["held_total"]) ?? 0
+        connection.errors = integer(value["errors"]) ?? 0
+        connection.retries = integer(value["retries"]) ?? 0
+        return connection
+    }
+
+    /// An event line (`lane_added`, `stall`, `paused`, …) as the engine's event; nil for
+    /// `start`, `sample`, `error`, `done` and anything unknown.
+    static func event(_ line: JSONValue) -> CopyEvent? {
+        let id = integer(line["id"]), side = line["side"]?.string.flatMap(ConnectionSide.init(rawValue:))
+        let reason = line["reason"]?.string ?? "", error = line["error"]?.string ?? ""
+        switch line["event"]?.string {
+        case "lane_added": return id.map { .laneAdded(laneID: $0) }
+        case "lane_dropped": return id.map { .laneDropped(laneID: $0) }
+        case "lane_failed": return id.map { .laneFailed(laneID: $0, reason: reason) }
+        case "lane_refused": return .laneRefused(reason: reason)
+        case "stall":
+            guard let id, let side else { return nil }
+            return .stall(laneID: id, side: side, oldestAge: milliseconds(line["oldest_ms"]) ?? .zero,
+                          held: integer(line["held"]) ?? 0)
+        case "slow_request":
+            guard let id, let side, let operation = line["op"]?.string.flatMap(RequestOperation.init(rawValue:)) else { return nil }
+            return .slowRequest(laneID: id, side: side, operation: operation, offset: line["offset"]?.uint ?? 0,
+                                length: line["length"]?.uint ?? 0, latency: milliseconds(line["latency_ms"]) ?? .zero)
+        case "retry":
+            guard let id, let side else { return nil }
+            return .retry(laneID: id, side: side, offset: line["offset"]?.uint ?? 0, length: line["length"]?.uint ?? 0,
+                          attempt: integer(line["attempt"]) ?? 0, error: error)
+        case "lane_reconnecting":
+            guard let id, let side else { return nil }
+            return .laneReconnecting(laneID: id, side: side, attempt: integer(line["attempt"]) ?? 0, error: error)
+        case "lane_reconnected":
+            guard let id, let side else { return nil }
+            return .laneReconnected(laneID: id, side: side)
+        case "paused": return .paused(true)
+        case "resumed": return .paused(false)
+        default: return nil
+        }
+    }
+
+    static func duration(seconds: Double) -> Duration {
+        .nanoseconds(Int64((seconds * 1e9).rounded()))
+    }
+
+    private static func milliseconds(_ value: JSONValue?) -> Duration? {
+        value?.double.map { duration(seconds: $0 / 1000) }
+    }
+
+    private static func integer(_ value: JSONValue?) -> Int? {
+        value?.int.flatMap { Int(exactly: $0) }
+    }
+}
