@@ -48,6 +48,26 @@ import Glibc
         #expect(try ImageCheck.firstPatternMismatch(inFile: run.folder.file("out.img")) == nil)
     }
 
+    /// A copy made by the nbdcopy stand-in (as virt-v2v would run it) publishes its socket
+    /// like any other: `ls` lists it while it runs and keeps its result.
+    @Test func nbdcopyStandInIsListedWhileItRuns() throws {
+        let run = try ControlRun()
+        defer { run.remove() }
+        let source = try ControlRun.slowPattern()
+        defer { source.stop() }
+        let standIn = run.folder.file("nbdcopy")
+        try #require(symlink(try CommandRunner.nbdtopBinary(), standIn) == 0)
+        let output = run.folder.file("out.img")
+        let copy = try BackgroundCommand([standIn, source.uri, output, "--request-size=262144", "--requests=16", "--flush"],
+                                         environment: run.environment)
+        defer { copy.stop() }
+        let listed = try run.waitUntilListed(copy.pid, timeout: .seconds(30)) { $0["state"] as? String == "running" }
+        #expect(listed["src"] as? String == source.uri && listed["dst"] as? String == output, "\(listed)")
+        #expect(copy.wait(timeout: .seconds(120)) == 0, "\(copy.stderr)")
+        try run.expectDone(copy.pid)
+        #expect(try ImageCheck.firstPatternMismatch(inFile: output) == nil)
+    }
+
     /// Killing the dashboard's tmux session hangs up its terminal: the copy goes on without
     /// the dashboard, completes, and records its result.
     @Test func dashboardCopyOutlivesItsTerminal() throws {
