@@ -151,23 +151,12 @@ public final class CaptiveServer: Sendable {
 
     /// A listening Unix socket at `path`, close-on-exec, on a descriptor above 3.
     private static func listen(at path: String, failure: (String) -> EndpointError) throws -> Int32 {
-        var address = sockaddr_un()
-        address.sun_family = sa_family_t(AF_UNIX)
-        let bytes = Array(path.utf8)
-        guard bytes.count < MemoryLayout.size(ofValue: address.sun_path) else {
+        guard let address = try? SocketAddress(unixDomainSocketPath: path) else {
             throw failure("socket path \(path) is too long (set TMPDIR to a shorter folder)")
-        }
-        withUnsafeMutableBytes(of: &address.sun_path) { raw in
-            raw.copyBytes(from: bytes)
-            raw[bytes.count] = 0
         }
         var fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard fd >= 0 else { throw failure("socket: \(systemErrorText(errno))") }
-        let bound = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
-            }
-        }
+        let bound = address.withSockAddr { bind(fd, $0, socklen_t($1)) }
         guard bound == 0, Glibc.listen(fd, SOMAXCONN) == 0 else {
             let reason = systemErrorText(errno)
             _ = Glibc.close(fd)

@@ -1,4 +1,5 @@
 import Control
+import NIOCore
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -18,23 +19,12 @@ enum UnixStreamSocket {
     /// Connects to `path` (a Unix socket accepts at once or refuses) and makes the
     /// socket non-blocking.
     static func connect(to path: String) throws(ControlDirectoryError) -> Int32 {
-        var address = sockaddr_un()
-        address.sun_family = sa_family_t(AF_UNIX)
-        let bytes = Array(path.utf8)
-        guard bytes.count < MemoryLayout.size(ofValue: address.sun_path) else {
+        guard let address = try? SocketAddress(unixDomainSocketPath: path) else {
             throw ControlDirectoryError("\(path): the socket path is too long")
-        }
-        withUnsafeMutableBytes(of: &address.sun_path) { raw in
-            raw.copyBytes(from: bytes)
-            raw[bytes.count] = 0
         }
         let descriptor = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard descriptor >= 0 else { throw ControlDirectoryError("socket: \(String(cString: strerror(errno)))") }
-        let connected = withUnsafePointer(to: &address) { pointer in
-            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                Glibc.connect(descriptor, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
-            }
-        }
+        let connected = address.withSockAddr { Glibc.connect(descriptor, $0, socklen_t($1)) }
         guard connected == 0, fcntl(descriptor, F_SETFL, fcntl(descriptor, F_GETFL) | O_NONBLOCK) == 0 else {
             let reason = String(cString: strerror(errno))
             close(descriptor)
