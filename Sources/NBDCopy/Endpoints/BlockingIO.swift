@@ -1,3 +1,4 @@
+import Dispatch
 import NIOCore
 import NIOPosix
 import Synchronization
@@ -34,6 +35,8 @@ final class SharedDescriptor: Sendable {
     private struct State {
         var users = 0
         var closeRequested = false
+        /// Signalled by the last user once closed: `closeAndWait` waits on it.
+        var idleWaiter: DispatchSemaphore?
     }
 
     let rawValue: Int32
@@ -77,12 +80,35 @@ final class SharedDescriptor: Sendable {
         if closeNow { closeDescriptor() }
     }
 
+    /// Closes the descriptor and waits, up to `timeout`, until no `use` runs any more;
+    /// returns whether none does. For an exit while requests still run on the thread pool:
+    /// after it, no write can land on the file.
+    @available(*, noasync, message: "waits for blocking calls on the thread pool")
+    func closeAndWait(timeout: Duration) -> Bool {
+        close()
+        let waiter = state.withLock { state -> DispatchSemaphore? in
+            guard state.users > 0 else { return nil }
+            let waiter = state.idleWaiter ?? DispatchSemaphore(value: 0)
+            state.idleWaiter = waiter
+            return waiter
+        }
+        guard let waiter else { return true }
+        let (seconds, attoseconds) = timeout.components
+        let deadline = DispatchTime.now() + .nanoseconds(Int(seconds) * 1_000_000_000 + Int(attoseconds / 1_000_000_000))
+        guard waiter.wait(timeout: deadline) == .success else { return false }
+        // Let another waiter through too.
+        waiter.signal()
+        return true
+    }
+
     private func release() {
-        let closeNow = state.withLock { state -> Bool in
+        let (closeNow, waiter) = state.withLock { state -> (Bool, DispatchSemaphore?) in
             state.users -= 1
-            return state.users == 0 && state.closeRequested
+            let idle = state.users == 0 && state.closeRequested
+            return (idle, idle ? state.idleWaiter : nil)
         }
         if closeNow { closeDescriptor() }
+        waiter?.signal()
     }
 
     private func closeDescriptor() {

@@ -189,6 +189,11 @@ public final class FileEndpoint: CopyEndpoint {
     /// Cuts a file this endpoint created to `completedPrefix`; leaves any other as it is.
     public func copyEndedIncomplete(completedPrefix: UInt64) -> IncompleteCopyOutcome {
         guard wasCreated, kind == .regularFile else { return .leftAsIs }
+        // On an exit at once, writes may still run on the thread pool: one that landed
+        // after the cut would make the file longer than its complete prefix again.
+        guard file.descriptor.closeAndWait(timeout: .seconds(10)) else {
+            return .truncateFailed("writes to it did not finish within 10 s")
+        }
         // The engine closes its descriptor when the copy ends, so the path is opened again,
         // and cut only while it still names the file made here.
         let descriptor: SystemFileDescriptor
