@@ -3,6 +3,7 @@
 #   make demo    install what is missing, build, run the live demo
 #   make test    install what is missing, build, run every test
 #   make bench   compare nbdtop with nbdcopy on the same servers (release build)
+#   make bench-proxy  nbdcopy and qemu-img through nbdtop proxy against direct
 #   make fuzz    libFuzzer on the NBD client's reply and handshake parsing
 #   make sanitize  the NBD and copy tests under ThreadSanitizer, then AddressSanitizer
 
@@ -17,7 +18,7 @@ DEBIAN_PACKAGES := nbdkit nbdkit-plugin-python qemu-utils nbd-server libnbd-bin 
 DEBUG_BIN := .build/debug/nbdtop
 RELEASE_BIN := .build/release/nbdtop
 
-.PHONY: all deps build release test demo bench fuzz sanitize install clean
+.PHONY: all deps build release test demo bench bench-proxy fuzz sanitize install clean
 
 all: build
 
@@ -57,6 +58,11 @@ demo: deps release
 
 bench: deps release
 	Benchmarks/compare.sh $(CURDIR)/$(RELEASE_BIN)
+	Benchmarks/proxy.sh $(CURDIR)/$(RELEASE_BIN)
+
+## bench-proxy: nbdcopy and qemu-img through nbdtop proxy against direct, on the same servers
+bench-proxy: deps release
+	Benchmarks/proxy.sh $(CURDIR)/$(RELEASE_BIN)
 
 # Fuzzers: executables that replay files in ordinary builds; with -DFUZZING they only
 # define LLVMFuzzerTestOneInput and libFuzzer (shipped with the Swift toolchain) is main.

@@ -8,6 +8,7 @@ let package = Package(
         .library(name: "NBD", targets: ["NBD"]),
         .library(name: "NBDCopy", targets: ["NBDCopy"]),
         .library(name: "Control", targets: ["Control"]),
+        .library(name: "NBDProxy", targets: ["NBDProxy"]),
         .executable(name: "nbdtop", targets: ["nbdtop"]),
     ],
     dependencies: [
@@ -37,10 +38,18 @@ let package = Package(
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
             ]
         ),
+        .target(
+            name: "NBDProxy",
+            dependencies: [
+                "NBD", "NBDCopy", "Control",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ]
+        ),
         .executableTarget(
             name: "nbdtop",
             dependencies: [
-                "NBD", "NBDCopy", "Dashboard", "Control",
+                "NBD", "NBDCopy", "NBDProxy", "Dashboard", "Control",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -102,6 +111,13 @@ let package = Package(
             name: "NBDHandshakeFuzzer",
             dependencies: ["NBD", "FuzzSupport"],
             path: "Tests/Fuzz/NBDHandshakeFuzzer"
+        ),
+        .testTarget(
+            name: "NBDProxyTests",
+            dependencies: [
+                "NBDProxy", "NBD",
+                .product(name: "NIOCore", package: "swift-nio"),
+            ]
         ),
         .testTarget(
             name: "DashboardTests",

@@ -18,7 +18,7 @@ struct NBDTop: AsyncParsableCommand {
         commandName: "nbdtop",
         abstract: "Copy disk images between NBD endpoints over many connections, and show what the transfer is doing.",
         discussion: "With no arguments, on a terminal: a live list of the running copies; Enter attaches to the selected one.",
-        subcommands: [CopyCommand.self, AttachCommand.self, InfoCommand.self, DemoCommand.self, ListCommand.self]
+        subcommands: [CopyCommand.self, AttachCommand.self, InfoCommand.self, DemoCommand.self, ListCommand.self, ProxyCommand.self]
     )
 
     static func main() async {

@@ -4,7 +4,7 @@
 /// before it, and the part of the tenth-oldest bucket still inside the window; that
 /// last bucket is weighted by the fraction of it that is, as if its bytes were spread
 /// evenly over it. Recording is O(1).
-struct TrailingRate {
+public struct TrailingRate: Sendable {
     /// Width of one bucket.
     static let bucketNanoseconds: UInt64 = 100_000_000
     /// Width of the window the rate is taken over.
@@ -14,13 +14,15 @@ struct TrailingRate {
     /// The current bucket, nine full ones and the partly covered oldest one.
     private var ring = BucketRing(slotCount: bucketsPerWindow + 1)
 
+    public init() {}
+
     /// Counts `bytes` completed at `elapsedNanoseconds` since the connection opened.
-    mutating func record(bytes: UInt64, elapsedNanoseconds: UInt64) {
+    public mutating func record(bytes: UInt64, elapsedNanoseconds: UInt64) {
         ring.add(bytes, to: Self.bucket(of: elapsedNanoseconds))
     }
 
     /// Bytes per second over the second that ends at `elapsedNanoseconds`.
-    mutating func bytesPerSecond(elapsedNanoseconds: UInt64) -> Double {
+    public mutating func bytesPerSecond(elapsedNanoseconds: UInt64) -> Double {
         let bucket = Self.bucket(of: elapsedNanoseconds)
         ring.advance(to: bucket)
         let current = ring.currentBucket

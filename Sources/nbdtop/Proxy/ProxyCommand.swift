@@ -1,0 +1,118 @@
+import ArgumentParser
+import NBD
+import NBDCopy
+
+/// `nbdtop proxy`: relay any NBD client's traffic to a server, and measure it.
+struct ProxyCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "proxy",
+        abstract: "Relay NBD clients to a server unchanged, and measure their traffic.",
+        discussion: """
+            LISTEN is a Unix socket path, nbd+unix:///?socket=PATH, or nbd://HOST:PORT (bound exactly as \
+            given). UPSTREAM is an NBD URI, or a captive server '[ CMD ARGS... ]' that nbdtop starts once \
+            with socket activation (put '--' before it). Every client connection gets its own upstream \
+            connection; bytes pass through unchanged both ways, the handshake included, except that the \
+            proxy refuses NBD_OPT_STARTTLS and NBD_OPT_EXTENDED_HEADERS itself, so that clients fall back.
+
+            It runs until Ctrl-C or SIGTERM (exit 130, 143), until the last client leaves with --once \
+            (exit 0), or, with --run, until that command ends (exiting with its status). The command runs \
+            through /bin/sh with $uri and $NBD_URI pointing at the proxy.
+
+            --stats-json writes the copy's JSON lines with "mode":"proxy": one connection entry per \
+            client (side "client", with who it is: pid and command name on Unix sockets, address and \
+            port on TCP), client_connected and client_left events, and the export's read and written \
+            coverage. Like a copy it has a control socket, so 'nbdtop ls' lists it.
+            """
+    )
+
+    @Flag(help: "End when the last client leaves.")
+    var once = false
+
+    @Option(name: .customLong("run"),
+            help: ArgumentHelp("Start CMD with $uri set to the proxy; exit with its status when it ends.", valueName: "cmd"))
+    var runCommand: String?
+
+    @Option(name: .customLong("stats-json"), help: "Write JSON lines of events and samples to PATH (- for stdout).")
+    var statsJSON: String?
+
+    @Option(help: "Time between samples for --stats-json (e.g. 1s, 250ms).")
+    var interval = "1s"
+
+    @Option(name: .customLong("stall-threshold"),
+            help: ArgumentHelp("A connection with requests in flight that completes nothing for this long is stalled; adaptive by default.",
+                               valueName: "duration"))
+    var stallThreshold: TimeSpan?
+
+    @Option(name: .customLong("slow-threshold"),
+            help: ArgumentHelp("A request slower than this while its connection keeps moving is a slow request; adaptive by default.",
+                               valueName: "duration"))
+    var slowThreshold: TimeSpan?
+
+    @Flag(inversion: .prefixedNo, help: "Full-screen dashboard; not available for the proxy yet, so --no-tui is the default.")
+    var tui = false
+
+    @Flag(name: [.customShort("v"), .customLong("verbose")], help: "Log clients coming and going, and stalls, to stderr.")
+    var verbose = false
+
+    @Option(help: ArgumentHelp("The control socket's path, instead of PID.sock in the control folder.", valueName: "path"))
+    var control: String?
+
+    @Flag(name: .customLong("no-control"), help: "No control socket (the proxy cannot be listed).")
+    var noControl = false
+
+    @Argument(parsing: .captureForPassthrough, help: "LISTEN UPSTREAM")
+    var addresses: [String] = []
+
+    func validate() throws {
+        _ = try settings()
+    }
+
+    func settings() throws -> ProxySettings {
+        if tui { throw ValidationError("the proxy has no dashboard yet: use --no-tui (the default), --stats-json or nbdtop ls") }
+        if control != nil && noControl { throw ValidationError("--control and --no-control contradict each other") }
+        var words = addresses.first == "--" ? Array(addresses.dropFirst()) : addresses
+        guard let listenText = words.first else { throw ValidationError("expected LISTEN and UPSTREAM") }
+        words.removeFirst()
+        if words.first == "--" { words.removeFirst() }
+        let listen: NBDURI.Transport
+        do {
+            listen = try ProxySettings.listenAddress(listenText)
+        } catch {
+            throw ValidationError("LISTEN: \(error)")
+        }
+        let specs: [EndpointSpec]
+        do {
+            specs = try EndpointSpec.parseAll(words)
+        } catch {
+            throw ValidationError("UPSTREAM: \(error)")
+        }
+        guard specs.count == 1 else {
+            throw ValidationError("expected LISTEN and one UPSTREAM, got \(specs.count) upstreams")
+        }
+        switch specs[0] {
+        case .nbd(let uri) where uri.tls:
+            throw ValidationError("UPSTREAM \(uri.text): the proxy does not relay to TLS servers")
+        case .nbd, .captive: break
+        default:
+            throw ValidationError("UPSTREAM '\(specs[0])' must be an NBD URI or a captive server [ CMD ... ]")
+        }
+        guard let sampleInterval = Units.parseDuration(interval), sampleInterval >= .milliseconds(100) else {
+            throw ValidationError("--interval '\(interval)' must be at least 100ms")
+        }
+        for (name, threshold) in [("--stall-threshold", stallThreshold), ("--slow-threshold", slowThreshold)] {
+            if let threshold, threshold.duration <= .zero {
+                throw ValidationError("\(name) must be longer than 0, such as 200ms or 1s")
+            }
+        }
+        if let runCommand, runCommand.allSatisfy({ $0 == " " || $0 == "\t" }) { throw ValidationError("--run needs a command") }
+        return ProxySettings(listen: listen, upstream: specs[0], once: once, run: runCommand, statsJSONPath: statsJSON,
+                             interval: sampleInterval, stallThreshold: stallThreshold?.duration,
+                             slowThreshold: slowThreshold?.duration, verbose: verbose,
+                             control: noControl ? .off : control.map { .path($0) } ?? .standard)
+    }
+
+    func run() async throws {
+        let status = await ProxySession(settings: try settings()).run()
+        if status != 0 { throw ExitCode(status) }
+    }
+}

@@ -1,0 +1,70 @@
+import Foundation
+import NBDTestSupport
+
+/// A running `nbdtop proxy --stats-json - SOCKET UPSTREAM...` for tests, listening on a
+/// private socket; `lines` parses what it has written so far.
+final class ProxyHarness: @unchecked Sendable {
+    let command: BackgroundCommand
+    let directory: TemporaryDirectory
+    let socketPath: String
+
+    /// `nbd+unix:///?socket=PATH`: where clients connect.
+    var uri: String { "nbd+unix:///?socket=\(socketPath)" }
+    /// The same with an export name.
+    func uri(export: String) -> String { "nbd+unix:///\(export)?socket=\(socketPath)" }
+
+    init(upstream: [String], options: [String] = []) throws {
+        directory = try TemporaryDirectory(prefix: "nbdtop-proxy")
+        socketPath = directory.file("proxy.sock")
+        command = try BackgroundCommand([try CommandRunner.nbdtopBinary(), "proxy", "--stats-json", "-", "--interval", "100ms"]
+                                        + options + [socketPath] + upstream)
+        let listening = command.waitUntil(timeout: .seconds(30)) { FileManager.default.fileExists(atPath: socketPath) }
+        guard listening, command.exitStatus == nil else {
+            let error = command.stderr
+            stop()
+            throw TestSupportError("the proxy did not start listening: \(error)")
+        }
+    }
+
+    deinit { stop() }
+
+    var lines: StatsLog { (try? StatsLog(command.stdout, partial: true)) ?? StatsLog.empty }
+
+    /// Waits until `condition` holds on the lines written so far.
+    func waitFor(timeout: Duration = .seconds(30), _ condition: (StatsLog) -> Bool) -> Bool {
+        command.waitUntil(timeout: timeout) { condition(lines) }
+    }
+
+    /// Stops it with SIGTERM and returns its exit status and complete lines.
+    func finish() throws -> (status: Int32?, log: StatsLog) {
+        command.signal(SIGTERM)
+        let status = command.wait(timeout: .seconds(30))
+        return (status, try StatsLog(command.stdout))
+    }
+
+    func stop() {
+        command.stop()
+        directory.remove()
+    }
+
+    /// The entry of client `id` in the last sample that has it.
+    func lastEntry(of id: Int, in log: StatsLog) -> StatsObject? {
+        log.samples.reversed().lazy.compactMap { $0.conns.first { $0.int("id") == id } }.first
+    }
+}
+
+extension StatsLog {
+    static var empty: StatsLog { try! StatsLog("") }
+
+    /// The ids of the clients whose command name is `comm`.
+    func clients(named comm: String) -> [Int] {
+        events("client_connected").filter { $0.object("client")?.string("comm") == comm }.compactMap { $0.int("id") }
+    }
+}
+
+extension StatsObject {
+    func object(_ key: String) -> StatsObject? {
+        guard case .object(let members)? = members[key] else { return nil }
+        return StatsObject(members, text: members.description)
+    }
+}
