@@ -37,7 +37,12 @@ final class ClientRegistry: Sendable {
         }
     }
 
+    /// A client left: its last figures stay, with rates of 0 (it moves nothing any more).
     func left(_ snapshot: ClientSnapshot) {
+        var snapshot = snapshot
+        snapshot.connection.bytesPerSecond = 0
+        snapshot.readBytesPerSecond = 0
+        snapshot.writeBytesPerSecond = 0
         state.withLock { state in
             state.live[snapshot.id] = nil
             state.departed.append(snapshot)
