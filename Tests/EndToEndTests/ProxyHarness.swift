@@ -18,7 +18,8 @@ final class ProxyHarness: @unchecked Sendable {
         socketPath = directory.file("proxy.sock")
         command = try BackgroundCommand([try CommandRunner.nbdtopBinary(), "proxy", "--stats-json", "-", "--interval", "100ms"]
                                         + options + [socketPath] + upstream)
-        let listening = command.waitUntil(timeout: .seconds(30)) { FileManager.default.fileExists(atPath: socketPath) }
+        // The start line comes once the socket listens (the file exists a moment before).
+        let listening = command.waitUntil(timeout: .seconds(30)) { (try? StatsLog(command.stdout, partial: true))?.start != nil }
         guard listening, command.exitStatus == nil else {
             let error = command.stderr
             stop()

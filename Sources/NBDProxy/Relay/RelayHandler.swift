@@ -49,6 +49,6 @@ final class RelayHandler: ChannelDuplexHandler {
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        pair.failed(side, error)
+        pair.closed(side, error: error)
     }
 }

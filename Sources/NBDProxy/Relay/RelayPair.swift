@@ -131,25 +131,22 @@ final class RelayPair {
         if contexts[side]?.channel.isWritable == true { retryRead(side.other) }
     }
 
-    func closed(_ side: RelaySide) {
+    /// `side`'s connection ended: on its own (`error` nil) or with a reset or other error.
+    func closed(_ side: RelaySide, error: (any Error)? = nil) {
         guard !ended else { return }
         let inFlight = decoder.requestsInFlight
+        let requests = "\(inFlight) request\(inFlight == 1 ? "" : "s") in flight"
+        let detail = error.map { " (\($0))" } ?? ""
         switch side {
         case .client where inFlight == 0:
-            end(failed: false, reason: "client closed the connection")
+            end(failed: error != nil && !decoder.clientDisconnected, reason: "client closed the connection\(detail)")
         case .client:
-            end(failed: true, reason: "client went away with \(inFlight) request\(inFlight == 1 ? "" : "s") in flight")
-        case .server where !decoder.inTransmission && figures.state == .handshake && inFlight == 0:
-            end(failed: false, reason: "upstream closed the connection during the handshake")
+            end(failed: true, reason: "client went away with \(requests)\(detail)")
+        case .server where inFlight > 0:
+            end(failed: true, reason: "upstream went away with \(requests)\(detail)")
         case .server:
-            end(failed: inFlight > 0 || !decoder.clientDisconnected,
-                reason: inFlight > 0 ? "upstream went away with \(inFlight) request\(inFlight == 1 ? "" : "s") in flight"
-                                     : "upstream closed the connection")
+            end(failed: !decoder.clientDisconnected, reason: "upstream closed the connection\(detail)")
         }
-    }
-
-    func failed(_ side: RelaySide, _ error: any Error) {
-        end(failed: true, reason: "\(side == .client ? "client" : "upstream") connection failed: \(error)")
     }
 
     // MARK: Ending
