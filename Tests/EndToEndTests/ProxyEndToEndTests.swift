@@ -161,3 +161,31 @@ import Testing
         #expect(once.wait(timeout: .seconds(30)) == 0, "\(once.stderr)")
     }
 }
+
+extension ProxyEndToEndTests {
+    @Test func lsListsTheProxyAndTCPClientsAreNamedByAddress() throws {
+        let source = try ServerProcess.nbdkit(["pattern", "1M"])
+        defer { source.stop() }
+        let port = Int.random(in: 20_000...60_000)
+        let proxy = try ProxyHarness(upstream: [source.uri], listen: "nbd://127.0.0.1:\(port)")
+        defer { proxy.stop() }
+        let info = try peer("nbdinfo", "--size", "nbd://127.0.0.1:\(port)")
+        #expect(info.status == 0, "\(info.stderr)")
+        let listing = try nbdtop("ls", "--json")
+        #expect(listing.stdout.contains("\"pid\": \(proxy.command.pid)"), "\(listing.stdout)")
+        #expect(listing.stdout.contains("nbd://127.0.0.1:\(port)"))
+        let (_, log) = try proxy.finish()
+        let client = log.events("client_connected").first?.object("client")
+        #expect(client?.string("address") == "127.0.0.1")
+        #expect((client?.int("port") ?? 0) > 0)
+    }
+
+    @Test func badArgumentsAreUsageErrors() throws {
+        for arguments in [["proxy"], ["proxy", "/tmp/x.sock"], ["proxy", "/tmp/x.sock", "null:"],
+                          ["proxy", "nbd://127.0.0.1:1/name", "/tmp/up.sock"], ["proxy", "--interval", "1ms", "/a", "/b"]] {
+            let result = try CommandRunner.run([try CommandRunner.nbdtopBinary()] + arguments)
+            #expect(result.status == 2, "\(arguments): \(result.stderr)")
+            #expect(result.stderr.hasPrefix("nbdtop: "), "\(arguments): \(result.stderr)")
+        }
+    }
+}

@@ -13,11 +13,12 @@ final class ProxyHarness: @unchecked Sendable {
     /// The same with an export name.
     func uri(export: String) -> String { "nbd+unix:///\(export)?socket=\(socketPath)" }
 
-    init(upstream: [String], options: [String] = []) throws {
+    /// `listen`: what to listen on instead of a socket in a private folder.
+    init(upstream: [String], options: [String] = [], listen: String? = nil) throws {
         directory = try TemporaryDirectory(prefix: "nbdtop-proxy")
         socketPath = directory.file("proxy.sock")
         command = try BackgroundCommand([try CommandRunner.nbdtopBinary(), "proxy", "--stats-json", "-", "--interval", "100ms"]
-                                        + options + [socketPath] + upstream)
+                                        + options + [listen ?? socketPath] + upstream)
         // The start line comes once the socket listens (the file exists a moment before).
         let listening = command.waitUntil(timeout: .seconds(30)) { (try? StatsLog(command.stdout, partial: true))?.start != nil }
         guard listening, command.exitStatus == nil else {
