@@ -78,6 +78,21 @@ public enum KeyTable {
                    description: "show or hide this help", footerKeys: "?", footerLabel: "help"),
     ]
 
+    /// What a dashboard over a proxy offers: its clients choose their connections, so
+    /// there are no lanes to add or drop and nothing to pause.
+    public static let proxyActions: Set<KeyAction> = [.selectUp, .selectDown, .freezeDisplay, .cycleTheme,
+                                                      .slowerRefresh, .fasterRefresh, .quit, .help]
+
+    /// The table for a dashboard over a copy, or over a proxy (`proxy`): only `proxyActions`.
+    public static func bindings(attached: Bool, proxy: Bool) -> [KeyBinding] {
+        guard proxy else { return bindings(attached: attached) }
+        return bindings(attached: attached).filter { proxyActions.contains($0.action) }.map { binding in
+            var shown = binding
+            if binding.action == .quit && !attached { shown.description = "quit (asks y/n; y stops the proxy and closes its clients)" }
+            return shown
+        }
+    }
+
     /// The action bound to a key, if any.
     public static func action(for key: Key) -> KeyAction? {
         bindings.first { $0.keys.contains(key) }?.action

@@ -18,7 +18,7 @@ public func render(snapshot: CopySnapshot, state: DashboardState, theme: Theme, 
     EventPane(log: state.eventLog, hint: state.hint, glyphs: state.glyphs).draw(into: &grid, in: layout.events, theme: theme)
     Footer(state: state, themeName: theme.name).draw(into: &grid, in: layout.footer, theme: theme)
     if state.helpVisible {
-        HelpOverlay(glyphs: state.glyphs, attached: state.attached).draw(into: &grid, in: grid.bounds, theme: theme)
+        HelpOverlay(glyphs: state.glyphs, attached: state.attached, proxy: state.proxy).draw(into: &grid, in: grid.bounds, theme: theme)
     }
     return grid
 }

@@ -20,7 +20,7 @@ extension DashboardState {
             helpVisible = false
             return nil
         }
-        guard let action = KeyTable.action(for: key) else { return nil }
+        guard let action = KeyTable.action(for: key), !proxy || KeyTable.proxyActions.contains(action) else { return nil }
         return perform(action, latest: snapshot, copyRunning: copyRunning)
     }
 

@@ -29,6 +29,8 @@ public struct DashboardState: Sendable {
     public var glyphs: Glyphs
     /// The copy runs in another process (`nbdtop attach`): `q` detaches, `S` stops it.
     public var attached: Bool
+    /// Over a proxy (`nbdtop proxy`): only `KeyTable.proxyActions` are shown and taken.
+    public var proxy = false
 
     public init(sourceName: String, destinationName: String, requestsPerLane: Int,
                 themeNames: [String] = ["default"], themeIndex: Int = 0,

@@ -17,7 +17,7 @@ struct Footer {
         let style = theme[.footer]
         grid.fill(line, style: style)
         let right = " \(Format.shortDuration(state.refreshInterval)) \(themeName) "
-        let entries = Self.entries(width: line.columns, attached: state.attached)
+        let entries = Self.entries(width: line.columns, attached: state.attached, proxy: state.proxy)
         let start = entries.reduce(0) { $0 + DisplayWidth.of($1.text) } < line.columns ? 1 : 0
         let end = grid.write(entries.map { TextRun($0.text, $0.isKey ? theme[.footerKey] : style) },
                              at: Position(row: line.row, column: line.column + start), clip: line)
@@ -32,8 +32,8 @@ struct Footer {
 
     /// The footer's runs for `width` columns: `+ add  - drop  ↑↓ select …`, dropping
     /// entries in `dropOrder` when too narrow; quit and help always stay.
-    static func entries(width: Int, attached: Bool = false) -> [(text: String, isKey: Bool)] {
-        var chosen = KeyTable.bindings(attached: attached).filter { !$0.footerKeys.isEmpty }
+    static func entries(width: Int, attached: Bool = false, proxy: Bool = false) -> [(text: String, isKey: Bool)] {
+        var chosen = KeyTable.bindings(attached: attached, proxy: proxy).filter { !$0.footerKeys.isEmpty }
         func length(_ entries: [KeyBinding]) -> Int {
             entries.reduce(0) { $0 + DisplayWidth.of($1.footerKeys) + 1 + DisplayWidth.of($1.footerLabel) } + 2 * max(0, entries.count - 1)
         }

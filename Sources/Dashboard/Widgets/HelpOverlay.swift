@@ -3,9 +3,11 @@ struct HelpOverlay {
     let glyphs: Glyphs
     /// Attached to a copy in another process: `q` detaches.
     let attached: Bool
+    /// Over a proxy: only its keys.
+    var proxy = false
 
     func draw(into grid: inout CellGrid, in frame: Rect, theme: Theme) {
-        let bindings = KeyTable.bindings(attached: attached)
+        let bindings = KeyTable.bindings(attached: attached, proxy: proxy)
         let keyColumn = min(16, bindings.map { DisplayWidth.of($0.keyNames) }.max() ?? 0) + 2
         let wanted = keyColumn + (bindings.map { DisplayWidth.of($0.description) }.max() ?? 0) + 4
         let width = min(frame.columns - 2, wanted)

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Dashboard
 import NBD
 import NBDCopy
 
@@ -48,8 +49,11 @@ struct ProxyCommand: AsyncParsableCommand {
                                valueName: "duration"))
     var slowThreshold: TimeSpan?
 
-    @Flag(inversion: .prefixedNo, help: "Full-screen dashboard; not available for the proxy yet, so --no-tui is the default.")
-    var tui = false
+    @Flag(inversion: .prefixedNo, help: "Full-screen dashboard (the default when stdin and stdout are a terminal).")
+    var tui: Bool?
+
+    @Option(help: "Dashboard theme: a name (default, mono, high-contrast, light) or a file path.")
+    var theme: String?
 
     @Flag(name: [.customShort("v"), .customLong("verbose")], help: "Log clients coming and going, and stalls, to stderr.")
     var verbose = false
@@ -68,7 +72,6 @@ struct ProxyCommand: AsyncParsableCommand {
     }
 
     func settings() throws -> ProxySettings {
-        if tui { throw ValidationError("the proxy has no dashboard yet: use --no-tui (the default), --stats-json or nbdtop ls") }
         if control != nil && noControl { throw ValidationError("--control and --no-control contradict each other") }
         var words = addresses.first == "--" ? Array(addresses.dropFirst()) : addresses
         guard let listenText = words.first else { throw ValidationError("expected LISTEN and UPSTREAM") }
@@ -108,11 +111,29 @@ struct ProxyCommand: AsyncParsableCommand {
         return ProxySettings(listen: listen, upstream: specs[0], once: once, run: runCommand, statsJSONPath: statsJSON,
                              interval: sampleInterval, stallThreshold: stallThreshold?.duration,
                              slowThreshold: slowThreshold?.duration, verbose: verbose,
-                             control: noControl ? .off : control.map { .path($0) } ?? .standard)
+                             control: noControl ? .off : control.map { .path($0) } ?? .standard,
+                             tui: try wantsDashboard(), themes: nil)
+    }
+
+    /// The dashboard needs the terminal, which JSON on stdout would take; by default it is
+    /// used whenever it can be.
+    private func wantsDashboard() throws -> Bool {
+        var obstacle = TerminalCheck.obstacle()
+        if statsJSON == "-" { obstacle = obstacle ?? "--stats-json - writes to stdout" }
+        if tui == true, let obstacle { throw ValidationError("--tui cannot be used: \(obstacle)") }
+        return tui ?? (obstacle == nil)
     }
 
     func run() async throws {
-        let status = await ProxySession(settings: try settings()).run()
+        var settings = try settings()
+        if settings.tui {
+            do {
+                settings.themes = try ThemeLocator().cycle(selected: theme)
+            } catch {
+                throw ValidationError("--theme: \(error)")
+            }
+        }
+        let status = await ProxySession(settings: settings).run()
         if status != 0 { throw ExitCode(status) }
     }
 }

@@ -1,4 +1,5 @@
 import Control
+import Dashboard
 import NBD
 import NBDCopy
 import NBDProxy
@@ -15,6 +16,8 @@ struct ProxySession {
         case sample
         case stop(StopSignal)
         case controlStop
+        /// `q` on the dashboard: the proxy's normal end.
+        case quit
         case runEnded(Int32)
     }
 
@@ -22,7 +25,7 @@ struct ProxySession {
 
     func run() async -> Int32 {
         let startTime = ContinuousClock.now
-        func elapsed() -> Double { StatsJSON.seconds(.now - startTime) }
+        let elapsed: @Sendable () -> Double = { StatsJSON.seconds(.now - startTime) }
         let stats: OutputFile?
         do {
             stats = try settings.statsJSONPath.map { path throws(OutputFileError) in try OutputFile.open(path, as: "--stats-json") }
@@ -70,13 +73,29 @@ struct ProxySession {
                                                 interval: settings.interval) { continuation.yield(.controlStop) }
         if settings.verbose { printError("nbdtop: proxy listening at \(server.uri)") }
 
+        let ended = SessionFlag()
+        // The dashboard calls stop only for `q` `y`: the proxy's normal end.
+        let transfer = ProxyTransfer(server: server, ended: ended) { continuation.yield(.quit) }
+        var dashboard: DashboardSession?
+        if settings.tui, let themes = settings.themes {
+            do {
+                dashboard = DashboardSession(screen: try NCursesScreen(), themes: themes, source: transfer,
+                                             sourceName: "clients \(server.uri)", destinationName: settings.upstream.description,
+                                             requestsPerLane: 64, proxy: true)
+            } catch {
+                printError("nbdtop: no dashboard (\(error)); running without it")
+            }
+        }
+
         var runCommand: RunCommand?
         if let command = settings.run {
             do {
-                let started = try RunCommand.start(command, uri: server.uri)
+                // With the dashboard up the terminal is its: the command's output would tear it.
+                let started = try RunCommand.start(command, uri: server.uri, quiet: dashboard != nil)
                 runCommand = started
                 Task { continuation.yield(.runEnded(await started.exitStatus())) }
             } catch {
+                dashboard?.restore()
                 printError("nbdtop: \(error)")
                 await server.close()
                 await captive?.stop()
@@ -90,34 +109,39 @@ struct ProxySession {
             }
         }
 
-        var exitStatus: Int32 = 0
-        var runEnded = false
-        loop: for await input in inputs {
-            switch input {
-            case .event(let event):
-                let line = ProxyStatsJSON.event(event, t: elapsed())
-                stats?.writeLine(line)
-                control?.publish(line)
-                if settings.verbose, let human = ProxyStatsJSON.humanLine(event) { printError("nbdtop: \(human)") }
-                if case .clientLeft = event, settings.once, settings.run == nil, server.activeClients == 0 { break loop }
-            case .sample:
-                if stats != nil || control != nil {
-                    let line = ProxyStatsJSON.sample(await server.snapshot())
+        let verbose = settings.verbose && dashboard == nil
+        let loop = Task { () -> (status: Int32, runEnded: Bool, signal: StopSignal?) in
+            defer { ended.flag.store(true, ordering: .releasing) }
+            for await input in inputs {
+                switch input {
+                case .event(let event):
+                    let line = ProxyStatsJSON.event(event, t: elapsed())
                     stats?.writeLine(line)
+                    control?.publish(line)
+                    transfer.record(event, at: .now - startTime)
+                    if verbose, let human = ProxyStatsJSON.humanLine(event) { printError("nbdtop: \(human)") }
+                    if case .clientLeft = event, settings.once, settings.run == nil, server.activeClients == 0 { return (0, false, nil) }
+                case .sample:
+                    if let stats { stats.writeLine(ProxyStatsJSON.sample(await server.snapshot())) }
+                case .stop(let signal):
+                    return (signal.exitStatus, false, signal)
+                case .controlStop:
+                    return (StopSignal.interrupt.exitStatus, false, nil)
+                case .quit:
+                    return (0, false, nil)
+                case .runEnded(let status):
+                    return (status, true, nil)
                 }
-            case .stop(let signal):
-                printError("nbdtop: \(signal.stopped): closing the client connections")
-                exitStatus = signal.exitStatus
-                break loop
-            case .controlStop:
-                exitStatus = StopSignal.interrupt.exitStatus
-                break loop
-            case .runEnded(let status):
-                exitStatus = status
-                runEnded = true
-                break loop
             }
+            return (0, false, nil)
         }
+        if let dashboard {
+            let never = SessionFlag()
+            _ = await dashboard.run(hungUp: never.flag)
+            dashboard.restore()
+        }
+        let (exitStatus, runEnded, signal) = await loop.value
+        if let signal { printError("nbdtop: \(signal.stopped): closing the client connections") }
         sampler.cancel()
         if let runCommand, !runEnded {
             runCommand.terminate()

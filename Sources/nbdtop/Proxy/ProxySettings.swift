@@ -1,3 +1,4 @@
+import Dashboard
 import NBD
 import NBDCopy
 
@@ -15,6 +16,9 @@ struct ProxySettings: Sendable {
     var slowThreshold: Duration?
     var verbose: Bool
     var control: ControlSocketSetting
+    /// Show the dashboard; `themes` is then its theme cycle.
+    var tui: Bool
+    var themes: ThemeCycle?
 }
 
 extension ProxySettings {

@@ -11,7 +11,16 @@ final class RunCommand: Sendable {
         self.pid = pid
     }
 
-    static func start(_ command: String, uri: String) throws(RunCommandError) -> RunCommand {
+    /// `quiet`: stdin from /dev/null and output discarded (the dashboard has the terminal).
+    static func start(_ command: String, uri: String, quiet: Bool = false) throws(RunCommandError) -> RunCommand {
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        if quiet {
+            posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+            posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0)
+            posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0)
+        }
         var attributes = posix_spawnattr_t()
         posix_spawnattr_init(&attributes)
         defer { posix_spawnattr_destroy(&attributes) }
@@ -38,7 +47,7 @@ final class RunCommand: Sendable {
             cEnvironment.forEach { free($0) }
         }
         var pid: pid_t = 0
-        let spawned = posix_spawn(&pid, "/bin/sh", nil, &attributes, &cArguments, &cEnvironment)
+        let spawned = posix_spawn(&pid, "/bin/sh", &actions, &attributes, &cArguments, &cEnvironment)
         guard spawned == 0 else { throw RunCommandError("cannot start --run command: \(String(cString: strerror(spawned)))") }
         return RunCommand(pid: pid)
     }

@@ -1,0 +1,49 @@
+import Foundation
+import NBDTestSupport
+import Testing
+
+/// The proxy's dashboard in a real terminal (tmux, 120×40): rows for nbdcopy's four
+/// connections, the coverage bar filling as it reads, only the proxy's keys.
+@Suite(.serialized, .timeLimit(.minutes(2))) struct ProxyDashboardTests {
+    /// The `export read N%` figure on the screen, if shown.
+    static func readPercent(_ screen: String) -> Int? {
+        guard let range = screen.range(of: "export read ") else { return nil }
+        return Int(screen[range.upperBound...].prefix { $0.isNumber })
+    }
+
+    @Test func nbdcopysFourConnectionsAndTheCoverageBar() throws {
+        // 10 MB/s per connection: 256 MiB take about 6 s over four.
+        let source = try ServerProcess.nbdkit(["pattern", "256M", "connection-rate=80M", "burstiness=0.1"],
+                                              filters: ["noextents", "rate"], options: ["-r"])
+        defer { source.stop() }
+        let run = try DashboardRun { folder in
+            ["proxy", "--stats-json", folder.file("stats.jsonl"), folder.file("p.sock"), source.uri]
+        }
+        defer { run.stop() }
+        let terminal = run.terminal
+        try terminal.waitForText("clients now/seen")
+        let copy = try BackgroundCommand(["nbdcopy", "-C", "4", "-T", "4", "nbd+unix:///?socket=\(run.folder.file("p.sock"))", "null:"])
+        defer { copy.stop() }
+        let busy = try terminal.waitForScreen("four clients and a part-filled coverage bar") { screen in
+            screen.contains("lanes 4/4") && (Self.readPercent(screen).map { $0 > 0 && $0 < 100 } ?? false)
+        }
+        for id in 1...4 {
+            #expect(busy.split(separator: "\n").contains { $0.hasPrefix(String(format: "%4d ", id)) }, "row \(id):\n\(busy)")
+        }
+        // Lane keys are not the proxy's: + is not taken, and the footer does not offer it.
+        #expect(!busy.contains("+ add"))
+        try terminal.type("+")
+        #expect(copy.wait(timeout: .seconds(60)) == 0, "\(copy.stderr)")
+        let full = try terminal.waitForScreen("the whole export read") { Self.readPercent($0) == 100 }
+        #expect(full.contains("100.0%"))
+        #expect(full.contains("left: client closed the connection"))
+        try terminal.type("q")
+        try terminal.type("y")
+        _ = try terminal.waitForExit()
+        #expect(run.exitStatus == 0, "\(run.failureContext)")
+        run.expectTerminalRestored()
+        let log = try StatsLog(try String(contentsOfFile: run.folder.file("stats.jsonl"), encoding: .utf8))
+        #expect(log.events("client_connected").count == 4)
+        #expect(log.done?.int("exit") == 0)
+    }
+}
