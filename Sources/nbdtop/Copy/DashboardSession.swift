@@ -20,13 +20,14 @@ final class DashboardSession {
 
     /// `attached`: the copy runs in another process, so `q` detaches and `S` stops it.
     init(screen: NCursesScreen, themes: ThemeCycle, source: any TransferSource, sourceName: String, destinationName: String,
-         requestsPerLane: Int, hint: String? = nil, attached: Bool = false) {
+         requestsPerLane: Int, hint: String? = nil, attached: Bool = false, tls: String? = nil) {
         self.screen = screen
         self.themes = themes
         self.source = source
         state = DashboardState(sourceName: sourceName, destinationName: destinationName,
                                requestsPerLane: requestsPerLane, themeNames: themes.names,
                                themeIndex: themes.index, glyphs: screen.glyphs, hint: hint, attached: attached)
+        state.tls = tls
         for skipped in themes.skipped {
             state.log("theme skipped: \(skipped)", severity: .warning, at: .zero)
         }
