@@ -19,22 +19,21 @@ final class ServerHelloObserver: ChannelInboundHandler, RemovableChannelHandler 
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let buffer = unwrapInboundIn(data)
-        if cipherSuite == nil, seen.readableBytes < Self.maximumPrefix {
-            var copy = buffer
-            seen.writeBuffer(&copy)
-            switch Self.parse(seen) {
-            case .found(let suite):
-                cipherSuite = suite
-                seen = ByteBuffer()
-                context.pipeline.syncOperations.removeHandler(self, promise: nil)
-            case .needMore:
-                break
-            case .notAHello:
-                seen = ByteBuffer()
-                context.pipeline.syncOperations.removeHandler(self, promise: nil)
-            }
-        }
         context.fireChannelRead(wrapInboundOut(buffer))
+        guard cipherSuite == nil else { return }
+        var copy = buffer
+        seen.writeBuffer(&copy)
+        switch Self.parse(seen) {
+        case .found(let suite):
+            cipherSuite = suite
+        case .needMore where seen.readableBytes < Self.maximumPrefix:
+            return
+        case .needMore, .notAHello:
+            break
+        }
+        // Passed on first: a handler that leaves the pipeline can no longer pass bytes on.
+        seen = ByteBuffer()
+        context.pipeline.syncOperations.removeHandler(self, promise: nil)
     }
 
     enum ParseResult: Equatable {
