@@ -12,10 +12,12 @@ import Testing
         try .nbdkit(arguments, options: ["--tls=require", "--tls-certificates=\(certificates.serverDirectory)"] + options)
     }
 
-    /// qemu-nbd with an x509 credentials object on the certificates' server folder.
+    /// qemu-nbd with an x509 credentials object on the certificates' server folder (qemu asks
+    /// for client certificates unless told not to).
     static func qemuNBD(_ certificates: TLSCertificates, arguments: [String] = []) throws -> ServerProcess {
         try .qemuNBD(imageSize: 64 * mib, arguments: [
-            "--object", "tls-creds-x509,id=tls0,endpoint=server,dir=\(certificates.serverDirectory)", "--tls-creds", "tls0",
+            "--object", "tls-creds-x509,id=tls0,endpoint=server,verify-peer=off,dir=\(certificates.serverDirectory)",
+            "--tls-creds", "tls0",
         ] + arguments)
     }
 
@@ -191,7 +193,9 @@ import Testing
         try FileManager.default.copyItem(atPath: certificates.clientDirectory + "/ca-cert.pem", toPath: caOnly + "/ca-cert.pem")
         let refused = try nbdtop("info", server.tlsURI("tls-certificates=\(caOnly)"))
         #expect(refused.status == 1, "\(refused.stdout)\(refused.stderr)")
-        #expect(refused.stderr.contains("TLS: the server accepted NBD_OPT_STARTTLS"), "\(refused.stderr)")
+        // In TLS 1.3 the client's part of the handshake ends before the server checks it.
+        #expect(refused.stderr.contains("TLS: the TLS handshake finished, but the server then ended the connection"),
+                "\(refused.stderr)")
     }
 
     @Test func preSharedKey() throws {

@@ -19,21 +19,26 @@ final class ServerHelloObserver: ChannelInboundHandler, RemovableChannelHandler 
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let buffer = unwrapInboundIn(data)
-        context.fireChannelRead(wrapInboundOut(buffer))
-        guard cipherSuite == nil else { return }
+        guard cipherSuite == nil else {
+            context.fireChannelRead(data)
+            return
+        }
+        // Parsed before passing on: the same bytes may complete the handshake, and whoever
+        // waits for it asks for the suite right then.
         var copy = buffer
         seen.writeBuffer(&copy)
+        var done = true
         switch Self.parse(seen) {
-        case .found(let suite):
-            cipherSuite = suite
-        case .needMore where seen.readableBytes < Self.maximumPrefix:
-            return
-        case .needMore, .notAHello:
-            break
+        case .found(let suite): cipherSuite = suite
+        case .needMore: done = seen.readableBytes >= Self.maximumPrefix
+        case .notAHello: break
         }
-        // Passed on first: a handler that leaves the pipeline can no longer pass bytes on.
-        seen = ByteBuffer()
-        context.pipeline.syncOperations.removeHandler(self, promise: nil)
+        context.fireChannelRead(data)
+        if done {
+            // Only after passing them on: a handler that has left can no longer pass bytes on.
+            seen = ByteBuffer()
+            context.pipeline.syncOperations.removeHandler(self, promise: nil)
+        }
     }
 
     enum ParseResult: Equatable {

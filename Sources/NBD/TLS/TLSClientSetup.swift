@@ -151,6 +151,12 @@ extension TLSClientSetup {
         return .tlsFailed("the server accepted NBD_OPT_STARTTLS, but the TLS handshake failed: \(reason)")
     }
 
+    /// The error for a server that ended the connection after the TLS handshake, before
+    /// an export was chosen: what a server that wants a client certificate does in TLS 1.3.
+    func endedAfterHandshake(_ reason: String) -> NBDError {
+        .tlsFailed("the TLS handshake finished, but the server then ended the connection before an export was chosen (\(reason)); it may want a client certificate or another key")
+    }
+
     /// The error for a server that hung up in the middle of the TLS handshake.
     var closedDuringHandshake: NBDError {
         .tlsFailed("the server accepted NBD_OPT_STARTTLS, then closed the connection during the TLS handshake (it may want a client certificate or another key)")

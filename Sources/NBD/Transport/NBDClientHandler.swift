@@ -31,6 +31,8 @@ final class NBDClientHandler: ChannelInboundHandler {
     private var drainWaiters: [EventLoopPromise<Void>] = []
     /// The TLS handshake under way after `NBD_OPT_STARTTLS`, and how to word its failure.
     private var tlsHandshake: (setup: TLSClientSetup, promise: EventLoopPromise<Void>)?
+    /// Set once the TLS handshake is done, for the words of a failure later in negotiation.
+    private var tlsEstablished: TLSClientSetup?
 
     /// Requests sent and not yet answered.
     var inFlightCount: Int { requests.count }
@@ -93,8 +95,9 @@ final class NBDClientHandler: ChannelInboundHandler {
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
-        if case .handshakeCompleted? = event as? TLSUserEvent, let (_, promise) = tlsHandshake {
+        if case .handshakeCompleted? = event as? TLSUserEvent, let (setup, promise) = tlsHandshake {
             tlsHandshake = nil
+            tlsEstablished = setup
             promise.succeed()
         }
         context.fireUserInboundEventTriggered(event)
@@ -256,6 +259,8 @@ final class NBDClientHandler: ChannelInboundHandler {
         case .negotiating:
             if let (setup, _) = tlsHandshake {
                 fail(setup.closedDuringHandshake)
+            } else if let tlsEstablished {
+                fail(tlsEstablished.endedAfterHandshake("it closed the connection"))
             } else {
                 fail(.connectionClosed("server closed the connection during the handshake"))
             }
@@ -271,6 +276,8 @@ final class NBDClientHandler: ChannelInboundHandler {
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
         if let (setup, _) = tlsHandshake {
             fail(setup.failure(error))
+        } else if let tlsEstablished, case .negotiating = phase {
+            fail(tlsEstablished.endedAfterHandshake(TLSFailure.describe(error)))
         } else {
             fail(.connectionClosed(TLSFailure.describe(error)))
         }
