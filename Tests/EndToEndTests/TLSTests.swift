@@ -210,5 +210,11 @@ import Testing
         let stranger = try nbdtop("info", server.tlsURI("tls-psk-file=\(keys)&tls-username=stranger"))
         #expect(stranger.status == 1, "\(stranger.stdout)\(stranger.stderr)")
         #expect(stranger.stderr.contains("has no key for 'stranger'"), "\(stranger.stderr)")
+        // A key of our own that the server does not have.
+        let otherKeys = try certificates.pskFile(username: "nbdtop-test", name: "other.psk")
+        let wrongKey = try nbdtop("info", server.tlsURI("tls-psk-file=\(otherKeys)&tls-username=nbdtop-test"))
+        #expect(wrongKey.status == 1, "\(wrongKey.stdout)\(wrongKey.stderr)")
+        #expect(wrongKey.stderr.contains("ended the TLS handshake: it does not accept the pre-shared key of 'nbdtop-test'"),
+                "\(wrongKey.stderr)")
     }
 }

@@ -67,9 +67,10 @@ public final class TLSCertificates: @unchecked Sendable {
         }
     }
 
-    /// A pre-shared key file (`username:hexkey`, as `psktool` writes) in this folder.
-    public func pskFile(username: String) throws -> String {
-        let path = directory.file("keys.psk")
+    /// A pre-shared key file (`username:hexkey`, as `psktool` writes) with a new random
+    /// key, named `name` in this folder.
+    public func pskFile(username: String, name: String = "keys.psk") throws -> String {
+        let path = directory.file(name)
         let key = (0..<32).map { _ in String(format: "%02x", UInt8.random(in: 0...255)) }.joined()
         try "\(username):\(key)\n".write(toFile: path, atomically: true, encoding: .utf8)
         return path

@@ -19,6 +19,8 @@ struct TLSClientSetup: Sendable {
     let trustDescription: String
     /// The name the certificate must carry, for messages; nil when no name is checked.
     let expectedName: String?
+    /// The user of a pre-shared key; nil with certificates.
+    let pskUsername: String?
 
     /// Where libnbd looks when the URI names no folder, in order.
     static func defaultCertificateDirectories() -> [String] {
@@ -42,10 +44,12 @@ struct TLSClientSetup: Sendable {
         var configuration = TLSConfiguration.makeClientConfiguration()
         let trustDescription: String
         var expectedName: String?
+        var pskUsername: String?
 
         if let pskFile = parameters.pskFile {
             let username = parameters.username ?? currentUserName()
             let key = try PreSharedKeyFile.key(for: username, in: pskFile)
+            pskUsername = username
             configuration.pskClientProvider = { _ in
                 PSKClientIdentityResponse(key: NIOSSLSecureBytes(key), identity: username)
             }
@@ -111,7 +115,7 @@ struct TLSClientSetup: Sendable {
         }
         let sniName = expectedName.flatMap { isIPAddress($0) ? nil : $0 }
         return TLSClientSetup(context: context, serverHostname: sniName, trustDescription: trustDescription,
-                              expectedName: expectedName)
+                              expectedName: expectedName, pskUsername: pskUsername)
     }
 
     private static func currentUserName() -> String {
@@ -145,6 +149,9 @@ extension TLSClientSetup {
         if TLSFailure.isHostnameMismatch(error) {
             return .tlsFailed("the server accepted NBD_OPT_STARTTLS, but its certificate is not for '\(expectedName ?? "?")' (set tls-hostname= to the name it carries)")
         }
+        if pskUsername != nil, TLSFailure.isEndOfFile(error) {
+            return pskRejected
+        }
         if TLSFailure.isVerificationFailure(error) {
             return .tlsFailed("the server accepted NBD_OPT_STARTTLS, but its certificate did not verify against \(trustDescription) (\(reason))")
         }
@@ -157,8 +164,14 @@ extension TLSClientSetup {
         .tlsFailed("the TLS handshake finished, but the server then ended the connection before an export was chosen (\(reason)); it may want a client certificate or another key")
     }
 
+    /// gnutls hangs up on a user it does not know or a key that does not match.
+    private var pskRejected: NBDError {
+        .tlsFailed("the server accepted NBD_OPT_STARTTLS, then ended the TLS handshake: it does not accept \(trustDescription) (unknown user or another key)")
+    }
+
     /// The error for a server that hung up in the middle of the TLS handshake.
     var closedDuringHandshake: NBDError {
-        .tlsFailed("the server accepted NBD_OPT_STARTTLS, then closed the connection during the TLS handshake (it may want a client certificate or another key)")
+        if pskUsername != nil { return pskRejected }
+        return .tlsFailed("the server accepted NBD_OPT_STARTTLS, then closed the connection during the TLS handshake (it may want a client certificate or another key)")
     }
 }

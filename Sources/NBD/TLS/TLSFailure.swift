@@ -47,6 +47,14 @@ enum TLSFailure {
         describe(error).contains("CERTIFICATE_VERIFY_FAILED")
     }
 
+    /// Whether `error` says the server hung up in the middle of the handshake.
+    static func isEndOfFile(_ error: any Error) -> Bool {
+        if case .handshakeFailed(.sslError(let stack))? = error as? NIOSSLError {
+            return stack.contains(.eofDuringHandshake)
+        }
+        return false
+    }
+
     /// Whether `error` says the certificate is for another name.
     static func isHostnameMismatch(_ error: any Error) -> Bool {
         (error as? NIOSSLExtraError) == .failedToValidateHostname
