@@ -109,6 +109,24 @@ import Testing
         #expect(missing.stderr.contains("did not verify against the system's trusted certificates"), "\(missing.stderr)")
     }
 
+    @Test func reconnectsUseTLSAgain() throws {
+        let certificates = try TLSCertificates()
+        defer { certificates.remove() }
+        let source = try ServerProcess.nbdkit(ReliabilityTests.sparseRandom(seed: 5, capped: true), filters: ["rate"],
+                                              options: ["--tls=require", "--tls-certificates=\(certificates.serverDirectory)"])
+        defer { source.stop() }
+        let destination = try Self.nbdkit(certificates, ReliabilityTests.sparseRandom(seed: 5, capped: false))
+        defer { destination.stop() }
+        let copy = try CopyCommandTests.startedCopy(["-C", "2", "--reconnect", "30s", source.tlsURI(Self.query(certificates)),
+                                                     destination.tlsURI(Self.query(certificates))])
+        defer { copy.stop() }
+        let status = try ReliabilityTests.crashAndRestart(source, during: copy)
+        #expect(status == 0, "exit \(String(describing: status)): \(copy.stderr)\n\(destination.log)")
+        let log = try StatsLog(copy.stdout)
+        #expect(log.events("lane_reconnected").contains { $0.string("side") == "src" })
+        #expect(log.done?.uint("bytes_done") == 64 * Self.mib)
+    }
+
     // MARK: info
 
     @Test(arguments: ["nbdkit", "qemu-nbd"])
