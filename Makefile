@@ -13,7 +13,7 @@ BINDIR ?= $(PREFIX)/bin
 SHAREDIR ?= $(PREFIX)/share/nbdtop
 
 # Debian packages the tests, demo and benchmarks need: real servers and peers.
-DEBIAN_PACKAGES := nbdkit nbdkit-plugin-python qemu-utils nbd-server libnbd-bin libncurses-dev tmux python3-jsonschema
+DEBIAN_PACKAGES := nbdkit nbdkit-plugin-python qemu-utils nbd-server libnbd-bin libncurses-dev tmux python3-jsonschema openssl
 
 DEBUG_BIN := .build/debug/nbdtop
 RELEASE_BIN := .build/release/nbdtop

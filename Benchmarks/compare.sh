@@ -14,7 +14,7 @@ bin=${1:-$here/../.build/release/nbdtop}
 runs=${RUNS:-3}
 conns_list=${CONNS:-"1 2 4"}
 scale=${SCALE:-1}
-cases=${CASES:-"null file sparse delay serial rate memory dashboard"}
+cases=${CASES:-"null file sparse delay serial rate memory dashboard tls"}
 work=$(mktemp -d /tmp/nbdtop-bench.XXXXXX)
 chmod 700 "$work"
 pids=()
@@ -32,6 +32,19 @@ start_nbdkit() { # name nbdkit-args...
   echo "nbdkit $* did not start" >&2; exit 1
 }
 uri() { echo "nbd+unix:///?socket=$work/$1.sock"; }
+tls_uri() { echo "nbds+unix:///?socket=$work/$1.sock&tls-certificates=$work/pki"; }
+
+# A CA and a server certificate for localhost in $work/pki, as nbdkit and libnbd want them.
+make_certificates() {
+  local pki=$work/pki ec=(-newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes)
+  mkdir -p "$pki"
+  openssl req -x509 "${ec[@]}" -keyout "$work/ca-key.pem" -out "$pki/ca-cert.pem" -days 2 \
+    -subj "/CN=nbdtop bench CA" -addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign 2>/dev/null
+  openssl req "${ec[@]}" -keyout "$pki/server-key.pem" -out "$work/server.csr" -subj /CN=localhost 2>/dev/null
+  printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\nextendedKeyUsage=serverAuth\n' > "$work/server.ext"
+  openssl x509 -req -in "$work/server.csr" -CA "$pki/ca-cert.pem" -CAkey "$work/ca-key.pem" -set_serial 1 -days 2 \
+    -extfile "$work/server.ext" -out "$pki/server-cert.pem" 2>/dev/null
+}
 stop_nbdkit() { kill "$(cat "$work/$1.pid")" 2>/dev/null || true; rm -f "$work/$1.sock" "$work/$1.pid"; }
 
 median() { sort -n | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
@@ -173,6 +186,13 @@ for case in $cases; do
         -v pw="$(field 1 "${plain[@]}" | median)" -v pc="$(field 2 "${plain[@]}" | median)" 'BEGIN {
       printf "%-36s dashboard %.3f s CPU in %.2f s, --no-tui %.3f s CPU in %.2f s: +%.1f%% of one core\n",
         "dashboard overhead (2 lanes)", tc, tw, pc, pw, (tc - pc) / tw * 100 }'
+    stop_nbdkit src ;;
+  tls)
+    # Every byte through TLS (noextents): nbdkit --tls=require on a Unix socket.
+    size=$((2 * G / scale))
+    make_certificates
+    start_nbdkit src --tls=require --tls-certificates="$work/pki" --filter=noextents null "$size"
+    run_case "TLS, nbdkit null+noextents" "$size" "$(tls_uri src)" null: null:
     stop_nbdkit src ;;
   *) echo "unknown case $case" >&2; exit 2 ;;
   esac

@@ -26,6 +26,8 @@ public enum NBDError: Error, Sendable, Equatable, CustomStringConvertible {
     case protocolViolation(String)
     /// The caller asked for something the export or the protocol does not allow.
     case invalidRequest(String)
+    /// TLS could not be set up or started; `what` says how far the handshake got.
+    case tlsFailed(String)
 
     /// Whether this is the user's fault (usage, exit status 2) rather than a failure.
     public var isUsageError: Bool {
@@ -60,6 +62,8 @@ public enum NBDError: Error, Sendable, Equatable, CustomStringConvertible {
             return "server broke the NBD protocol: \(what)"
         case .invalidRequest(let what):
             return "invalid request: \(what)"
+        case .tlsFailed(let what):
+            return "TLS: \(what)"
         }
     }
 }

@@ -29,6 +29,13 @@ public final class ServerProcess: @unchecked Sendable {
         return "nbd+unix:///\(exportName)?socket=\(socketPath)"
     }
 
+    /// The same export over TLS: `nbds+unix:///EXPORT?socket=PATH&QUERY` or
+    /// `nbds://127.0.0.1:PORT/EXPORT?QUERY`, `query` being e.g. `tls-certificates=DIR`.
+    public func tlsURI(_ query: String = "") -> String {
+        if let tcpPort { return "nbds://127.0.0.1:\(tcpPort)/\(exportName)" + (query.isEmpty ? "" : "?\(query)") }
+        return "nbds+unix:///\(exportName)?socket=\(socketPath)" + (query.isEmpty ? "" : "&\(query)")
+    }
+
     private init(directory: TemporaryDirectory, socketPath: String, exportName: String, pid: pid_t) {
         self.directory = directory
         self.socketPath = socketPath
@@ -51,14 +58,14 @@ public final class ServerProcess: @unchecked Sendable {
     }
 
     /// `nbdkit -f -i 127.0.0.1 -p PORT ...` on a free loopback port (tried until one binds).
-    public static func nbdkitTCP(_ arguments: [String], filters: [String] = []) throws -> ServerProcess {
+    public static func nbdkitTCP(_ arguments: [String], filters: [String] = [], options: [String] = []) throws -> ServerProcess {
         var lastError: (any Error)?
         for _ in 0..<8 {
             let port = Int.random(in: 20_000...60_000)
             let directory = try TemporaryDirectory(prefix: "nbdkit-tcp")
             let pidFile = directory.file("s.pid")
             let command = ["nbdkit", "-f", "--exit-with-parent", "-i", "127.0.0.1", "-p", String(port), "-P", pidFile]
-                + filters.map { "--filter=\($0)" } + arguments
+                + options + filters.map { "--filter=\($0)" } + arguments
             do {
                 // The pid file stands in for the socket file: nbdkit writes it once listening.
                 let server = try start(command, directory: directory, socket: pidFile, pidFile: pidFile, exportName: "", daemonizes: false)

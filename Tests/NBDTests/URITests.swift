@@ -59,5 +59,7 @@ import Testing
 }
 
 extension NBDURI {
-    func withText(_ text: String) -> NBDURI { NBDURI(transport: transport, exportName: exportName, tls: tls, text: text) }
+    func withText(_ text: String) -> NBDURI {
+        NBDURI(transport: transport, exportName: exportName, tls: tls, tlsParameters: tlsParameters, text: text)
+    }
 }

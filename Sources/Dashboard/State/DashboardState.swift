@@ -31,6 +31,18 @@ public struct DashboardState: Sendable {
     public var attached: Bool
     /// Over a proxy (`nbdtop proxy`): only `KeyTable.proxyActions` are shown and taken.
     public var proxy = false
+    /// The header's TLS badge (`TLS`, `TLS src`, `TLS dst`); nil when nothing is encrypted.
+    public var tls: String?
+
+    /// The badge for the sides that use TLS.
+    public static func tlsBadge(source: Bool, destination: Bool) -> String? {
+        switch (source, destination) {
+        case (true, true): return "TLS"
+        case (true, false): return "TLS src"
+        case (false, true): return "TLS dst"
+        case (false, false): return nil
+        }
+    }
 
     public init(sourceName: String, destinationName: String, requestsPerLane: Int,
                 themeNames: [String] = ["default"], themeIndex: Int = 0,

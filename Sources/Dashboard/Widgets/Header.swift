@@ -21,6 +21,7 @@ struct Header {
         var badges: [TextRun] = []
         if snapshot.paused { badges.append(TextRun(" PAUSED ", theme[.paused].adding(.bold))) }
         if state.isFrozen { badges.append(TextRun(" FROZEN ", theme[.frozen].adding(.bold))) }
+        if let tls = state.tls { badges.append(TextRun(" \(tls) ", style.adding([.bold, .reverse]))) }
         let badgeRuns = badges.flatMap { [$0, TextRun(" ", style)] }
         let badgeWidth = badgeRuns.width
         let name = TextRun(" nbdtop ", style.adding(.bold))

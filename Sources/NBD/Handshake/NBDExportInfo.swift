@@ -31,6 +31,8 @@ public struct NBDExportInfo: Sendable, Equatable {
     public var metaContexts: [String: UInt32]
     /// Every context the server offers for this export, when that was asked for.
     public var availableMetaContexts: [String]?
+    /// The TLS session the handshake ran in; nil for plaintext.
+    public var tls: NBDTLSSession?
 
     /// Largest payload when the server does not say (the protocol's recommended limit).
     public static let defaultMaximumPayload: UInt32 = 32 * 1024 * 1024

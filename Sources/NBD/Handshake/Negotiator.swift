@@ -44,6 +44,9 @@ struct Negotiator {
         let greeting = try await greet()
         var info = NBDExportInfo(handshake: greeting.handshake, exportName: uri.exportName, size: 0, flags: [],
                                  structuredReplies: false, metaContexts: [:])
+        if uri.tls {
+            info.tls = try await startTLS(greeting)
+        }
         if greeting.fixedNewstyle {
             if options.structuredReplies {
                 info.structuredReplies = try await negotiateStructuredReplies()
@@ -70,6 +73,9 @@ struct Negotiator {
     /// Lists the server's exports, then ends the handshake without choosing one.
     func negotiateListing() async throws -> [NBDExportListing] {
         let greeting = try await greet()
+        if uri.tls {
+            _ = try await startTLS(greeting)
+        }
         guard greeting.fixedNewstyle else {
             throw NBDError.unsupported("server does not support listing exports (no fixed newstyle handshake)")
         }
@@ -103,6 +109,26 @@ struct Negotiator {
         reply.writeInteger(clientFlags)
         try await send(reply)
         return greeting
+    }
+
+    // MARK: TLS
+
+    /// Asks for TLS with `NBD_OPT_STARTTLS` and runs the TLS handshake on its ACK. Any
+    /// other answer ends the connection: `nbds` never falls back to plaintext.
+    func startTLS(_ greeting: Greeting) async throws -> NBDTLSSession {
+        guard greeting.fixedNewstyle else {
+            throw NBDError.tlsFailed("the server's greeting is not fixed newstyle, so it cannot start TLS; nothing was sent in the clear but the greeting's reply")
+        }
+        try await sendOption(.startTLS)
+        let reply = try await readOptionReply(to: .startTLS)
+        guard reply.type == NBDOptionReplyType.ack else {
+            guard Self.isError(reply) else { throw unexpected(.startTLS, reply) }
+            await abort()
+            let message = Self.message(of: reply)
+            let detail = message.isEmpty ? "" : ": \(message)"
+            throw NBDError.tlsFailed("the server refused NBD_OPT_STARTTLS (\(NBDOptionReplyType.errorName(reply.type)))\(detail); nbds:// never falls back to plaintext, so no export was asked for")
+        }
+        return try await transport.startTLS()
     }
 
     // MARK: Options
@@ -146,6 +172,10 @@ struct Negotiator {
     private func refused(_ option: NBDOption, _ reply: OptionReply) -> NBDError {
         if reply.type == NBDOptionReplyType.unknownExport {
             return .unknownExport(name: uri.exportName, message: Self.message(of: reply))
+        }
+        if reply.type == NBDOptionReplyType.tlsRequired, !uri.tls {
+            return .optionRefused(option: option, reply: NBDOptionReplyType.errorName(reply.type),
+                                  message: "the server requires TLS: use nbds:// or nbds+unix://")
         }
         return .optionRefused(option: option, reply: NBDOptionReplyType.errorName(reply.type), message: Self.message(of: reply))
     }

@@ -52,6 +52,7 @@ public enum NBDOptionReplyType {
 
     static let unsupported: UInt32 = errorBit | 1
     static let unknownExport: UInt32 = errorBit | 6
+    static let tlsRequired: UInt32 = errorBit | 5
 }
 
 /// Information items in `NBD_REP_INFO` replies to `NBD_OPT_GO` and `NBD_OPT_INFO`.

@@ -89,4 +89,8 @@ private actor RecordedServer: NegotiationTransport {
     }
 
     func send(_ buffer: ByteBuffer) {}
+
+    func startTLS() throws -> NBDTLSSession {
+        throw NBDError.tlsFailed("a replayed handshake has no TLS")
+    }
 }

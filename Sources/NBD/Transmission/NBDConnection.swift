@@ -40,9 +40,10 @@ public final class NBDConnection: Sendable {
     /// Connects to `uri` and negotiates; throws `NBDError`.
     public static func connect(to uri: NBDURI, options: Options = Options(),
                                group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton) async throws -> NBDConnection {
+        let tls = uri.tls ? try await TLSClientSetup.make(for: uri) : nil
         let (channel, handler) = try await open(uri, options: options, group: group)
         do {
-            let transport = ChannelNegotiationTransport(channel: channel, handler: handler)
+            let transport = ChannelNegotiationTransport(channel: channel, handler: handler, tls: tls)
             let info = try await Negotiator(transport: transport, uri: uri).negotiateExport(options: options)
             let contextID = info.metaContexts[NBDMetaContext.baseAllocation]
             let structured = info.structuredReplies
@@ -58,9 +59,10 @@ public final class NBDConnection: Sendable {
     /// Lists the exports a server offers (`NBD_OPT_LIST`); throws `NBDError`.
     public static func listExports(at uri: NBDURI, options: Options = Options(),
                                    group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton) async throws -> [NBDExportListing] {
+        let tls = uri.tls ? try await TLSClientSetup.make(for: uri) : nil
         let (channel, handler) = try await open(uri, options: options, group: group)
         do {
-            let transport = ChannelNegotiationTransport(channel: channel, handler: handler)
+            let transport = ChannelNegotiationTransport(channel: channel, handler: handler, tls: tls)
             let exports = try await Negotiator(transport: transport, uri: uri).negotiateListing()
             try? await channel.close()
             return exports
@@ -70,7 +72,6 @@ public final class NBDConnection: Sendable {
     }
 
     private static func open(_ uri: NBDURI, options: Options, group: any EventLoopGroup) async throws -> (any Channel, NIOLoopBound<NBDClientHandler>) {
-        if uri.tls { throw NBDError.unsupported("TLS is not supported yet: \(uri.text)") }
         let (channel, handler) = try await Connector.open(uri, group: group, timeout: options.timeout)
         let timeout = options.timeout
         try await channel.eventLoop.submit {

@@ -1,4 +1,5 @@
 import NIOCore
+import NIOTLS
 
 /// The channel handler behind one NBD connection: negotiation bytes first, then replies.
 ///
@@ -28,6 +29,10 @@ final class NBDClientHandler: ChannelInboundHandler {
     private var nextCookie: UInt64 = 1
     private var flushScheduled = false
     private var drainWaiters: [EventLoopPromise<Void>] = []
+    /// The TLS handshake under way after `NBD_OPT_STARTTLS`, and how to word its failure.
+    private var tlsHandshake: (setup: TLSClientSetup, promise: EventLoopPromise<Void>)?
+    /// Set once the TLS handshake is done, for the words of a failure later in negotiation.
+    private var tlsEstablished: TLSClientSetup?
 
     /// Requests sent and not yet answered.
     var inFlightCount: Int { requests.count }
@@ -73,6 +78,29 @@ final class NBDClientHandler: ChannelInboundHandler {
         } else {
             promise.succeed(received!.readSlice(length: count)!)
         }
+    }
+
+    /// Starts waiting for the TLS handshake the caller is about to start after the server
+    /// accepted `NBD_OPT_STARTTLS`; fails if the server already sent bytes in the clear.
+    func expectTLSHandshake(_ setup: TLSClientSetup, eventLoop: any EventLoop) -> EventLoopFuture<Void> {
+        if case .closed(let error) = phase { return eventLoop.makeFailedFuture(error) }
+        if let leftover = received?.readableBytes, leftover > 0 {
+            let error = NBDError.protocolViolation("server sent \(leftover) bytes in the clear after accepting NBD_OPT_STARTTLS")
+            fail(error)
+            return eventLoop.makeFailedFuture(error)
+        }
+        let promise = eventLoop.makePromise(of: Void.self)
+        tlsHandshake = (setup, promise)
+        return promise.futureResult
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if case .handshakeCompleted? = event as? TLSUserEvent, let (setup, promise) = tlsHandshake {
+            tlsHandshake = nil
+            tlsEstablished = setup
+            promise.succeed()
+        }
+        context.fireUserInboundEventTriggered(event)
     }
 
     /// Switches to transmission; nothing may have arrived beyond the handshake.
@@ -229,7 +257,13 @@ final class NBDClientHandler: ChannelInboundHandler {
     func channelInactive(context: ChannelHandlerContext) {
         switch phase {
         case .negotiating:
-            fail(.connectionClosed("server closed the connection during the handshake"))
+            if let (setup, _) = tlsHandshake {
+                fail(setup.closedDuringHandshake)
+            } else if let tlsEstablished {
+                fail(tlsEstablished.endedAfterHandshake("it closed the connection"))
+            } else {
+                fail(.connectionClosed("server closed the connection during the handshake"))
+            }
         case .transmission, .disconnecting:
             let partial = decoder.isIdle ? "" : " in the middle of a reply"
             fail(.connectionClosed("server closed the connection\(partial)"))
@@ -240,7 +274,13 @@ final class NBDClientHandler: ChannelInboundHandler {
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        fail(.connectionClosed("\(error)"))
+        if let (setup, _) = tlsHandshake {
+            fail(setup.failure(error))
+        } else if let tlsEstablished, case .negotiating = phase {
+            fail(tlsEstablished.endedAfterHandshake(TLSFailure.describe(error)))
+        } else {
+            fail(.connectionClosed(TLSFailure.describe(error)))
+        }
     }
 
     /// Ends the connection: every waiting read and request fails with `error`.
@@ -251,6 +291,10 @@ final class NBDClientHandler: ChannelInboundHandler {
         negotiationTimeout = nil
         if let (_, promise) = pendingRead {
             pendingRead = nil
+            promise.fail(error)
+        }
+        if let (_, promise) = tlsHandshake {
+            tlsHandshake = nil
             promise.fail(error)
         }
         let failed = requests.values

@@ -4,7 +4,8 @@
 /// - `nbd://host[:port]/export` (TCP, port 10809 by default; IPv6 hosts in brackets)
 /// - `nbd+unix:///export?socket=PATH`
 /// - `/path/to/socket` or `./socket`: a Unix socket, default export (for convenience)
-/// - `nbds://...` and `nbds+unix://...` parse, but connecting refuses them until TLS exists.
+/// - `nbds://...` and `nbds+unix://...`: the same over TLS, with the `tls-*` query
+///   parameters of `NBDTLSParameters` (ignored by the plaintext schemes, as libnbd does).
 public struct NBDURI: Sendable, Equatable, CustomStringConvertible {
     /// How to reach the server.
     public enum Transport: Sendable, Equatable {
@@ -17,6 +18,8 @@ public struct NBDURI: Sendable, Equatable, CustomStringConvertible {
     public var exportName: String
     /// Whether the URI asks for TLS (`nbds` schemes).
     public var tls: Bool
+    /// How to set up TLS; only read when `tls` is set.
+    public var tlsParameters: NBDTLSParameters
     /// The text the URI was parsed from, for messages.
     public var text: String
 
@@ -24,11 +27,13 @@ public struct NBDURI: Sendable, Equatable, CustomStringConvertible {
     /// The longest export name the protocol allows, in bytes.
     public static let maximumExportNameLength = 4096
 
-    public init(transport: Transport, exportName: String = "", tls: Bool = false, text: String? = nil) {
+    public init(transport: Transport, exportName: String = "", tls: Bool = false,
+                tlsParameters: NBDTLSParameters = NBDTLSParameters(), text: String? = nil) {
         self.transport = transport
         self.exportName = exportName
         self.tls = tls
-        self.text = text ?? Self.format(transport: transport, exportName: exportName, tls: tls)
+        self.tlsParameters = tlsParameters
+        self.text = text ?? Self.format(transport: transport, exportName: exportName, tls: tls, tlsParameters: tlsParameters)
     }
 
     public var description: String { text }
@@ -43,7 +48,12 @@ public struct NBDURI: Sendable, Equatable, CustomStringConvertible {
     }
 
     /// The canonical URI for this location, as nbdinfo prints it.
-    public var canonical: String { Self.format(transport: transport, exportName: exportName, tls: tls) }
+    public var canonical: String { Self.format(transport: transport, exportName: exportName, tls: tls, tlsParameters: tlsParameters) }
+
+    /// The same server with another export name (for `info --list`).
+    public func withExportName(_ name: String) -> NBDURI {
+        NBDURI(transport: transport, exportName: name, tls: tls, tlsParameters: tlsParameters)
+    }
 
     /// Parses `text`, throwing `NBDError.invalidURI` that names the part that is wrong.
     public static func parse(_ text: String) throws(NBDError) -> NBDURI {
@@ -114,7 +124,8 @@ public struct NBDURI: Sendable, Equatable, CustomStringConvertible {
             guard parameters["socket"] == nil else { throw fail("socket= only goes with nbd+unix://") }
             transport = try parseHostPort(authority, fail: fail)
         }
-        return NBDURI(transport: transport, exportName: exportName, tls: tls, text: text)
+        let tlsParameters = tls ? try NBDTLSParameters.parse(parameters, fail: fail) : NBDTLSParameters()
+        return NBDURI(transport: transport, exportName: exportName, tls: tls, tlsParameters: tlsParameters, text: text)
     }
 
     private static func parseHostPort(_ authority: Substring, fail: (String) -> NBDError) throws(NBDError) -> Transport {
@@ -204,15 +215,21 @@ public struct NBDURI: Sendable, Equatable, CustomStringConvertible {
         return result
     }
 
-    private static func format(transport: Transport, exportName: String, tls: Bool) -> String {
+    private static func format(transport: Transport, exportName: String, tls: Bool, tlsParameters: NBDTLSParameters) -> String {
         let export = percentEncode(exportName, keepingSlash: true)
+        var query: [(String, String)] = []
+        let base: String
         switch transport {
         case .unix(let path):
-            return "\(tls ? "nbds" : "nbd")+unix:///\(export)?socket=\(percentEncode(path, keepingSlash: true))"
+            base = "\(tls ? "nbds" : "nbd")+unix:///\(export)"
+            query.append(("socket", path))
         case .tcp(let host, let port):
             let hostText = host.contains(":") ? "[\(host)]" : host
             let portText = port == defaultPort ? "" : ":\(port)"
-            return "\(tls ? "nbds" : "nbd")://\(hostText)\(portText)/\(export)"
+            base = "\(tls ? "nbds" : "nbd")://\(hostText)\(portText)/\(export)"
         }
+        if tls { query += tlsParameters.queryItems }
+        guard !query.isEmpty else { return base }
+        return base + "?" + query.map { "\($0.0)=\(percentEncode($0.1, keepingSlash: true))" }.joined(separator: "&")
     }
 }

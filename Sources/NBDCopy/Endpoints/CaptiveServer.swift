@@ -48,7 +48,7 @@ public final class CaptiveServer: Sendable {
     /// The private folder holding the socket.
     public let directory: String
     public let socketPath: String
-    /// `nbd+unix:///?socket=PATH`
+    /// `nbd+unix:///?socket=PATH`, or `nbds+unix://` when the command turns TLS on (`CaptiveTLS`).
     public let uri: NBDURI
     /// The server's pid (the shell execs it, so the pid stays the same).
     public let pid: pid_t
@@ -71,7 +71,8 @@ public final class CaptiveServer: Sendable {
         self.commandLine = commandLine
         self.directory = directory
         self.socketPath = socketPath
-        self.uri = NBDURI(transport: .unix(path: socketPath))
+        let tls = CaptiveTLS.parameters(for: command)
+        self.uri = NBDURI(transport: .unix(path: socketPath), tls: tls != nil, tlsParameters: tls ?? NBDTLSParameters())
         self.pid = pid
         self.logPath = logPath
     }

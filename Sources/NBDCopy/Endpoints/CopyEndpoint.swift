@@ -1,4 +1,5 @@
 import NIOCore
+import NBD
 
 /// One side of a copy: an NBD export, a file or block device, `null:`, a pipe, or a
 /// captive server. The engine talks to every kind through this protocol only.
@@ -29,6 +30,8 @@ public protocol CopyEndpoint: AnyObject, Sendable {
     var isSequential: Bool { get }
     /// Whether writing costs nothing (`null:`), so looking for zeroes to skip is wasted work.
     var discardsWrites: Bool { get }
+    /// The TLS session of the connection `open` made; nil for plaintext and for files.
+    var tls: NBDTLSSession? { get }
 
     /// Whether `EndpointConnection.flush` makes written data durable (NBD FLUSH, fsync);
     /// false for a server that does not offer FLUSH, `null:` and pipes.
@@ -57,6 +60,7 @@ public protocol CopyEndpoint: AnyObject, Sendable {
 
 extension CopyEndpoint {
     public var discardsWrites: Bool { false }
+    public var tls: NBDTLSSession? { nil }
     public var canReconnect: Bool { false }
     public func diagnose(_ error: EndpointError) async -> EndpointError { error }
     public func copyEndedIncomplete(completedPrefix: UInt64) -> IncompleteCopyOutcome { .leftAsIs }

@@ -44,6 +44,7 @@ public final class NBDEndpoint: CopyEndpoint {
         BlockConstraints(minimum: info.minimumBlockSize, preferred: info.preferredBlockSize, maximum: info.maximumPayload)
     }
     public var isReadOnly: Bool { info.isReadOnly }
+    public var tls: NBDTLSSession? { info.tls }
     public var canZero: Bool { info.canZero }
     public var canReportExtents: Bool { info.canBlockStatus }
     public var startsZeroed: Bool { false }

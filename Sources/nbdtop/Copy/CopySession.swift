@@ -119,7 +119,8 @@ final class CopySession: Sendable {
         let lanes = max(1, min(options.connections, engine.maximumLanes))
         let startLine = StatsJSON.start(t: seconds, source: source.description, destination: destination.description,
                                         size: sourceEndpoint.size, lanes: lanes, maximumLanes: engine.maximumLanes,
-                                        laneLimitReason: engine.laneLimitReason, requestSize: options.requestSize)
+                                        laneLimitReason: engine.laneLimitReason, requestSize: options.requestSize,
+                                        sourceTLS: sourceEndpoint.tls?.summary, destinationTLS: destinationEndpoint.tls?.summary)
         statsOutput?.writeLine(startLine)
         let control = await CopyControl.start(configuration.control, engine: engine, startLine: startLine,
                                               configuration: configuration, startTime: startTime)
@@ -139,7 +140,9 @@ final class CopySession: Sendable {
                 let local = LocalTransfer(engine: engine, events: events, ended: ended, startTime: startTime)
                 dashboard = DashboardSession(screen: try NCursesScreen(), themes: themes, source: local,
                                              sourceName: source.description, destinationName: destination.description,
-                                             requestsPerLane: options.requestsPerLane, hint: configuration.hint)
+                                             requestsPerLane: options.requestsPerLane, hint: configuration.hint,
+                                             tls: DashboardState.tlsBadge(source: sourceEndpoint.tls != nil,
+                                                                         destination: destinationEndpoint.tls != nil))
                 dashboardEvents = events
             } catch {
                 printError("nbdtop: no dashboard (\(error)); running without it")

@@ -20,7 +20,7 @@ final class DashboardSession {
 
     /// `attached`: the copy runs in another process, so `q` detaches and `S` stops it.
     init(screen: NCursesScreen, themes: ThemeCycle, source: any TransferSource, sourceName: String, destinationName: String,
-         requestsPerLane: Int, hint: String? = nil, attached: Bool = false, proxy: Bool = false) {
+         requestsPerLane: Int, hint: String? = nil, attached: Bool = false, proxy: Bool = false, tls: String? = nil) {
         self.screen = screen
         self.themes = themes
         self.source = source
@@ -28,6 +28,7 @@ final class DashboardSession {
                                requestsPerLane: requestsPerLane, themeNames: themes.names,
                                themeIndex: themes.index, glyphs: screen.glyphs, hint: hint, attached: attached)
         state.proxy = proxy
+        state.tls = tls
         for skipped in themes.skipped {
             state.log("theme skipped: \(skipped)", severity: .warning, at: .zero)
         }

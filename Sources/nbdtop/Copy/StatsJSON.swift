@@ -10,12 +10,13 @@ enum StatsJSON {
     }
 
     static func start(t: Double, source: String, destination: String, size: UInt64?, lanes: Int, maximumLanes: Int,
-                      laneLimitReason: String, requestSize: UInt64) -> String {
+                      laneLimitReason: String, requestSize: UInt64, sourceTLS: String? = nil, destinationTLS: String? = nil) -> String {
         line("start", t: t, [
             ("src", .string(source)), ("dst", .string(destination)),
             ("bytes_total", size.map { .uint($0) } ?? .null),
             ("lanes", .int(Int64(lanes))), ("max_lanes", .int(Int64(maximumLanes))),
             ("max_lanes_reason", .string(laneLimitReason)), ("request_size_bytes", .uint(requestSize)),
+            ("src_tls", sourceTLS.map(JSONValue.string) ?? .null), ("dst_tls", destinationTLS.map(JSONValue.string) ?? .null),
         ])
     }
 

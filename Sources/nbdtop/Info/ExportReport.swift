@@ -72,16 +72,23 @@ struct ExportReport {
     }
 
     /// The document around the exports, as nbdinfo starts it.
-    static func document(handshake: String, structured: Bool, exports: [ExportReport]) -> JSONValue {
-        .object([
+    /// nbdtop's own `tls_version` and `tls_cipher` follow nbdinfo's keys when TLS is on.
+    static func document(handshake: String, tls: NBDTLSSession?, structured: Bool, exports: [ExportReport]) -> JSONValue {
+        var members: [(String, JSONValue)] = [
             ("protocol", .string(handshake)),
-            ("TLS", .bool(false)),
+            ("TLS", .bool(tls != nil)),
             ("structured", .bool(structured)),
             ("exports", .array(exports.map(\.json))),
-        ])
+        ]
+        if let tls {
+            members += [("tls_version", .string(tls.version)), ("tls_cipher", .string(tls.cipher))]
+        }
+        return .object(members)
     }
 
-    static func protocolLine(handshake: String, structured: Bool) -> String {
-        "protocol: \(handshake) without TLS, using \(structured ? "structured" : "simple") packets"
+    /// nbdinfo's first line, with the TLS version and cipher when TLS is on.
+    static func protocolLine(handshake: String, tls: NBDTLSSession?, structured: Bool) -> String {
+        let tlsText = tls.map { "with TLS (\($0.version), \($0.cipher))" } ?? "without TLS"
+        return "protocol: \(handshake) \(tlsText), using \(structured ? "structured" : "simple") packets"
     }
 }

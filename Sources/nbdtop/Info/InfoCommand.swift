@@ -7,7 +7,9 @@ struct InfoCommand: AsyncParsableCommand {
         commandName: "info",
         abstract: "Show what an NBD server offers: size, flags, block sizes, meta contexts, multi-conn.",
         discussion: """
-            URI is nbd://HOST[:PORT]/EXPORT, nbd+unix:///EXPORT?socket=PATH, or a socket path.
+            URI is nbd://HOST[:PORT]/EXPORT, nbd+unix:///EXPORT?socket=PATH, or a socket path;
+            nbds:// and nbds+unix:// for TLS (tls-certificates=DIR, tls-verify-peer=false,
+            tls-hostname=NAME, tls-psk-file=FILE, tls-username=NAME in the query).
             With --json the output has the same structure and keys as 'nbdinfo --json'.
             Exit status: 0 ok, 1 the server could not be reached or refused, 2 usage error.
             """
@@ -30,7 +32,7 @@ struct InfoCommand: AsyncParsableCommand {
         var targets = [location]
         if list {
             let exports = try await NBDConnection.listExports(at: location, options: options)
-            targets = exports.map { NBDURI(transport: location.transport, exportName: $0.name) }
+            targets = exports.map { location.withExportName($0.name) }
         }
         var reports: [ExportReport] = []
         for target in targets {
@@ -40,10 +42,11 @@ struct InfoCommand: AsyncParsableCommand {
         }
         let handshake = reports.first?.info.handshake ?? "newstyle-fixed"
         let structured = reports.first?.info.structuredReplies ?? false
+        let tls = reports.first?.info.tls
         if json {
-            print(ExportReport.document(handshake: handshake, structured: structured, exports: reports).pretty)
+            print(ExportReport.document(handshake: handshake, tls: tls, structured: structured, exports: reports).pretty)
         } else {
-            print(ExportReport.protocolLine(handshake: handshake, structured: structured))
+            print(ExportReport.protocolLine(handshake: handshake, tls: tls, structured: structured))
             for report in reports { print(report.text) }
         }
     }

@@ -1,0 +1,60 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A pre-shared key file as gnutls's `psktool` writes it: `username:hexkey` lines.
+enum PreSharedKeyFile {
+    /// The key of `username` in the file at `path`; throws `NBDError.tlsFailed`.
+    @available(*, noasync)
+    static func key(for username: String, in path: String) throws(NBDError) -> [UInt8] {
+        guard let file = fopen(path, "r") else {
+            throw NBDError.tlsFailed("cannot read the pre-shared key file \(path): \(String(cString: strerror(errno)))")
+        }
+        defer { fclose(file) }
+        var text = ""
+        var chunk = [CChar](repeating: 0, count: 4096)
+        while fgets(&chunk, Int32(chunk.count), file) != nil {
+            text += String(cString: chunk)
+            guard text.utf8.count <= 1024 * 1024 else {
+                throw NBDError.tlsFailed("the pre-shared key file \(path) is larger than 1 MiB")
+            }
+        }
+        return try key(for: username, inText: text, path: path)
+    }
+
+    /// The key of `username` in the file's `text`.
+    static func key(for username: String, inText text: String, path: String) throws(NBDError) -> [UInt8] {
+        for line in text.split(whereSeparator: \.isNewline) {
+            let fields = line.split(separator: ":", maxSplits: 1, omittingEmptySubsequences: false)
+            guard fields.count == 2, fields[0] == username else { continue }
+            guard let key = hexBytes(fields[1]), !key.isEmpty else {
+                throw NBDError.tlsFailed("the key of '\(username)' in \(path) is not hexadecimal")
+            }
+            return key
+        }
+        throw NBDError.tlsFailed("the pre-shared key file \(path) has no key for '\(username)' (set tls-username=)")
+    }
+
+    private static func hexBytes(_ text: Substring) -> [UInt8]? {
+        let digits = Array(text.utf8)
+        guard digits.count % 2 == 0 else { return nil }
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(digits.count / 2)
+        var index = 0
+        while index < digits.count {
+            guard let high = hexValue(digits[index]), let low = hexValue(digits[index + 1]) else { return nil }
+            bytes.append(high << 4 | low)
+            index += 2
+        }
+        return bytes
+    }
+
+    private static func hexValue(_ byte: UInt8) -> UInt8? {
+        switch byte {
+        case UInt8(ascii: "0")...UInt8(ascii: "9"): return byte - UInt8(ascii: "0")
+        case UInt8(ascii: "a")...UInt8(ascii: "f"): return byte - UInt8(ascii: "a") + 10
+        case UInt8(ascii: "A")...UInt8(ascii: "F"): return byte - UInt8(ascii: "A") + 10
+        default: return nil
+        }
+    }
+}
