@@ -21,6 +21,15 @@ struct NBDTop: AsyncParsableCommand {
         subcommands: [CopyCommand.self, AttachCommand.self, InfoCommand.self, DemoCommand.self, ListCommand.self]
     )
 
+    @Flag(name: [.customShort("V"), .customLong("version")], help: "Print the version and exit.")
+    var version = false
+
+    /// `nbdtop --version`; anything else without a command is the help.
+    func run() async throws {
+        guard version else { throw CleanExit.helpRequest(self) }
+        print("nbdtop \(NBDTopVersion.current)")
+    }
+
     static func main() async {
         // A closed stdout or socket must be an EPIPE error we report, not a silent death.
         signal(SIGPIPE, SIG_IGN)
