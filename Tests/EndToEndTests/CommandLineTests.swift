@@ -31,7 +31,7 @@ import Testing
         #expect(result.stdout.range(of: #"^nbdtop [0-9]+\.[0-9]+\.[0-9]+\n$"#, options: .regularExpression) != nil, "\(result.stdout)")
     }
 
-    @Test(arguments: [("bash", "complete -F"), ("zsh", "#compdef nbdtop"), ("fish", "complete -c nbdtop")])
+    @Test(arguments: [("bash", "-F _nbdtop nbdtop"), ("zsh", "#compdef nbdtop"), ("fish", "complete -c 'nbdtop'")])
     func completionScriptGenerates(shell: String, marker: String) throws {
         let result = try nbdtop("--generate-completion-script", shell)
         #expect(result.status == 0, "\(result.stderr)")
@@ -58,7 +58,7 @@ import Testing
         let version = try CommandRunner.run([root + "/usr/bin/nbdtop", "--version"])
         #expect(version.status == 0 && version.stdout.hasPrefix("nbdtop "), "\(version.stderr)")
         let bash = try String(contentsOfFile: root + "/usr/share/bash-completion/completions/nbdtop", encoding: .utf8)
-        #expect(bash.contains("complete -F"))
+        #expect(bash.contains("-F _nbdtop nbdtop"))
 
         let man = try CommandRunner.run(["/usr/bin/env", "MANWIDTH=100", "man", "--warnings", "-l", root + "/usr/share/man/man1/nbdtop.1"])
         #expect(man.status == 0, "\(man.stderr)")

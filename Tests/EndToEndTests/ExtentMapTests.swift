@@ -77,7 +77,8 @@ import Testing
             let ourValue = try JSONSerialization.jsonObject(with: Data(ours.stdout.utf8)) as? [[String: Any]]
             let theirValue = try JSONSerialization.jsonObject(with: Data(theirs.stdout.utf8)) as? [[String: Any]]
             #expect(ourValue != nil && (ourValue?.count ?? 0) > 1, "\(ours.stdout)")
-            #expect(ourValue.map { "\($0)" } == theirValue.map { "\($0)" }, "\(extra)")
+            #expect(ourValue.map { NSArray(array: $0) } == theirValue.map { NSArray(array: $0) }, "\(extra)")
+            #expect(ours.stdout == theirs.stdout, "written as nbdinfo writes it")
         }
     }
 

@@ -107,15 +107,7 @@ final class CopySession: Sendable {
         }
         let incomplete = IncompleteDestination(destinationEndpoint)
         progress.withLock { $0.incomplete = incomplete }
-        let engine: CopyEngine
-        do {
-            engine = try CopyEngine(source: sourceEndpoint, destination: destinationEndpoint, options: options,
-                                    firstEventLoop: eventLoop)
-        } catch {
-            await sourceEndpoint.close()
-            await destinationEndpoint.close()
-            return fail("\(error)", status: 1, destination: incomplete.settle(nil))
-        }
+        // Before the engine: one that is made must also be run.
         let metrics: MetricsServer?
         if let address = configuration.metrics {
             do {
@@ -127,6 +119,16 @@ final class CopySession: Sendable {
             }
         } else {
             metrics = nil
+        }
+        let engine: CopyEngine
+        do {
+            engine = try CopyEngine(source: sourceEndpoint, destination: destinationEndpoint, options: options,
+                                    firstEventLoop: eventLoop)
+        } catch {
+            await metrics?.close()
+            await sourceEndpoint.close()
+            await destinationEndpoint.close()
+            return fail("\(error)", status: 1, destination: incomplete.settle(nil))
         }
         if let metrics {
             metrics.registry.update(MetricsFrame(copy: await engine.snapshot()))

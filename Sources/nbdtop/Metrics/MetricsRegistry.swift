@@ -62,7 +62,12 @@ final class MetricsRegistry: Sendable {
         func counter(_ name: String, _ help: String, _ value: Double, extra: [(String, String)] = []) {
             let counter = registry.makeCounter(descriptor: descriptor(name, "total", help), labels: labels + extra)
             counter.reset()
-            counter.increment(by: value)
+            // Whole numbers stay integers in the text (`42`, not `42.0`).
+            if value.rounded() == value && value < 0x1p63 {
+                counter.increment(by: Int64(value))
+            } else {
+                counter.increment(by: value)
+            }
         }
         func gauge(_ name: String, _ unit: String, _ help: String, _ value: Double) {
             registry.makeGauge(descriptor: descriptor(name, unit, help), labels: labels).set(value)

@@ -1,6 +1,9 @@
 import NIOCore
 import NIOHTTP1
 import NIOPosix
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// `--metrics`: an HTTP/1 listener serving `MetricsRegistry`'s exposition at `/metrics`.
 ///
@@ -55,7 +58,7 @@ final class MetricsServer: Sendable {
     }
 
     private static func reason(_ error: any Error) -> String {
-        if let error = error as? IOError { return error.description }
+        if let error = error as? IOError { return String(cString: strerror(error.errnoCode)) }
         return "\(error)"
     }
 }
