@@ -17,7 +17,10 @@ struct NBDTop: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "nbdtop",
         abstract: "Copy disk images between NBD endpoints over many connections, and show what the transfer is doing.",
-        discussion: "With no arguments, on a terminal: a live list of the running copies; Enter attaches to the selected one.",
+        discussion: """
+            With no arguments, on a terminal: a live list of the running copies; Enter attaches to the selected one.
+            Shell completions: nbdtop --generate-completion-script bash|zsh|fish. Manual: man nbdtop.
+            """,
         subcommands: [CopyCommand.self, AttachCommand.self, InfoCommand.self, DemoCommand.self, ListCommand.self]
     )
 
