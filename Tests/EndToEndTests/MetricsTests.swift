@@ -114,6 +114,40 @@ import Testing
         #expect(copy.wait(timeout: .seconds(120)) == 0, "\(copy.stderr)")
     }
 
+    /// A scraper that sends request after request and never reads an answer holds up
+    /// neither the copy nor other scrapers.
+    @Test func stuckScraperHoldsUpNothing() throws {
+        let source = try ServerProcess.nbdkit(["pattern", "24M", "rate=48M", "burstiness=0.1"], filters: ["rate"], options: ["-r"])
+        defer { source.stop() }
+        let copy = try BackgroundCommand([try CommandRunner.nbdtopBinary(), "copy", "--no-tui", "--no-control", "--no-extents",
+                                          "--interval", "250ms", "--metrics", "127.0.0.1:0", source.uri, "null:"])
+        defer { copy.stop() }
+        var port = ""
+        #expect(copy.waitUntil(timeout: .seconds(60)) {
+            guard let match = copy.stderr.range(of: #"127\.0\.0\.1:[0-9]+"#, options: .regularExpression) else { return false }
+            port = String(copy.stderr[match].split(separator: ":")[1])
+            return true
+        }, "\(copy.stderr)")
+        try #require(!port.isEmpty)
+        let script = """
+            import socket, sys, time
+            s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            print("connected", flush=True)
+            s.sendall(b"GET /metrics HTTP/1.1\\r\\nHost: stuck\\r\\n\\r\\n" * 20000)
+            time.sleep(600)
+            """
+        let stuck = try BackgroundCommand(["/usr/bin/python3", "-c", script, port])
+        defer { stuck.stop() }
+        #expect(stuck.waitUntil(timeout: .seconds(30)) { stuck.stdout.contains("connected") }, "\(stuck.stderr)")
+        if copy.exitStatus == nil {
+            let (status, body) = try Self.scrape("http://127.0.0.1:\(port)/metrics")
+            #expect(status == 200)
+            #expect(body.contains("nbdtop_copy_done_bytes"))
+        }
+        #expect(copy.wait(timeout: .seconds(120)) == 0, "\(copy.stderr)")
+    }
+
     @Test func busyAddressFailsNamingIt() throws {
         let source = try ServerProcess.nbdkit(["pattern", "16M", "rate=8M", "burstiness=0.1"], filters: ["rate"], options: ["-r"])
         defer { source.stop() }
