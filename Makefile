@@ -11,9 +11,17 @@ SWIFT ?= swift
 PREFIX ?= /usr/local
 BINDIR ?= $(PREFIX)/bin
 SHAREDIR ?= $(PREFIX)/share/nbdtop
+MANDIR ?= $(PREFIX)/share/man
+# Where Debian's shells look for completions of installed packages.
+BASH_COMPLETIONDIR ?= $(PREFIX)/share/bash-completion/completions
+ZSH_COMPLETIONDIR ?= $(PREFIX)/share/zsh/vendor-completions
+FISH_COMPLETIONDIR ?= $(PREFIX)/share/fish/vendor_completions.d
+# The binary `make install` installs; given, nothing is built (the release build otherwise).
+INSTALL_BIN ?=
 
 # Debian packages the tests, demo and benchmarks need: real servers and peers.
-DEBIAN_PACKAGES := nbdkit nbdkit-plugin-python qemu-utils nbd-server libnbd-bin libncurses-dev tmux python3-jsonschema openssl
+DEBIAN_PACKAGES := nbdkit nbdkit-plugin-python qemu-utils nbd-server libnbd-bin libncurses-dev tmux python3-jsonschema \
+  openssl curl man-db groff-base
 
 DEBUG_BIN := .build/debug/nbdtop
 RELEASE_BIN := .build/release/nbdtop
@@ -98,10 +106,19 @@ sanitize: deps
 	LSAN_OPTIONS=suppressions=$(CURDIR)/Tests/Sanitizers/leaks.supp \
 	  $(SWIFT) test --sanitize=address --scratch-path .build-asan $(SANITIZED_TESTS)
 
-install: release
-	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(SHAREDIR)/themes
-	install -m 0755 $(RELEASE_BIN) $(DESTDIR)$(BINDIR)/nbdtop
+## install: the binary, the themes, bash, zsh and fish completions, and the man page nbdtop(1)
+# Honours DESTDIR and PREFIX; the completion scripts come from the binary itself
+# (swift-argument-parser's generator).
+install: $(if $(INSTALL_BIN),,release)
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(SHAREDIR)/themes $(DESTDIR)$(MANDIR)/man1 \
+	  $(DESTDIR)$(BASH_COMPLETIONDIR) $(DESTDIR)$(ZSH_COMPLETIONDIR) $(DESTDIR)$(FISH_COMPLETIONDIR)
+	install -m 0755 $(or $(INSTALL_BIN),$(RELEASE_BIN)) $(DESTDIR)$(BINDIR)/nbdtop
 	@if ls Themes/*.theme >/dev/null 2>&1; then install -m 0644 Themes/*.theme $(DESTDIR)$(SHAREDIR)/themes/; fi
+	install -m 0644 docs/nbdtop.1 $(DESTDIR)$(MANDIR)/man1/nbdtop.1
+	$(or $(INSTALL_BIN),$(RELEASE_BIN)) --generate-completion-script bash > $(DESTDIR)$(BASH_COMPLETIONDIR)/nbdtop
+	$(or $(INSTALL_BIN),$(RELEASE_BIN)) --generate-completion-script zsh > $(DESTDIR)$(ZSH_COMPLETIONDIR)/_nbdtop
+	$(or $(INSTALL_BIN),$(RELEASE_BIN)) --generate-completion-script fish > $(DESTDIR)$(FISH_COMPLETIONDIR)/nbdtop.fish
+	chmod 0644 $(DESTDIR)$(BASH_COMPLETIONDIR)/nbdtop $(DESTDIR)$(ZSH_COMPLETIONDIR)/_nbdtop $(DESTDIR)$(FISH_COMPLETIONDIR)/nbdtop.fish
 
 clean:
 	rm -rf .build $(FUZZ_SCRATCH) .build-tsan .build-asan

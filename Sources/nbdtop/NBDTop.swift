@@ -17,9 +17,21 @@ struct NBDTop: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "nbdtop",
         abstract: "Copy disk images between NBD endpoints over many connections, and show what the transfer is doing.",
-        discussion: "With no arguments, on a terminal: a live list of the running copies; Enter attaches to the selected one.",
+        discussion: """
+            With no arguments, on a terminal: a live list of the running copies; Enter attaches to the selected one.
+            Shell completions: nbdtop --generate-completion-script bash|zsh|fish. Manual: man nbdtop.
+            """,
         subcommands: [CopyCommand.self, AttachCommand.self, InfoCommand.self, DemoCommand.self, ListCommand.self, ProxyCommand.self]
     )
+
+    @Flag(name: [.customShort("V"), .customLong("version")], help: "Print the version and exit.")
+    var version = false
+
+    /// `nbdtop --version`; anything else without a command is the help.
+    func run() async throws {
+        guard version else { throw CleanExit.helpRequest(self) }
+        print("nbdtop \(NBDTopVersion.current)")
+    }
 
     static func main() async {
         // A closed stdout or socket must be an EPIPE error we report, not a silent death.

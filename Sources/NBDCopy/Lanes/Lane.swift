@@ -1,3 +1,4 @@
+import NBD
 import NIOCore
 
 /// One source connection paired with one destination connection, copying what the
@@ -556,9 +557,13 @@ final class Lane {
     /// Records the answer to a request in its connection's figures; a slow request is an event.
     private func answered<Success>(_ token: ConnectionStats.RequestToken, on side: ConnectionSide, _ result: Result<Success, EndpointError>,
                                    _ operation: RequestOperation, offset: UInt64, length: UInt64) {
-        let succeeded: Bool
-        if case .success = result { succeeded = true } else { succeeded = false }
-        guard let latency = stats(side).requestCompleted(token, succeeded: succeeded, now: .now()) else { return }
+        let succeeded: Bool, errno: NBDErrno?
+        switch result {
+        case .success: (succeeded, errno) = (true, nil)
+        case .failure(let error): (succeeded, errno) = (false, error.errno)
+        }
+        guard let latency = stats(side).requestCompleted(token, succeeded: succeeded, now: .now(),
+                                                         operation: operation, errno: errno) else { return }
         delegate.laneReported(.slowRequest(laneID: id, side: side, operation: operation, offset: offset, length: length,
                                            latency: latency))
     }

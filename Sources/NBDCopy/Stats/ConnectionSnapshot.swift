@@ -56,6 +56,8 @@ public struct ConnectionSnapshot: Sendable, Equatable {
     public var errors: Int
     /// Requests retried after failing here.
     public var retries: Int
+    /// Totals since the connection opened: requests by operation, errors by errno, round trips.
+    public var tally = RequestTally()
 
     public init(laneID: Int, side: ConnectionSide, state: ConnectionState = .connecting) {
         self.laneID = laneID

@@ -1,3 +1,4 @@
+import NBD
 import NIOCore
 
 /// Live figures of one connection, updated by its lane on the lane's event loop.
@@ -43,6 +44,7 @@ public final class ConnectionStats {
     private var stalls: StallDetector
     private var errors = 0
     private var retries = 0
+    private var tally = RequestTally()
 
     /// nil thresholds are adaptive (see `StallDetector`).
     public init(laneID: Int, side: ConnectionSide, stallThreshold: Duration?, slowThreshold: Duration? = nil, now: NIODeadline) {
@@ -67,12 +69,16 @@ public final class ConnectionStats {
     /// Returns its round trip when it was a slow request (see `StallDetector`).
     ///
     /// Only successful round trips count toward latency. An unknown or already answered
-    /// token is ignored.
+    /// token is ignored. `operation` and `errno` go into the totals (`RequestTally`) when given.
     @discardableResult
-    public func requestCompleted(_ token: RequestToken, succeeded: Bool, now: NIODeadline) -> Duration? {
+    public func requestCompleted(_ token: RequestToken, succeeded: Bool, now: NIODeadline,
+                                 operation: RequestOperation? = nil, errno: NBDErrno? = nil) -> Duration? {
         guard let request = inFlight.remove(token: token) else { return nil }
         let elapsed = elapsedNanoseconds(at: now)
         let roundTrip = elapsed >= request.sentAtNanoseconds ? elapsed - request.sentAtNanoseconds : 0
+        if let operation {
+            tally.record(operation, roundTripNanoseconds: roundTrip, succeeded: succeeded, errno: errno)
+        }
         if succeeded {
             completedBytes &+= request.bytes
             trailingRate.record(bytes: request.bytes, elapsedNanoseconds: elapsed)
@@ -131,6 +137,7 @@ public final class ConnectionStats {
         snapshot.slowRequests = stalls.slowRequests
         snapshot.errors = errors
         snapshot.retries = retries
+        snapshot.tally = tally
         return snapshot
     }
 

@@ -42,14 +42,17 @@ struct CopyCommand: AsyncParsableCommand {
     @Option(name: [.customShort("R"), .customLong("requests")], help: "Requests in flight per lane.")
     var requests = 64
 
-    @Option(name: .customLong("request-size"), help: "Bytes per request (e.g. 256K, 1M).")
-    var requestSize = "256K"
+    @Option(name: .customLong("request-size"), help: ArgumentHelp("Bytes per request, 512 to 32M (e.g. 256K, 1M).", valueName: "size"))
+    var requestSize = ByteCount(bytes: 256 << 10)
 
-    @Option(name: .customLong("queue-size"), help: "Bytes of data in flight per lane at most; one request always fits.")
+    @Option(name: .customLong("queue-size"),
+            help: ArgumentHelp("Bytes of data in flight per lane at most; one request always fits.", valueName: "size"))
     var queueSize = ByteCount(bytes: 16 << 20)
 
-    @Option(name: [.customShort("S"), .customLong("sparse")], help: "Zero-detection block size in bytes; 0 turns it off.")
-    var sparse = "4096"
+    @Option(name: [.customShort("S"), .customLong("sparse")],
+            help: ArgumentHelp("Zero-detection block size, 512 up to the request size; 0 turns it off (default: 4096, or the request size if smaller).",
+                               valueName: "size"))
+    var sparse: ByteCount?
 
     @Flag(help: "Keep zeroed ranges allocated on the destination.")
     var allocated = false
@@ -91,8 +94,13 @@ struct CopyCommand: AsyncParsableCommand {
     @Option(name: .customLong("stats-json"), help: "Write JSON lines of events and samples to PATH (- for stdout).")
     var statsJSON: String?
 
-    @Option(help: "Time between samples for --progress and --stats-json (e.g. 1s, 250ms).")
-    var interval = "1s"
+    @Option(help: ArgumentHelp("Time between samples for --progress, --stats-json and --metrics, at least 100ms (e.g. 1s, 250ms).",
+                               valueName: "duration"))
+    var interval = TimeSpan(.seconds(1))
+
+    @Option(help: ArgumentHelp("Serve Prometheus metrics at http://ADDR:PORT/metrics; PORT alone listens on loopback.",
+                               valueName: "addr:port"))
+    var metrics: MetricsAddress?
 
     @Flag(inversion: .prefixedNo, help: "Full-screen dashboard (the default when stdin and stdout are a terminal).")
     var tui: Bool?
@@ -124,6 +132,11 @@ struct CopyCommand: AsyncParsableCommand {
     var endpoints: [String] = []
 
     func validate() throws {
+        // SRC and DST are captured whole, for a captive server's own flags; a help flag
+        // before them, or before the '--' that starts a captive server, is still ours.
+        if endpoints.prefix(while: { $0 != "--" && $0 != "[" }).contains(where: { ["--help", "-h", "-help"].contains($0) }) {
+            throw CleanExit.helpRequest(self)
+        }
         guard connections >= 1 else { throw ValidationError("--connections must be at least 1") }
         guard requests >= 1 else { throw ValidationError("--requests must be at least 1") }
         guard retries >= 0 else { throw ValidationError("--retries must not be negative") }
@@ -144,12 +157,15 @@ struct CopyCommand: AsyncParsableCommand {
         var options = CopyOptions()
         options.connections = connections
         options.requestsPerLane = requests
-        guard let size = Units.parseSize(requestSize), size >= 512, size <= 32 << 20 else {
-            throw ValidationError("--request-size '\(requestSize)' must be a size from 512 to 32M")
+        let size = requestSize.bytes
+        guard size >= 512, size <= 32 << 20 else {
+            throw ValidationError("--request-size \(Units.sizeText(size)) must be from 512 to 32M")
         }
         options.requestSize = size
-        guard let granularity = Units.parseSize(sparse), granularity == 0 || (granularity >= 512 && granularity <= size) else {
-            throw ValidationError("--sparse '\(sparse)' must be 0 or a size from 512 up to the request size")
+        // Only a block size given explicitly can be wrong: the default follows a small request size.
+        let granularity = sparse?.bytes ?? min(4096, size)
+        guard granularity == 0 || (granularity >= 512 && granularity <= size) else {
+            throw ValidationError("--sparse \(Units.sizeText(granularity)) must be 0 or from 512 up to the request size (\(Units.sizeText(size)))")
         }
         options.sparseGranularity = granularity
         options.allocated = allocated
@@ -189,10 +205,10 @@ struct CopyCommand: AsyncParsableCommand {
     }
 
     func sampleInterval() throws -> Duration {
-        guard let value = Units.parseDuration(interval), value >= .milliseconds(100) else {
-            throw ValidationError("--interval '\(interval)' must be at least 100ms")
+        guard interval.duration >= .milliseconds(100) else {
+            throw ValidationError("--interval \(Units.durationText(interval.duration)) must be at least 100ms")
         }
-        return value
+        return interval.duration
     }
 
     func configuration() throws -> CopyConfiguration {
@@ -201,7 +217,7 @@ struct CopyCommand: AsyncParsableCommand {
                                  statsJSONPath: statsJSON, showProgress: progress, interval: try sampleInterval(),
                                  verbose: verbose, tui: tui, theme: theme,
                                  control: noControl ? .off : control.map { .path($0) } ?? .standard,
-                                 readyDescriptor: readyDescriptor)
+                                 readyDescriptor: readyDescriptor, metrics: metrics)
     }
 
     func run() async throws {

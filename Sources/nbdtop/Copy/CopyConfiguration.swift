@@ -17,6 +17,8 @@ struct CopyConfiguration: Sendable {
     var control: ControlSocketSetting = .standard
     /// With `--background`, the pipe to the parent that waits to hear whether the copy started.
     var readyDescriptor: Int32?
+    /// `--metrics`: where to serve Prometheus metrics, if anywhere.
+    var metrics: MetricsAddress?
     /// How `showProgress` shows it (the nbdcopy stand-in draws nbdcopy's progress bar).
     var progressDisplay: any ProgressDisplay = ProgressLine()
 }

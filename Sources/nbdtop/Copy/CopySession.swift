@@ -107,14 +107,32 @@ final class CopySession: Sendable {
         }
         let incomplete = IncompleteDestination(destinationEndpoint)
         progress.withLock { $0.incomplete = incomplete }
+        // Before the engine: one that is made must also be run.
+        let metrics: MetricsServer?
+        if let address = configuration.metrics {
+            do {
+                metrics = try await MetricsServer.start(at: address, registry: MetricsRegistry())
+            } catch {
+                await sourceEndpoint.close()
+                await destinationEndpoint.close()
+                return fail("\(error)", status: 1, destination: incomplete.settle(nil))
+            }
+        } else {
+            metrics = nil
+        }
         let engine: CopyEngine
         do {
             engine = try CopyEngine(source: sourceEndpoint, destination: destinationEndpoint, options: options,
                                     firstEventLoop: eventLoop)
         } catch {
+            await metrics?.close()
             await sourceEndpoint.close()
             await destinationEndpoint.close()
             return fail("\(error)", status: 1, destination: incomplete.settle(nil))
+        }
+        if let metrics {
+            metrics.registry.update(MetricsFrame(copy: await engine.snapshot()))
+            printError("nbdtop: metrics at http://\(metrics.address)/metrics")
         }
         let lanes = max(1, min(options.connections, engine.maximumLanes))
         let startLine = StatsJSON.start(t: seconds, source: source.description, destination: destination.description,
@@ -165,6 +183,7 @@ final class CopySession: Sendable {
                 let snapshot = await engine.snapshot()
                 self.progress.withLock { $0.latest = snapshot }
                 statsOutput?.writeLine(StatsJSON.sample(snapshot))
+                metrics?.registry.update(MetricsFrame(copy: snapshot))
                 progressDisplay?.show(snapshot)
             }
         }
@@ -207,6 +226,8 @@ final class CopySession: Sendable {
         let flush = await engine.outcome?.flush ?? .notReached
         progress.withLock { $0.latest = final }
         emit(StatsJSON.sample(final))
+        metrics?.registry.update(MetricsFrame(copy: final))
+        await metrics?.close()
         progressDisplay?.finish(final, succeeded: (try? result.get()) != nil)
         if dashboard != nil && !hungUp {
             OutputFile.standardOutput.write(SummaryReport.text(final))
