@@ -65,6 +65,12 @@ extension DashboardState {
             return .quit
         case .help:
             helpVisible = true
+        case .sortColumn:
+            sort.selectNextColumn()
+            log("sorted by \(sort.description)", at: elapsed)
+        case .invertSort:
+            sort.invert()
+            log("sorted by \(sort.description)", at: elapsed)
         }
         return nil
     }
@@ -78,7 +84,7 @@ extension DashboardState {
     /// Moves the selection through the table's rows; from no selection, down picks the
     /// first row and up the last. Stops at the ends.
     mutating func moveSelection(by step: Int, in snapshot: CopySnapshot) {
-        let rows = snapshot.connectionsInTableOrder.map(ConnectionID.init)
+        let rows = tableRows(in: snapshot).map(ConnectionID.init)
         guard !rows.isEmpty else {
             selected = nil
             return

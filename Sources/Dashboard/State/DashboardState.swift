@@ -29,6 +29,13 @@ public struct DashboardState: Sendable {
     public var glyphs: Glyphs
     /// The copy runs in another process (`nbdtop attach`): `q` detaches, `S` stops it.
     public var attached: Bool
+    /// The copy's rate over the whole transfer, and the moments the chart marks.
+    public var throughput = ThroughputHistory()
+    public private(set) var markers: [ChartMarker] = []
+    /// The most markers kept; older ones go first.
+    public static let markerCapacity = 500
+    /// How the connection table is ordered.
+    public var sort = TableSort()
 
     public init(sourceName: String, destinationName: String, requestsPerLane: Int,
                 themeNames: [String] = ["default"], themeIndex: Int = 0,
@@ -54,6 +61,16 @@ public struct DashboardState: Sendable {
     /// Adds an engine event to the event pane.
     public mutating func record(_ event: CopyEvent, at elapsed: Duration) {
         eventLog.append(EventLogEntry(event, elapsed: elapsed))
+        if let kind = ChartMarker.kind(for: event) {
+            markers.append(ChartMarker(elapsed: elapsed, kind: kind))
+            if markers.count > Self.markerCapacity { markers.removeFirst(markers.count - Self.markerCapacity) }
+        }
+    }
+
+    /// Takes a new live snapshot into the chart's history (frozen or not: the history
+    /// keeps the whole transfer).
+    public mutating func observe(_ snapshot: CopySnapshot) {
+        throughput.observe(snapshot)
     }
 
     /// Adds a line of the program's own to the event pane.

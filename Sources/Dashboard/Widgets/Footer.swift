@@ -28,7 +28,7 @@ struct Footer {
 
     /// Footer entries left out first when the line is too narrow, in order; quit and
     /// help always stay.
-    static let dropOrder: [KeyAction] = [.slowerRefresh, .stopCopy, .cycleTheme, .freezeDisplay, .togglePause, .selectUp, .dropLane, .addLane]
+    static let dropOrder: [KeyAction] = [.slowerRefresh, .sortColumn, .stopCopy, .cycleTheme, .freezeDisplay, .togglePause, .selectUp, .dropLane, .addLane]
 
     /// The footer's runs for `width` columns: `+ add  - drop  ↑↓ select …`, dropping
     /// entries in `dropOrder` when too narrow; quit and help always stay.

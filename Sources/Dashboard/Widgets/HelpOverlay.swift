@@ -20,12 +20,15 @@ struct HelpOverlay {
         grid.write(title, at: Position(row: box.row, column: box.column + (width - DisplayWidth.of(title)) / 2),
                    style: theme[.group].over(style), clip: box)
         let inside = Rect(row: box.row + 1, column: box.column + 2, columns: width - 4, rows: height - 2)
-        for (index, binding) in bindings.prefix(inside.rows - 1).enumerated() {
+        // On the smallest screens the keys come before the closing line.
+        let closingLine = inside.rows > bindings.count
+        for (index, binding) in bindings.prefix(closingLine ? inside.rows - 1 : inside.rows).enumerated() {
             let line = inside.line(index)
             let runs = [TextRun(TextFitting.pad(binding.keyNames, to: keyColumn), theme[.footerKey].over(style)),
                         TextRun(binding.description, style)]
             grid.write(runs.truncated(to: line.columns, ellipsis: glyphs.ellipsis), at: Position(row: line.row, column: line.column), clip: line)
         }
+        guard closingLine else { return }
         grid.write("any key closes this help", at: Position(row: inside.bottom - 1, column: inside.column),
                    style: theme[.dim].over(style), clip: inside)
     }

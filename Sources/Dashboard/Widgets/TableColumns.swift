@@ -2,6 +2,8 @@
 enum TableColumn: Sendable, Equatable {
     case id, state, rate, history, inFlight, p50, p99, oldest, stall, slow, errors
     case bytes, held, retries
+    /// The destination's p50, when lanes share one row.
+    case writeLatency
 
     var title: String {
         switch self {
@@ -19,6 +21,7 @@ enum TableColumn: Sendable, Equatable {
         case .bytes: return "bytes"
         case .held: return "held"
         case .retries: return "retry"
+        case .writeLatency: return "write"
         }
     }
 
@@ -30,7 +33,7 @@ enum TableColumn: Sendable, Equatable {
         case .rate: return 10
         case .history: return 0
         case .inFlight: return 9
-        case .p50, .p99, .oldest: return 6
+        case .p50, .p99, .oldest, .writeLatency: return 6
         case .stall: return 12
         case .errors: return 3
         case .slow: return 4
@@ -58,9 +61,11 @@ struct TablePlan: Equatable {
     static let historyWithExtras = 30
 
     /// Essential columns first; when too narrow, `slow`, `oldest`, `p50` and `errors` go (in
-    /// that order); when wide, `bytes`, `held` and `retry` come in.
-    init(width: Int) {
+    /// that order); when wide, `bytes`, `held` and `retry` come in. `writeLatency` adds the
+    /// destination's p50 after p99 (lanes shown one row each).
+    init(width: Int, writeLatency: Bool = false) {
         var columns: [TableColumn] = [.id, .state, .rate, .history, .inFlight, .p50, .p99, .oldest, .stall, .slow, .errors]
+        if writeLatency { columns.insert(.writeLatency, at: 7) }
         func used(_ set: [TableColumn]) -> Int { set.reduce(0) { $0 + $1.width } + set.count - 1 }
         for dropped in [TableColumn.slow, .oldest, .p50, .errors] where used(columns) + Self.minimumHistory > width {
             columns.removeAll { $0 == dropped }

@@ -118,7 +118,7 @@ final class CopySession: Sendable {
         }
         let lanes = max(1, min(options.connections, engine.maximumLanes))
         let startLine = StatsJSON.start(t: seconds, source: source.description, destination: destination.description,
-                                        size: sourceEndpoint.size, lanes: lanes, maximumLanes: engine.maximumLanes,
+                                        destinationIsNBD: destinationEndpoint is NBDEndpoint, size: sourceEndpoint.size, lanes: lanes, maximumLanes: engine.maximumLanes,
                                         laneLimitReason: engine.laneLimitReason, requestSize: options.requestSize)
         statsOutput?.writeLine(startLine)
         let control = await CopyControl.start(configuration.control, engine: engine, startLine: startLine,

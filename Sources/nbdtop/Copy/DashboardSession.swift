@@ -54,6 +54,7 @@ final class DashboardSession {
     /// also a signal asking to leave), or the user quits or detaches.
     func run(hungUp: borrowing Atomic<Bool>) async -> End {
         var latest = await source.snapshot()
+        state.observe(latest)
         var nextDraw = ContinuousClock.now
         source.refreshIntervalChanged(to: state.refreshInterval)
         while !source.hasEnded {
@@ -92,6 +93,7 @@ final class DashboardSession {
             if ContinuousClock.now >= nextDraw || redraw {
                 if ContinuousClock.now >= nextDraw {
                     latest = await source.snapshot()
+                    state.observe(latest)
                     nextDraw = ContinuousClock.now + state.refreshInterval
                 }
                 screen.draw(render(snapshot: state.displayed(latest), state: state, theme: theme(state.themeIndex), size: screen.size))

@@ -1,0 +1,121 @@
+import NBDCopy
+
+/// The copy's aggregate rate over the whole transfer, for the throughput chart, in a
+/// bounded amount of memory: time is cut into buckets of `bucketWidth`; when `capacity`
+/// buckets are used, neighbours merge and the width doubles, so the history always spans
+/// the whole transfer at the finest resolution that fits.
+public struct ThroughputHistory: Sendable, Equatable {
+    /// One stretch of time: the mean rate of the snapshots in it, and whether any
+    /// connection was stalled in one of them.
+    public struct Bucket: Sendable, Equatable {
+        public var bytesPerSecond: Double
+        public var stalled: Bool
+        var samples: Int
+    }
+
+    public static let capacity = 1024
+    public private(set) var bucketWidth: Duration
+    /// Buckets from the start, oldest first; bucket `i` covers `[i, i+1) × bucketWidth`.
+    public private(set) var buckets: [Bucket] = []
+    /// The newest time observed.
+    public private(set) var end: Duration = .zero
+
+    public init(bucketWidth: Duration = .milliseconds(250)) {
+        self.bucketWidth = bucketWidth
+    }
+
+    /// Adds the copy's rate at `snapshot.elapsed`; a snapshot older than the newest one
+    /// (a frozen display, an attach that went back) is ignored.
+    public mutating func observe(_ snapshot: CopySnapshot) {
+        observe(elapsed: snapshot.elapsed, bytesPerSecond: snapshot.bytesPerSecond,
+                stalled: snapshot.connections.contains(where: \.stalled))
+    }
+
+    public mutating func observe(elapsed: Duration, bytesPerSecond: Double, stalled: Bool) {
+        guard elapsed >= end else { return }
+        end = elapsed
+        var index = Int(elapsed / bucketWidth)
+        while index >= Self.capacity {
+            compress()
+            index = Int(elapsed / bucketWidth)
+        }
+        while buckets.count <= index {
+            // A gap (no snapshot in a bucket) repeats the previous rate rather than reading as zero.
+            let previous = buckets.last.map { Bucket(bytesPerSecond: $0.bytesPerSecond, stalled: false, samples: 0) }
+            buckets.append(previous ?? Bucket(bytesPerSecond: 0, stalled: false, samples: 0))
+        }
+        var bucket = buckets[index]
+        let rate = bytesPerSecond.isFinite ? max(0, bytesPerSecond) : 0
+        bucket.bytesPerSecond = bucket.samples == 0 ? rate
+            : (bucket.bytesPerSecond * Double(bucket.samples) + rate) / Double(bucket.samples + 1)
+        bucket.samples += 1
+        bucket.stalled = bucket.stalled || stalled
+        buckets[index] = bucket
+    }
+
+    /// Halves the resolution: every two neighbouring buckets become one.
+    private mutating func compress() {
+        bucketWidth = bucketWidth * 2
+        buckets = stride(from: 0, to: buckets.count, by: 2).map { start in
+            let pair = buckets[start..<min(start + 2, buckets.count)]
+            let samples = pair.reduce(0) { $0 + max(1, $1.samples) }
+            let rate = pair.reduce(0.0) { $0 + $1.bytesPerSecond * Double(max(1, $1.samples)) } / Double(samples)
+            return Bucket(bytesPerSecond: rate, stalled: pair.contains(where: \.stalled), samples: samples)
+        }
+    }
+
+    /// The history resampled to `columns` columns spanning `[0, end]`: each column's mean
+    /// rate and whether it holds a stall. Empty before anything was observed.
+    public func columns(_ columns: Int) -> [Bucket] {
+        guard columns > 0, !buckets.isEmpty else { return [] }
+        let count = buckets.count
+        return (0..<columns).map { column in
+            let first = column * count / columns
+            let last = max(first + 1, (column + 1) * count / columns)
+            let slice = buckets[min(first, count - 1)..<min(last, count)]
+            let rate = slice.reduce(0.0) { $0 + $1.bytesPerSecond } / Double(slice.count)
+            return Bucket(bytesPerSecond: rate, stalled: slice.contains(where: \.stalled), samples: slice.count)
+        }
+    }
+
+    /// The time the chart's right edge stands for: the end of the last bucket.
+    public var span: Duration { bucketWidth * buckets.count }
+}
+
+/// A moment the chart marks: a lane added, dropped, failed or reconnected.
+public struct ChartMarker: Sendable, Equatable {
+    public var elapsed: Duration
+    public var kind: Kind
+
+    /// What the marker stands for; `ChartMarker.table` gives each its glyph and legend.
+    public enum Kind: Sendable, Equatable, CaseIterable {
+        case laneAdded, laneDropped, laneFailed, laneReconnected
+    }
+
+    public init(elapsed: Duration, kind: Kind) {
+        self.elapsed = elapsed
+        self.kind = kind
+    }
+
+    /// The events that put a marker on the chart, one entry each; another event (such as
+    /// an auto-tuning decision) gets a marker with one more line here and in `Kind`.
+    public static func kind(for event: CopyEvent) -> Kind? {
+        switch event {
+        case .laneAdded: return .laneAdded
+        case .laneDropped: return .laneDropped
+        case .laneFailed: return .laneFailed
+        case .laneReconnected: return .laneReconnected
+        default: return nil
+        }
+    }
+
+    /// Each kind's glyph and legend word, in legend order.
+    public static let table: [(kind: Kind, glyph: Character, legend: String)] = [
+        (.laneAdded, "+", "lane added"),
+        (.laneDropped, "-", "dropped"),
+        (.laneFailed, "x", "failed"),
+        (.laneReconnected, "r", "reconnected"),
+    ]
+
+    public var glyph: Character { Self.table.first { $0.kind == kind }?.glyph ?? "*" }
+}
