@@ -145,3 +145,13 @@ struct EventLoopCPUTests {
         #expect(!ticks.isEmpty)
     }
 }
+
+extension BottleneckTests {
+    @Test("a pipeline still filling (nothing in flight yet) does not hide a full window")
+    func fillingPipeline() throws {
+        let snapshots = [Self.snapshot(second: 0, lanes: 1, sourceInFlight: 0, destinationInFlight: 0)]
+            + (1...3).map { Self.snapshot(second: $0, lanes: 1, sourceInFlight: 64, destinationInFlight: 0) }
+        let verdict = try #require(Self.verdict(snapshots))
+        #expect(verdict.kind == .source && verdict.detail.contains("-R 64"), "\(verdict.detail)")
+    }
+}

@@ -70,9 +70,12 @@ struct TablePlan: Equatable {
         for dropped in [TableColumn.slow, .oldest, .p50, .errors] where used(columns) + Self.minimumHistory > width {
             columns.removeAll { $0 == dropped }
         }
+        // The write column takes its room from the history, not from the extras: a table of
+        // lanes has half the rows, and the bytes column is what tells lanes apart.
+        let writeRoom = writeLatency ? TableColumn.writeLatency.width + 1 : 0
         for extra in [TableColumn.bytes, .held, .retries] {
             let candidate = columns + [extra]
-            if width - used(candidate) >= Self.historyWithExtras { columns = candidate }
+            if width - used(candidate) + writeRoom >= Self.historyWithExtras { columns = candidate }
         }
         self.columns = columns
         historyWidth = min(Self.maximumHistory, max(0, width - used(columns)))

@@ -121,8 +121,9 @@ extension Bottleneck {
     public static let cpuLimit = 0.9
     /// A side stalled for at least this share of the window (per connection) is stalling.
     public static let stalledShare = 0.05
-    /// Windows full in at least this share of the samples are "always" full.
-    public static let fullWindowShare = 0.9
+    /// Windows full in at least this share of the samples are "always" full (a pipeline
+    /// still filling in the first samples must not hide it).
+    public static let fullWindowShare = 0.75
 
     /// The verdict over `history`, oldest first, the last being now; nil while there is
     /// too little to judge by (less than `minimumHistory`, or nothing in flight).
@@ -165,9 +166,12 @@ extension Bottleneck {
             return Bottleneck(kind: kind, detail: evidence + "; all \(now.maximumLanes) lanes in use")
         }
 
-        let samples = Double(recent.count)
-        let atRequests = recent.reduce(0.0) { $0 + share($1.lanesAtRequestLimit, of: $1.openLanes) } / samples
-        let atBytes = recent.reduce(0.0) { $0 + share($1.lanesAtByteLimit, of: $1.openLanes) } / samples
+        // Moments with nothing in flight at all (before the first request, between lanes)
+        // say nothing about the window.
+        let busy = recent.filter { $0.sourceInFlight + $0.destinationInFlight > 0 }
+        let samples = Double(max(1, busy.count))
+        let atRequests = busy.reduce(0.0) { $0 + share($1.lanesAtRequestLimit, of: $1.openLanes) } / samples
+        let atBytes = busy.reduce(0.0) { $0 + share($1.lanesAtByteLimit, of: $1.openLanes) } / samples
         if atRequests + atBytes >= fullWindowShare {
             let limit = atRequests >= atBytes ? "-R \(now.limits.requestsPerLane)"
                                               : "--queue-size \(mebibytes(now.limits.queueSizeBytes))"
