@@ -142,3 +142,52 @@ struct ChartAndRowsTests {
         #expect(ThroughputChart.scale(for: 0) > 0)
     }
 }
+
+@Suite("The mouse: rows, wheel and footer")
+struct MouseTests {
+    let size = TerminalSize(columns: 120, rows: 40)
+
+    @Test("a press on a connection row selects it; elsewhere it selects nothing")
+    func pressSelects() throws {
+        let snapshot = Fixtures.snapshot(lanes: 3)
+        var state = Fixtures.state()
+        let grid = render(snapshot: snapshot, state: state, theme: .default, size: size)
+        let row = try #require((0..<grid.rows).first { grid.text(row: $0).hasPrefix("   2 active") })
+        #expect(state.handle(.mouse(.press(Position(row: row, column: 40))), latest: snapshot, copyRunning: true, size: size) == nil)
+        #expect(state.selected == ConnectionID(laneID: 2, side: .source))
+        _ = state.handle(.mouse(.press(Position(row: 0, column: 5))), latest: snapshot, copyRunning: true, size: size)
+        #expect(state.selected == ConnectionID(laneID: 2, side: .source), "a press on the header changes nothing")
+        let selectedGrid = render(snapshot: snapshot, state: state, theme: .default, size: size)
+        #expect(selectedGrid.text(row: row).hasPrefix(">  2"))
+    }
+
+    @Test("the wheel moves the selection through the rows")
+    func wheel() {
+        let snapshot = Fixtures.snapshot(lanes: 3)
+        var state = Fixtures.state()
+        _ = state.handle(.mouse(.wheelDown(Position(row: 10, column: 10))), latest: snapshot, copyRunning: true, size: size)
+        _ = state.handle(.mouse(.wheelDown(Position(row: 10, column: 10))), latest: snapshot, copyRunning: true, size: size)
+        #expect(state.selected == ConnectionID(laneID: 2, side: .source))
+        _ = state.handle(.mouse(.wheelUp(Position(row: 10, column: 10))), latest: snapshot, copyRunning: true, size: size)
+        #expect(state.selected == ConnectionID(laneID: 1, side: .source))
+    }
+
+    @Test("a press on a footer item runs its key; between items nothing happens")
+    func footer() throws {
+        let snapshot = Fixtures.snapshot(lanes: 2)
+        var state = Fixtures.state()
+        let footer = render(snapshot: snapshot, state: state, theme: .default, size: size).text(row: 39)
+        func press(_ word: String) throws -> DashboardCommand? {
+            let column = try #require(footer.firstRange(of: word)).lowerBound.utf16Offset(in: footer)
+            return state.handle(.mouse(.press(Position(row: 39, column: column))), latest: snapshot, copyRunning: true, size: size)
+        }
+        #expect(try press("+ add") == .addLane)
+        #expect(try press("drop") == .dropLane(laneID: nil))
+        #expect(try press("? help") == nil)
+        #expect(state.helpVisible)
+        state.helpVisible = false
+        _ = try press("F6 sort")
+        #expect(state.sort.column == .rate)
+        #expect(Footer.action(atColumn: 0, width: 120) == nil, "the margin before the first item")
+    }
+}

@@ -44,7 +44,7 @@ import Testing
     }
 
     /// Three lanes into `null:`: one row per lane, no destination block; `I` inverts the
-    /// order (lane 3 first), and F6 sorts by the next column.
+    /// order (lane 3 first), F6 sorts by the next column, and a mouse click selects a row.
     @Test func nullDestinationShowsOneRowPerLaneAndSortingReordersThem() throws {
         let source = try Self.cappedSource()
         defer { source.stop() }
@@ -63,6 +63,15 @@ import Testing
         try terminal.sendKeys("F6")
         try terminal.waitForText("sorted by rate")
 
+        // A press of the first button on lane 2's row, as xterm reports it (SGR mouse mode).
+        let screenNow = try terminal.capture()
+        let lines = screenNow.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+        let row = try #require(lines.firstIndex { DashboardScreen.row($0)?.lane == 2 }, "\(screenNow)")
+        try Self.click(terminal, row: row, column: 30)
+        try terminal.waitForScreen("lane 2 selected by the click") { screen in
+            screen.split(separator: "\n").contains { $0.hasPrefix(">") && DashboardScreen.row(String($0))?.lane == 2 }
+        }
+
         try terminal.type("q")
         try terminal.waitForText("Stop the copy and quit?")
         try terminal.type("y")
@@ -70,6 +79,15 @@ import Testing
         #expect(run.exitStatus == 130, "\(run.failureContext)")
         let summary = try terminal.capture(history: true, joined: true)
         #expect(summary.contains("write"), "the summary has one line per lane with the write latency:\n\(summary)")
+    }
+
+    /// Sends a press and release of the first mouse button at a screen cell (from 0), in
+    /// the SGR encoding the terminal announces (`kmous=\E[<`).
+    static func click(_ terminal: TmuxSession, row: Int, column: Int) throws {
+        for final in ["M", "m"] {
+            let sequence = "\u{1b}[<0;\(column + 1);\(row + 1)" + final
+            try terminal.tmux(["send-keys", "-t", terminal.name, "-H"] + sequence.utf8.map { String($0, radix: 16) })
+        }
     }
 
     /// `+` markers on the chart.

@@ -39,14 +39,30 @@ struct ConnectionTable {
         snapshot.connections.first { $0.laneID == lane && $0.side == .destination }?.latencyP50
     }
 
+    /// Which lines show in `frame`, keeping the selected one in view.
+    private func window(_ body: [Line], in frame: Rect) -> ScrollWindow {
+        ScrollWindow(lineCount: body.count, visibleRows: frame.rows - 1, selectedLine: body.firstIndex { line in
+            if case .connection(let connection) = line { return ConnectionID(connection) == state.selected }
+            return false
+        })
+    }
+
+    /// The connection drawn on screen row `row` when the table is in `frame`, if any: what
+    /// a mouse press there selects.
+    func connection(atRow row: Int, in frame: Rect) -> ConnectionSnapshot? {
+        let body = lines
+        let window = window(body, in: frame)
+        let offset = row - frame.row - 1 - (window.hiddenAbove > 0 ? 1 : 0)
+        guard row < frame.bottom, offset >= 0, offset < window.count,
+              case .connection(let connection) = body[window.first + offset] else { return nil }
+        return connection
+    }
+
     func draw(into grid: inout CellGrid, in frame: Rect, theme: Theme) {
         guard frame.rows > 0 else { return }
         let plan = TablePlan(width: frame.columns, writeLatency: perLane)
         let body = lines
-        let window = ScrollWindow(lineCount: body.count, visibleRows: frame.rows - 1, selectedLine: body.firstIndex { line in
-            if case .connection(let connection) = line { return ConnectionID(connection) == state.selected }
-            return false
-        })
+        let window = window(body, in: frame)
         drawTitles(into: &grid, line: frame.line(0), plan: plan, theme: theme)
         if body.isEmpty {
             grid.write(" no connections yet", at: Position(row: frame.row + 1, column: frame.column), style: theme[.dim], clip: frame)

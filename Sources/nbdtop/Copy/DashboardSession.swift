@@ -63,7 +63,7 @@ final class DashboardSession {
             while let key = screen.readKey() {
                 redraw = true
                 let interval = state.refreshInterval
-                let command = state.handle(key, latest: latest, copyRunning: true)
+                let command = state.handle(key, latest: latest, copyRunning: true, size: screen.size)
                 if state.refreshInterval != interval { source.refreshIntervalChanged(to: state.refreshInterval) }
                 guard let command else { continue }
                 switch command {
