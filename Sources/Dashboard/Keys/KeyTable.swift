@@ -2,7 +2,7 @@
 public enum KeyAction: String, Sendable, CaseIterable {
     case addLane, dropLane, selectUp, selectDown, togglePause, freezeDisplay, cycleTheme
     case slowerRefresh, fasterRefresh, quit, stopCopy, help
-    case sortColumn, invertSort
+    case sortColumn, invertSort, saveSettings
 }
 
 /// One entry of the key table: the keys, what they do, and how help and footer say it.
@@ -80,6 +80,9 @@ public enum KeyTable {
         KeyBinding(keys: [.character("S")], action: .stopCopy,
                    description: "stop the copy (asks y/n; y stops it cleanly, as Ctrl-C does)",
                    footerKeys: "S", footerLabel: "stop"),
+        KeyBinding(keys: [.function(2), .character("W")], action: .saveSettings,
+                   description: "save theme, refresh rate, sort and hidden columns to nbdtop.conf",
+                   footerKeys: "", footerLabel: ""),
         KeyBinding(keys: [.character("?"), .character("h"), .function(1)], action: .help,
                    description: "show or hide this help", footerKeys: "?", footerLabel: "help"),
     ]

@@ -103,6 +103,8 @@ extension DashboardState {
         case .invertSort:
             sort.invert()
             log("sorted by \(sort.description)", at: elapsed)
+        case .saveSettings:
+            return .saveSettings(settings)
         }
         return nil
     }

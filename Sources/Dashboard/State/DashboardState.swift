@@ -36,6 +36,8 @@ public struct DashboardState: Sendable {
     public static let markerCapacity = 500
     /// How the connection table is ordered.
     public var sort = TableSort()
+    /// Columns the table leaves out (`nbdtop.conf`).
+    var hiddenColumns: Set<TableColumn> = []
 
     public init(sourceName: String, destinationName: String, requestsPerLane: Int,
                 themeNames: [String] = ["default"], themeIndex: Int = 0,

@@ -60,7 +60,7 @@ struct ConnectionTable {
 
     func draw(into grid: inout CellGrid, in frame: Rect, theme: Theme) {
         guard frame.rows > 0 else { return }
-        let plan = TablePlan(width: frame.columns, writeLatency: perLane)
+        let plan = TablePlan(width: frame.columns, writeLatency: perLane, hidden: state.hiddenColumns)
         let body = lines
         let window = window(body, in: frame)
         drawTitles(into: &grid, line: frame.line(0), plan: plan, theme: theme)

@@ -139,7 +139,8 @@ final class CopySession: Sendable {
                 let local = LocalTransfer(engine: engine, events: events, ended: ended, startTime: startTime)
                 dashboard = DashboardSession(screen: try NCursesScreen(), themes: themes, source: local,
                                              sourceName: source.description, destinationName: destination.description,
-                                             requestsPerLane: options.requestsPerLane, hint: configuration.hint)
+                                             requestsPerLane: options.requestsPerLane, hint: configuration.hint,
+                                             themeFromCommandLine: configuration.theme != nil)
                 dashboardEvents = events
             } catch {
                 printError("nbdtop: no dashboard (\(error)); running without it")

@@ -18,9 +18,13 @@ final class DashboardSession {
     /// How often keys are polled.
     static let keyPollInterval = Duration.milliseconds(25)
 
+    /// Where F2 saves the dashboard's choices; nil without `XDG_CONFIG_HOME` and `HOME`.
+    private let settingsPath = DashboardSettings.path(environment: ProcessEnvironment.current())
+
     /// `attached`: the copy runs in another process, so `q` detaches and `S` stops it.
+    /// `themeFromCommandLine`: `--theme` was given, so it wins over `nbdtop.conf`'s.
     init(screen: NCursesScreen, themes: ThemeCycle, source: any TransferSource, sourceName: String, destinationName: String,
-         requestsPerLane: Int, hint: String? = nil, attached: Bool = false) {
+         requestsPerLane: Int, hint: String? = nil, attached: Bool = false, themeFromCommandLine: Bool = false) {
         self.screen = screen
         self.themes = themes
         self.source = source
@@ -29,6 +33,25 @@ final class DashboardSession {
                                themeIndex: themes.index, glyphs: screen.glyphs, hint: hint, attached: attached)
         for skipped in themes.skipped {
             state.log("theme skipped: \(skipped)", severity: .warning, at: .zero)
+        }
+        if let settingsPath {
+            let (settings, warning) = DashboardSettings.load(path: settingsPath)
+            state.apply(settings, theme: !themeFromCommandLine)
+            if let warning { state.log(warning, severity: .warning, at: .zero) }
+        }
+    }
+
+    /// F2: writes the current choices to `nbdtop.conf` and says where, or why not.
+    private func save(_ settings: DashboardSettings, at elapsed: Duration) {
+        guard let settingsPath else {
+            state.log("settings not saved: neither XDG_CONFIG_HOME nor HOME is set", severity: .warning, at: elapsed)
+            return
+        }
+        do {
+            try settings.save(path: settingsPath)
+            state.log("settings saved to \(settingsPath)", severity: .ok, at: elapsed)
+        } catch {
+            state.log("settings not saved to \(settingsPath): \(error)", severity: .error, at: elapsed)
         }
     }
 
@@ -81,6 +104,8 @@ final class DashboardSession {
                     return .userQuit
                 case .detach:
                     return .detached
+                case .saveSettings(let settings):
+                    save(settings, at: latest.elapsed)
                 }
             }
             for note in source.drainNotes() {
