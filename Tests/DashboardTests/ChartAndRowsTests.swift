@@ -191,3 +191,22 @@ struct MouseTests {
         #expect(Footer.action(atColumn: 0, width: 120) == nil, "the margin before the first item")
     }
 }
+
+@Suite("An attached dashboard's chart starts with the last minute")
+struct ChartSeedTests {
+    @Test("the first snapshot's per-second rates fill an empty history; later ones do not")
+    func seeds() {
+        var snapshot = Fixtures.snapshot(lanes: 2)
+        snapshot.elapsed = .seconds(100)
+        var state = Fixtures.state()
+        state.observe(snapshot)
+        let columns = state.throughput.columns(100)
+        #expect(state.throughput.end == .seconds(100))
+        #expect(columns.prefix(30).allSatisfy { $0.bytesPerSecond == 0 }, "nothing is known before the last minute")
+        #expect(columns.suffix(30).contains { $0.bytesPerSecond > 0 })
+        let before = state.throughput
+        snapshot.elapsed = .seconds(101)
+        state.throughput.seed(from: snapshot)
+        #expect(state.throughput == before)
+    }
+}

@@ -70,8 +70,9 @@ public struct DashboardState: Sendable {
     }
 
     /// Takes a new live snapshot into the chart's history (frozen or not: the history
-    /// keeps the whole transfer).
+    /// keeps the whole transfer); the first one also brings the last minute's rates.
     public mutating func observe(_ snapshot: CopySnapshot) {
+        throughput.seed(from: snapshot)
         throughput.observe(snapshot)
     }
 

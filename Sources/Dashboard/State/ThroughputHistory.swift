@@ -31,6 +31,25 @@ public struct ThroughputHistory: Sendable, Equatable {
                 stalled: snapshot.connections.contains(where: \.stalled))
     }
 
+    /// Fills an empty history from the per-second rates `snapshot`'s destination
+    /// connections carry (the last 60 s, oldest first): an attached dashboard's chart then
+    /// starts with what happened before it attached. Does nothing once anything was observed.
+    public mutating func seed(from snapshot: CopySnapshot) {
+        guard buckets.isEmpty else { return }
+        let histories = snapshot.connections.filter { $0.side == .destination }.map(\.rateHistory)
+        let seconds = histories.map(\.count).max() ?? 0
+        guard seconds > 0 else { return }
+        for index in 0..<seconds {
+            // Histories end at the same second; shorter ones started later.
+            let rate = histories.reduce(0.0) { sum, history in
+                let offset = index - (seconds - history.count)
+                return sum + (offset >= 0 ? history[offset] : 0)
+            }
+            let elapsed = snapshot.elapsed - .seconds(seconds - index)
+            if elapsed >= .zero { observe(elapsed: elapsed, bytesPerSecond: rate, stalled: false) }
+        }
+    }
+
     public mutating func observe(elapsed: Duration, bytesPerSecond: Double, stalled: Bool) {
         guard elapsed >= end else { return }
         end = elapsed
