@@ -54,16 +54,17 @@ struct ChartAndRowsTests {
 
     @Test("lane events map to chart markers through one table")
     func markerTable() {
-        #expect(ChartMarker.kind(for: .laneAdded(laneID: 2)) == .laneAdded)
-        #expect(ChartMarker.kind(for: .laneDropped(laneID: 2)) == .laneDropped)
-        #expect(ChartMarker.kind(for: .laneFailed(laneID: 2, reason: "EIO")) == .laneFailed)
-        #expect(ChartMarker.kind(for: .laneReconnected(laneID: 2, side: .source)) == .laneReconnected)
-        #expect(ChartMarker.kind(for: .paused(true)) == nil)
-        #expect(Set(ChartMarker.table.map(\.glyph)).count == ChartMarker.Kind.allCases.count)
+        #expect(ChartMarker(.laneAdded(laneID: 2), at: .zero)?.glyph == "+")
+        #expect(ChartMarker(.laneDropped(laneID: 2), at: .zero)?.glyph == "-")
+        #expect(ChartMarker(.laneFailed(laneID: 2, reason: "EIO"), at: .zero)?.glyph == "x")
+        #expect(ChartMarker(.laneReconnected(laneID: 2, side: .source), at: .zero)?.glyph == "r")
+        #expect(ChartMarker(.paused(true), at: .zero) == nil)
+        #expect(ChartMarker(.stall(laneID: 1, side: .source, oldestAge: .seconds(1), held: 3), at: .zero) == nil)
+        #expect(Set(ChartMarker.table.map(\.glyph)).count == ChartMarker.table.count)
         var state = Fixtures.state()
         state.record(.laneAdded(laneID: 2), at: .seconds(3))
         state.record(.paused(true), at: .seconds(4))
-        #expect(state.markers == [ChartMarker(elapsed: .seconds(3), kind: .laneAdded)])
+        #expect(state.markers == [ChartMarker(elapsed: .seconds(3), glyph: "+")])
     }
 
     @Test("a marker shows at its moment on the chart")

@@ -63,8 +63,8 @@ public struct DashboardState: Sendable {
     /// Adds an engine event to the event pane.
     public mutating func record(_ event: CopyEvent, at elapsed: Duration) {
         eventLog.append(EventLogEntry(event, elapsed: elapsed))
-        if let kind = ChartMarker.kind(for: event) {
-            markers.append(ChartMarker(elapsed: elapsed, kind: kind))
+        if let marker = ChartMarker(event, at: elapsed) {
+            markers.append(marker)
             if markers.count > Self.markerCapacity { markers.removeFirst(markers.count - Self.markerCapacity) }
         }
     }

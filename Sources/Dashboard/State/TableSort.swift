@@ -65,7 +65,7 @@ public struct TableSort: Sendable, Equatable {
         }
     }
 
-    /// `rate ▼`, for the event pane and the footer.
+    /// `rate largest first`, for the event pane.
     public var description: String { "\(column.rawValue) \(descending ? "largest first" : "smallest first")" }
 }
 

@@ -104,37 +104,33 @@ public struct ThroughputHistory: Sendable, Equatable {
 /// A moment the chart marks: a lane added, dropped, failed or reconnected.
 public struct ChartMarker: Sendable, Equatable {
     public var elapsed: Duration
-    public var kind: Kind
+    /// The glyph drawn, from `ChartMarker.table`.
+    public var glyph: Character
 
-    /// What the marker stands for; `ChartMarker.table` gives each its glyph and legend.
-    public enum Kind: Sendable, Equatable, CaseIterable {
-        case laneAdded, laneDropped, laneFailed, laneReconnected
-    }
-
-    public init(elapsed: Duration, kind: Kind) {
+    public init(elapsed: Duration, glyph: Character) {
         self.elapsed = elapsed
-        self.kind = kind
+        self.glyph = glyph
     }
 
-    /// The events that put a marker on the chart, one entry each; another event (such as
-    /// an auto-tuning decision) gets a marker with one more line here and in `Kind`.
-    public static func kind(for event: CopyEvent) -> Kind? {
-        switch event {
-        case .laneAdded: return .laneAdded
-        case .laneDropped: return .laneDropped
-        case .laneFailed: return .laneFailed
-        case .laneReconnected: return .laneReconnected
-        default: return nil
-        }
+    /// One kind of marker: the events it stands for, its glyph and its legend word.
+    public struct Kind: Sendable {
+        public var glyph: Character
+        public var legend: String
+        public var matches: @Sendable (CopyEvent) -> Bool
     }
 
-    /// Each kind's glyph and legend word, in legend order.
-    public static let table: [(kind: Kind, glyph: Character, legend: String)] = [
-        (.laneAdded, "+", "lane added"),
-        (.laneDropped, "-", "dropped"),
-        (.laneFailed, "x", "failed"),
-        (.laneReconnected, "r", "reconnected"),
+    /// Every kind of marker, in legend order: the one place that maps events to markers,
+    /// so another event (such as an auto-tuning decision) gets a marker with one line here.
+    public static let table: [Kind] = [
+        Kind(glyph: "+", legend: "lane added") { if case .laneAdded = $0 { true } else { false } },
+        Kind(glyph: "-", legend: "dropped") { if case .laneDropped = $0 { true } else { false } },
+        Kind(glyph: "x", legend: "failed") { if case .laneFailed = $0 { true } else { false } },
+        Kind(glyph: "r", legend: "reconnected") { if case .laneReconnected = $0 { true } else { false } },
     ]
 
-    public var glyph: Character { Self.table.first { $0.kind == kind }?.glyph ?? "*" }
+    /// The marker for `event` at `elapsed`, when it is one the chart marks.
+    public init?(_ event: CopyEvent, at elapsed: Duration) {
+        guard let kind = Self.table.first(where: { $0.matches(event) }) else { return nil }
+        self.init(elapsed: elapsed, glyph: kind.glyph)
+    }
 }
