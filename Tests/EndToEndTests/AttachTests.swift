@@ -39,6 +39,8 @@ import Glibc
             return screen.contains("lanes 1/") && table.sourceRows.count == 1 && table.destinationRows.isEmpty
         }
         #expect(try terminal.alternateScreenOn, "attach uses the alternate screen")
+        // The verdict comes with the copy's samples: the capped source is the limit.
+        try terminal.waitForText("bottleneck: source")
         #expect(try terminal.capture().contains("q detach"), "the footer says q detaches")
 
         try terminal.type("+")
