@@ -44,11 +44,13 @@ import Testing
     }
 
     /// Three lanes into `null:`: one row per lane, no destination block; `I` inverts the
-    /// order (lane 3 first), F6 sorts by the next column, and a mouse click selects a row.
+    /// order (lane 3 first), F6 sorts by the next column, F2 saves that to nbdtop.conf, and a mouse click selects a row.
     @Test func nullDestinationShowsOneRowPerLaneAndSortingReordersThem() throws {
         let source = try Self.cappedSource()
         defer { source.stop() }
-        let run = try DashboardRun { _ in ["copy", "-C", "3", source.uri, "null:"] }
+        let config = try TemporaryDirectory(prefix: "nbdtop-config")
+        defer { config.remove() }
+        let run = try DashboardRun(environment: ["XDG_CONFIG_HOME": config.path]) { _ in ["copy", "-C", "3", source.uri, "null:"] }
         defer { run.stop() }
         let terminal = run.terminal
 
@@ -62,6 +64,12 @@ import Testing
         try terminal.waitForScreen("lanes in reverse order") { DashboardScreen($0).sourceRows.map(\.lane) == [3, 2, 1] }
         try terminal.sendKeys("F6")
         try terminal.waitForText("sorted by rate")
+
+        // F2 writes the choices, the sort among them, to nbdtop.conf.
+        try terminal.sendKeys("F2")
+        try terminal.waitForText("settings saved to")
+        let saved = try String(contentsOfFile: config.file("nbdtop/nbdtop.conf"), encoding: .utf8)
+        #expect(saved.contains("sort = rate") && saved.contains("sort_order = descending"), "\(saved)")
 
         // A press of the first button on lane 2's row, as xterm reports it (SGR mouse mode).
         let screenNow = try terminal.capture()
