@@ -26,7 +26,7 @@ DEBIAN_PACKAGES := nbdkit nbdkit-plugin-python qemu-utils nbd-server libnbd-bin 
 DEBUG_BIN := .build/debug/nbdtop
 RELEASE_BIN := .build/release/nbdtop
 
-.PHONY: all deps build release test demo bench bench-proxy fuzz sanitize install clean
+.PHONY: all deps build release test golden demo bench bench-proxy fuzz sanitize install clean
 
 all: build
 
@@ -59,6 +59,10 @@ test: deps build
 	runtime=$$(mktemp -d /tmp/nbdtop-test-run.XXXXXX) && \
 	  XDG_RUNTIME_DIR=$$runtime NBDTOP_BIN=$(CURDIR)/$(DEBUG_BIN) $(SWIFT) test --no-parallel; \
 	  status=$$?; rm -rf "$$runtime"; exit $$status
+
+## golden: rewrite the dashboard's golden grids (Tests/DashboardTests/Golden); review the diff
+golden: build
+	NBDTOP_UPDATE_GOLDEN=1 $(SWIFT) test --no-parallel --filter GoldenRenderTests
 
 ## demo: a live transfer between captive nbdkit servers; press + to add lanes, q to quit
 demo: deps release

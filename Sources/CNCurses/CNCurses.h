@@ -43,6 +43,32 @@ static inline attr_t cncurses_a_italic(void) { return A_ITALIC; }
 /* Keys: KEY_F(n) is a function-like macro. */
 static inline int cncurses_key_f(int n) { return KEY_F(n); }
 
+/* Mouse: presses of the first button and the wheel (buttons 4 and 5), reported at once
+ * (no click resolution). KEY_MOUSE is the key code a mouse event arrives as. */
+static inline void cncurses_mouse_enable(void) {
+    mouseinterval(0);
+    mousemask(BUTTON1_PRESSED | BUTTON4_PRESSED
+#ifdef BUTTON5_PRESSED
+              | BUTTON5_PRESSED
+#endif
+              , NULL);
+}
+static inline int cncurses_key_mouse(void) { return KEY_MOUSE; }
+/* The pending mouse event: 1 a press of the first button, 2 wheel up, 3 wheel down, 0 none
+ * or another; sets row and column. */
+static inline int cncurses_mouse_event(int *row, int *column) {
+    MEVENT event;
+    if (getmouse(&event) != OK) return 0;
+    *row = event.y;
+    *column = event.x;
+    if (event.bstate & BUTTON1_PRESSED) return 1;
+    if (event.bstate & BUTTON4_PRESSED) return 2;
+#ifdef BUTTON5_PRESSED
+    if (event.bstate & BUTTON5_PRESSED) return 3;
+#endif
+    return 0;
+}
+
 /* A screen on stdout/stdin without initscr's exit() on failure; NULL when the terminal
  * cannot be used (TERM unset, unknown or dumb). */
 static inline SCREEN *cncurses_newterm(void) { return newterm(NULL, stdout, stdin); }

@@ -43,6 +43,16 @@ void nbdtop_terminal_guard_arm(void) {
     append_capability("sgr0");
     append_capability("cnorm");
     append_capability("rmkx");
+    /* A terminal with mouse keys had mouse reporting switched on (xterm's modes, as
+     * ncurses sets them): off again, or clicks would arrive as text at the shell. */
+    const char *mouse = tigetstr("kmous");
+    if (mouse != NULL && mouse != (const char *)-1) {
+        static const char mouse_off[] = "\033[?1006l\033[?1000l";
+        if (sequences_length + sizeof mouse_off - 1 <= SEQUENCES_CAPACITY) {
+            memcpy(sequences + sequences_length, mouse_off, sizeof mouse_off - 1);
+            sequences_length += sizeof mouse_off - 1;
+        }
+    }
     append_capability("rmcup");
     __atomic_store_n(&armed, 1, __ATOMIC_SEQ_CST);
 }

@@ -76,8 +76,9 @@ struct CellGridTests {
     @Test("layout: 80×24 fits with a 14-line table; the minimum is 60×16")
     func layout() throws {
         let layout = try #require(DashboardLayout(size: TerminalSize(columns: 80, rows: 24)))
-        #expect(layout.header.rows == 4)
-        #expect(layout.table.rows == 15)
+        #expect(layout.header.rows == 5)
+        #expect(layout.table.rows == 14)
+        #expect(layout.chart.isEmpty, "without the table's size the table takes every row")
         #expect(layout.events.rows == 4)
         #expect(layout.footer.row == 23)
         #expect(DashboardLayout(size: TerminalSize(columns: 59, rows: 30)) == nil)

@@ -17,7 +17,7 @@ import Glibc
         try ServerProcess.nbdkit(["pattern", "64M", "rate=32M", "burstiness=0.1"], filters: ["rate"], options: ["-r"])
     }
 
-    /// `attach PID` shows the copy's connection rows; `+` adds a lane, which the copy's own
+    /// `attach PID` shows the copy's rows (one per lane: the destination is a file); `+` adds a lane, which the copy's own
     /// `--stats-json` reports; `q` detaches at once (exit 0) and the copy goes on to a
     /// verified end.
     @Test func addLaneThenDetachLeavesTheCopyRunning() throws {
@@ -32,11 +32,15 @@ import Glibc
         defer { attach.stop() }
         let terminal = attach.terminal
 
-        try terminal.waitForScreen("one source and one destination row") { screen in
+        // A file destination has no connections of its own: one row per lane, as in the
+        // copy's own dashboard (the start line says so).
+        try terminal.waitForScreen("one lane row") { screen in
             let table = DashboardScreen(screen)
-            return screen.contains("lanes 1/") && table.sourceRows.count == 1 && table.destinationRows.count == 1
+            return screen.contains("lanes 1/") && table.sourceRows.count == 1 && table.destinationRows.isEmpty
         }
         #expect(try terminal.alternateScreenOn, "attach uses the alternate screen")
+        // The verdict comes with the copy's samples: the capped source is the limit.
+        try terminal.waitForText("bottleneck: source")
         #expect(try terminal.capture().contains("q detach"), "the footer says q detaches")
 
         try terminal.type("+")

@@ -320,7 +320,8 @@ struct DashboardScreen {
         var source: [Row] = [], destination: [Row] = []
         var side: String?
         for line in text.split(separator: "\n", omittingEmptySubsequences: false).map(String.init) {
-            if line.hasPrefix(" source ") { side = "src"; continue }
+            // A destination without connections of its own (null:) has one row per lane.
+            if line.hasPrefix(" source ") || line.hasPrefix(" lanes ") { side = "src"; continue }
             if line.hasPrefix(" destination ") { side = "dst"; continue }
             guard let side else { continue }
             guard let row = Self.row(line) else {

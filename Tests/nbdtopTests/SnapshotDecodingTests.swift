@@ -36,15 +36,19 @@ import Testing
                 connections.append(connection)
             }
         }
-        return CopySnapshot(elapsed: .milliseconds(75_250), bytesTotal: 4 << 30, bytesDone: 1 << 30, bytesZeroed: 256 << 20,
+        var snapshot = CopySnapshot(elapsed: .milliseconds(75_250), bytesTotal: 4 << 30, bytesDone: 1 << 30, bytesZeroed: 256 << 20,
                             bytesSkipped: 64 << 20, bytesPerSecond: 104_857_600, averageBytesPerSecond: 94_371_840,
                             eta: .milliseconds(30_500), lanes: 2, maximumLanes: 16,
                             laneLimitReason: "source: server advertises multi-conn", paused: true, connections: connections)
+        snapshot.destinationIsNBD = false
+        snapshot.bottleneck = Bottleneck(kind: .laneLimit, detail: "server does not advertise multi-conn: 1 lane")
+        return snapshot
     }
 
     @Test func sampleRoundTrips() throws {
         let written = Self.snapshot()
-        let start = try JSONValue.parse(StatsJSON.start(t: 0, source: "a", destination: "b", size: written.bytesTotal, lanes: 2,
+        let start = try JSONValue.parse(StatsJSON.start(t: 0, source: "a", destination: "b", destinationIsNBD: false,
+                                                        size: written.bytesTotal, lanes: 2,
                                                         maximumLanes: 16, laneLimitReason: written.laneLimitReason,
                                                         requestSize: 1 << 18))
         let sample = try JSONValue.parse(StatsJSON.sample(written))
@@ -57,6 +61,7 @@ import Testing
         #expect(read.lanes == written.lanes && read.maximumLanes == written.maximumLanes)
         #expect(read.laneLimitReason == written.laneLimitReason && read.paused == written.paused)
         #expect(read.connections == written.connections)
+        #expect(read.bottleneck == written.bottleneck && read.destinationIsNBD == written.destinationIsNBD)
         #expect(StatsJSON.sample(read) == StatsJSON.sample(written), "decoding and encoding again gives the same line")
     }
 
@@ -66,6 +71,7 @@ import Testing
         written.bytesTotal = nil
         let read = try #require(SnapshotDecoding.snapshot(sample: try JSONValue.parse(StatsJSON.sample(written)), start: .null))
         #expect(read.eta == nil && read.bytesTotal == nil)
+        #expect(read.destinationIsNBD, "without a start line, both sides are shown")
     }
 
     @Test(arguments: [

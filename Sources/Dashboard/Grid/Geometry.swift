@@ -13,7 +13,7 @@ public struct TerminalSize: Sendable, Equatable, CustomStringConvertible {
 }
 
 /// A cell position: row from the top, column from the left, both from 0.
-public struct Position: Sendable, Equatable {
+public struct Position: Sendable, Hashable {
     public var row: Int
     public var column: Int
 

@@ -13,4 +13,6 @@ public enum DashboardCommand: Sendable, Equatable {
     case detach
     /// Attached: stop the copy (`{"cmd":"stop"}`) and stay until it has ended.
     case stopCopy
+    /// Write these settings to `nbdtop.conf`.
+    case saveSettings(DashboardSettings)
 }

@@ -8,6 +8,8 @@ public enum Key: Sendable, Hashable {
     case function(Int)
     /// The terminal changed size.
     case resize
+    /// A mouse press or wheel turn at a screen position.
+    case mouse(MouseEvent)
     /// A key the dashboard has no name for (the terminal's code).
     case other(Int32)
 
@@ -30,7 +32,15 @@ public enum Key: Sendable, Hashable {
         case .tab: return "Tab"
         case .function(let number): return "F\(number)"
         case .resize: return "resize"
+        case .mouse: return "mouse"
         case .other(let code): return "key \(code)"
         }
     }
+}
+
+/// What the mouse did, and where (row and column of the screen, from 0).
+public enum MouseEvent: Sendable, Hashable {
+    case press(Position)
+    case wheelUp(Position)
+    case wheelDown(Position)
 }

@@ -2,6 +2,7 @@
 public enum KeyAction: String, Sendable, CaseIterable {
     case addLane, dropLane, selectUp, selectDown, togglePause, freezeDisplay, cycleTheme
     case slowerRefresh, fasterRefresh, quit, stopCopy, help
+    case sortColumn, invertSort, saveSettings
 }
 
 /// One entry of the key table: the keys, what they do, and how help and footer say it.
@@ -62,6 +63,11 @@ public enum KeyTable {
         KeyBinding(keys: [.character(" ")], action: .freezeDisplay,
                    description: "freeze or unfreeze the display (the copy goes on)",
                    footerKeys: "␣", footerLabel: "freeze"),
+        KeyBinding(keys: [.function(6), .character("o")], action: .sortColumn,
+                   description: "sort the table by the next column (lane, rate, in flight, p50, p99, oldest, stalls, errors)",
+                   footerKeys: "F6", footerLabel: "sort"),
+        KeyBinding(keys: [.character("I")], action: .invertSort,
+                   description: "invert the sort order", footerKeys: "", footerLabel: ""),
         KeyBinding(keys: [.character("t")], action: .cycleTheme,
                    description: "next colour theme", footerKeys: "t", footerLabel: "theme"),
         KeyBinding(keys: [.character("<")], action: .slowerRefresh,
@@ -74,6 +80,9 @@ public enum KeyTable {
         KeyBinding(keys: [.character("S")], action: .stopCopy,
                    description: "stop the copy (asks y/n; y stops it cleanly, as Ctrl-C does)",
                    footerKeys: "S", footerLabel: "stop"),
+        KeyBinding(keys: [.function(2), .character("W")], action: .saveSettings,
+                   description: "save theme, refresh rate, sort and hidden columns to nbdtop.conf",
+                   footerKeys: "", footerLabel: ""),
         KeyBinding(keys: [.character("?"), .character("h"), .function(1)], action: .help,
                    description: "show or hide this help", footerKeys: "?", footerLabel: "help"),
     ]

@@ -8,13 +8,16 @@ import NBDCopy
 /// is drawn instead of `snapshot`.
 public func render(snapshot: CopySnapshot, state: DashboardState, theme: Theme, size: TerminalSize) -> CellGrid {
     var grid = CellGrid(size: size, fill: Cell(style: theme[.normal]))
-    guard let layout = DashboardLayout(size: size) else {
+    let shown = state.displayed(snapshot)
+    let table = ConnectionTable(snapshot: shown, state: state)
+    guard let layout = DashboardLayout(size: size, tableLines: table.linesNeeded) else {
         TooSmallScreen(size: size, quitPending: state.quitConfirmationPending).draw(into: &grid, theme: theme)
         return grid
     }
-    let shown = state.displayed(snapshot)
     Header(snapshot: shown, state: state).draw(into: &grid, in: layout.header, theme: theme)
-    ConnectionTable(snapshot: shown, state: state).draw(into: &grid, in: layout.table, theme: theme)
+    table.draw(into: &grid, in: layout.table, theme: theme)
+    ThroughputChart(history: state.throughput, markers: state.markers, glyphs: state.glyphs)
+        .draw(into: &grid, in: layout.chart, theme: theme)
     EventPane(log: state.eventLog, hint: state.hint, glyphs: state.glyphs).draw(into: &grid, in: layout.events, theme: theme)
     Footer(state: state, themeName: theme.name).draw(into: &grid, in: layout.footer, theme: theme)
     if state.helpVisible {

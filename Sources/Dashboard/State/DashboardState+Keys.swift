@@ -7,7 +7,12 @@ extension DashboardState {
     /// While the stop question is open, `y` confirms (`.quit`, or `.stopCopy` when
     /// attached) and any other key cancels. While help is shown, any key closes it.
     /// `copyRunning` decides whether `q` and `S` ask first; attached, `q` detaches at once.
-    public mutating func handle(_ key: Key, latest snapshot: CopySnapshot, copyRunning: Bool) -> DashboardCommand? {
+    ///
+    /// A mouse press on a connection row selects it and one on a footer item runs its
+    /// action; the wheel moves the selection, scrolling the table. `size` is the screen
+    /// the last frame was drawn for (mouse positions are read against its layout).
+    public mutating func handle(_ key: Key, latest snapshot: CopySnapshot, copyRunning: Bool,
+                                size: TerminalSize? = nil) -> DashboardCommand? {
         if key == .resize { return nil }
         let elapsed = snapshot.elapsed
         if quitConfirmationPending {
@@ -20,8 +25,35 @@ extension DashboardState {
             helpVisible = false
             return nil
         }
+        if case .mouse(let event) = key {
+            return handle(event, latest: snapshot, copyRunning: copyRunning, size: size)
+        }
         guard let action = KeyTable.action(for: key), !proxy || KeyTable.proxyActions.contains(action) else { return nil }
         return perform(action, latest: snapshot, copyRunning: copyRunning)
+    }
+
+    private mutating func handle(_ event: MouseEvent, latest snapshot: CopySnapshot, copyRunning: Bool,
+                                 size: TerminalSize?) -> DashboardCommand? {
+        let shown = displayed(snapshot)
+        switch event {
+        case .wheelUp:
+            moveSelection(by: -1, in: shown)
+        case .wheelDown:
+            moveSelection(by: 1, in: shown)
+        case .press(let position):
+            guard let size else { return nil }
+            let table = ConnectionTable(snapshot: shown, state: self)
+            guard let layout = DashboardLayout(size: size, tableLines: table.linesNeeded) else { return nil }
+            if position.row == layout.footer.row {
+                guard let action = Footer.action(atColumn: position.column, width: layout.footer.columns, attached: attached, proxy: proxy)
+                else { return nil }
+                return perform(action, latest: snapshot, copyRunning: copyRunning)
+            }
+            if let connection = table.connection(atRow: position.row, in: layout.table) {
+                selected = ConnectionID(connection)
+            }
+        }
+        return nil
     }
 
     /// Carries out a key table action.
@@ -65,6 +97,14 @@ extension DashboardState {
             return .quit
         case .help:
             helpVisible = true
+        case .sortColumn:
+            sort.selectNextColumn()
+            log("sorted by \(sort.description)", at: elapsed)
+        case .invertSort:
+            sort.invert()
+            log("sorted by \(sort.description)", at: elapsed)
+        case .saveSettings:
+            return .saveSettings(settings)
         }
         return nil
     }
@@ -78,7 +118,7 @@ extension DashboardState {
     /// Moves the selection through the table's rows; from no selection, down picks the
     /// first row and up the last. Stops at the ends.
     mutating func moveSelection(by step: Int, in snapshot: CopySnapshot) {
-        let rows = snapshot.connectionsInTableOrder.map(ConnectionID.init)
+        let rows = tableRows(in: snapshot).map(ConnectionID.init)
         guard !rows.isEmpty else {
             selected = nil
             return

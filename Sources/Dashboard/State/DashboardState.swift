@@ -43,6 +43,15 @@ public struct DashboardState: Sendable {
         case (false, false): return nil
         }
     }
+    /// The copy's rate over the whole transfer, and the moments the chart marks.
+    public var throughput = ThroughputHistory()
+    public private(set) var markers: [ChartMarker] = []
+    /// The most markers kept; older ones go first.
+    public static let markerCapacity = 500
+    /// How the connection table is ordered.
+    public var sort = TableSort()
+    /// Columns the table leaves out (`nbdtop.conf`).
+    var hiddenColumns: Set<TableColumn> = []
 
     public init(sourceName: String, destinationName: String, requestsPerLane: Int,
                 themeNames: [String] = ["default"], themeIndex: Int = 0,
@@ -68,6 +77,17 @@ public struct DashboardState: Sendable {
     /// Adds an engine event to the event pane.
     public mutating func record(_ event: CopyEvent, at elapsed: Duration) {
         eventLog.append(EventLogEntry(event, elapsed: elapsed))
+        if let marker = ChartMarker(event, at: elapsed) {
+            markers.append(marker)
+            if markers.count > Self.markerCapacity { markers.removeFirst(markers.count - Self.markerCapacity) }
+        }
+    }
+
+    /// Takes a new live snapshot into the chart's history (frozen or not: the history
+    /// keeps the whole transfer); the first one also brings the last minute's rates.
+    public mutating func observe(_ snapshot: CopySnapshot) {
+        throughput.seed(from: snapshot)
+        throughput.observe(snapshot)
     }
 
     /// Adds a line of the program's own to the event pane.

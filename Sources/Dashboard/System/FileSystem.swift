@@ -28,6 +28,47 @@ enum FileSystem {
         return String(decoding: bytes, as: UTF8.self)
     }
 
+    /// Whether anything exists at `path`.
+    static func exists(_ path: String) -> Bool {
+        var status = stat()
+        return lstat(path, &status) == 0
+    }
+
+    /// Creates `path` and the folders above it that are missing (mode 0755); errors are
+    /// left to the write that follows.
+    static func makeDirectories(_ path: String) {
+        var partial = path.hasPrefix("/") ? "" : "."
+        for component in path.split(separator: "/") {
+            partial += "/" + component
+            mkdir(partial, 0o755)
+        }
+    }
+
+    /// Replaces the file at `path` with `text`: written to a temporary file next to it,
+    /// then renamed, so a reader never sees half a file.
+    static func writeText(_ text: String, to path: String) throws(FileSystemError) {
+        let temporary = path + ".tmp"
+        let descriptor = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+        guard descriptor >= 0 else { throw FileSystemError(reason: currentErrorText()) }
+        var bytes = Array(text.utf8)[...]
+        while !bytes.isEmpty {
+            let count = bytes.withUnsafeBytes { write(descriptor, $0.baseAddress, $0.count) }
+            if count < 0 {
+                if errno == EINTR { continue }
+                let reason = currentErrorText()
+                close(descriptor)
+                unlink(temporary)
+                throw FileSystemError(reason: reason)
+            }
+            bytes = bytes.dropFirst(count)
+        }
+        guard close(descriptor) == 0, rename(temporary, path) == 0 else {
+            let reason = currentErrorText()
+            unlink(temporary)
+            throw FileSystemError(reason: reason)
+        }
+    }
+
     /// Whether `path` names a directory.
     static func isDirectory(_ path: String) -> Bool {
         var info = stat()
@@ -79,8 +120,9 @@ enum FileSystem {
 }
 
 /// Why a file operation failed, in the system's words.
-struct FileSystemError: Error {
-    var reason: String
+public struct FileSystemError: Error, CustomStringConvertible {
+    public var reason: String
+    public var description: String { reason }
 }
 
 /// The environment variables the dashboard reads.

@@ -64,6 +64,7 @@ public final class NCursesScreen {
         nonl()
         keypad(window, true)
         nodelay(window, true)
+        cncurses_mouse_enable()
         curs_set(0)
         var depth = ColorDepth.monochrome
         var defaults = false
@@ -124,6 +125,7 @@ public final class NCursesScreen {
         if result == ERR { return nil }
         if result == KEY_CODE_YES {
             if Int32(code) == KEY_RESIZE { previous = nil }
+            if Int32(code) == cncurses_key_mouse() { return Self.mouseKey() }
             return Self.key(forKeyCode: Int32(code))
         }
         return Self.key(forCharacter: UInt32(code))
@@ -200,6 +202,18 @@ public final class NCursesScreen {
     }
 
     // MARK: Keys
+
+    /// The mouse event ncurses has waiting, as a key; `.other` for one the dashboard ignores.
+    private static func mouseKey() -> Key {
+        var row: Int32 = 0, column: Int32 = 0
+        let at = { Position(row: Int(row), column: Int(column)) }
+        switch cncurses_mouse_event(&row, &column) {
+        case 1: return .mouse(.press(at()))
+        case 2: return .mouse(.wheelUp(at()))
+        case 3: return .mouse(.wheelDown(at()))
+        default: return .other(cncurses_key_mouse())
+        }
+    }
 
     static func key(forKeyCode code: Int32) -> Key {
         switch code {

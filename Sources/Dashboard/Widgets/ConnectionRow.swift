@@ -8,6 +8,8 @@ struct ConnectionRow {
     let glyphs: Glyphs
     let plan: TablePlan
     let historyMaximum: Double
+    /// One row per lane: the destination's p50 write latency.
+    var writeLatency: Duration? = nil
 
     func draw(into grid: inout CellGrid, line: Rect, theme: Theme) {
         let base = selected ? theme[.selected] : theme[.normal]
@@ -74,6 +76,8 @@ struct ConnectionRow {
             text(String(connection.slowRequests), connection.slowRequests > 0 ? .warning : .normal)
         case .held:
             text(String(connection.requestsHeldBehind), connection.requestsHeldBehind > 0 ? .warning : .normal)
+        case .writeLatency:
+            text(writeLatency.map(Format.shortDuration) ?? "-")
         case .retries:
             text(String(connection.retries), connection.retries > 0 ? .warning : .normal)
         }

@@ -28,11 +28,22 @@ struct Footer {
 
     /// Footer entries left out first when the line is too narrow, in order; quit and
     /// help always stay.
-    static let dropOrder: [KeyAction] = [.slowerRefresh, .stopCopy, .cycleTheme, .freezeDisplay, .togglePause, .selectUp, .dropLane, .addLane]
+    static let dropOrder: [KeyAction] = [.slowerRefresh, .sortColumn, .stopCopy, .cycleTheme, .freezeDisplay, .togglePause, .selectUp, .dropLane, .addLane]
 
     /// The footer's runs for `width` columns: `+ add  - drop  ↑↓ select …`, dropping
     /// entries in `dropOrder` when too narrow; quit and help always stay.
     static func entries(width: Int, attached: Bool = false, proxy: Bool = false) -> [(text: String, isKey: Bool)] {
+        let chosen = bindings(width: width, attached: attached, proxy: proxy)
+        var runs: [(String, Bool)] = []
+        for (index, entry) in chosen.enumerated() {
+            runs.append((entry.footerKeys, true))
+            runs.append((" " + entry.footerLabel + (index == chosen.count - 1 ? "" : "  "), false))
+        }
+        return runs
+    }
+
+    /// The bindings the footer shows at `width`, left to right.
+    private static func bindings(width: Int, attached: Bool, proxy: Bool) -> [KeyBinding] {
         var chosen = KeyTable.bindings(attached: attached, proxy: proxy).filter { !$0.footerKeys.isEmpty }
         func length(_ entries: [KeyBinding]) -> Int {
             entries.reduce(0) { $0 + DisplayWidth.of($1.footerKeys) + 1 + DisplayWidth.of($1.footerLabel) } + 2 * max(0, entries.count - 1)
@@ -40,12 +51,23 @@ struct Footer {
         for action in dropOrder where length(chosen) > width {
             chosen.removeAll { $0.action == action }
         }
-        var runs: [(String, Bool)] = []
-        for (index, entry) in chosen.enumerated() {
-            runs.append((entry.footerKeys, true))
-            runs.append((" " + entry.footerLabel + (index == chosen.count - 1 ? "" : "  "), false))
+        return chosen
+    }
+
+    /// The action of the footer item drawn at `column` (its keys and its word), if any:
+    /// what a mouse press there runs.
+    static func action(atColumn column: Int, width: Int, attached: Bool = false, proxy: Bool = false) -> KeyAction? {
+        let items = entries(width: width, attached: attached, proxy: proxy)
+        var start = items.reduce(0) { $0 + DisplayWidth.of($1.text) } < width ? 1 : 0
+        for (binding, pair) in zip(bindings(width: width, attached: attached, proxy: proxy), stride(from: 0, to: items.count, by: 2)) {
+            let keys = DisplayWidth.of(items[pair].text)
+            let label = DisplayWidth.of(items[pair + 1].text)
+            // The word without the two spaces that separate it from the next item.
+            let end = start + keys + label - (pair + 2 < items.count ? 2 : 0)
+            if column >= start && column < end { return binding.action }
+            start += keys + label
         }
-        return runs
+        return nil
     }
 
     /// The footer text as plain words, for tests and the summary.

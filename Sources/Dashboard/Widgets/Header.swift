@@ -1,17 +1,55 @@
 import NBDCopy
 
-/// The top four rows: title bar with source, destination and badges; the progress bar;
-/// and the global figures (current and average rate, ETA, elapsed, stalls, lanes and why
-/// that is the most, zero and skipped bytes).
+/// The top rows: title bar with source, destination and badges; the progress bar; the
+/// global figures (current and average rate, ETA, elapsed, stalls, lanes and why that is
+/// the most, zero and skipped bytes); and what limits the transfer now.
 struct Header {
     let snapshot: CopySnapshot
     let state: DashboardState
 
+    /// One header line: draws itself into its row.
+    typealias LineBuilder = @Sendable (Header, inout CellGrid, Rect, Theme) -> Void
+
+    /// The header's lines, top to bottom, one builder each; `DashboardLayout.headerRows`
+    /// is their count.
+    static let lines: [LineBuilder] = [
+        { header, grid, line, theme in header.drawTitle(into: &grid, in: line, theme: theme) },
+        { header, grid, line, theme in
+            ProgressBar(snapshot: header.snapshot, glyphs: header.state.glyphs).draw(into: &grid, in: line, theme: theme) },
+        { header, grid, line, theme in header.drawTiming(into: &grid, in: line, theme: theme) },
+        { header, grid, line, theme in header.drawLanes(into: &grid, in: line, theme: theme) },
+        { header, grid, line, theme in header.drawBottleneck(into: &grid, in: line, theme: theme) },
+    ]
+
     func draw(into grid: inout CellGrid, in frame: Rect, theme: Theme) {
-        guard frame.rows >= 4 else { return }
-        drawTitle(into: &grid, in: frame.line(0), theme: theme)
-        ProgressBar(snapshot: snapshot, glyphs: state.glyphs).draw(into: &grid, in: frame.line(1), theme: theme)
-        drawFigures(into: &grid, rows: [frame.line(2), frame.line(3)], theme: theme)
+        for (index, line) in Self.lines.enumerated() where index < frame.rows {
+            line(self, &grid, frame.line(index), theme)
+        }
+    }
+
+    /// `bottleneck: source  source stalls 23% of the time (in-order replies): more lanes help`.
+    private func drawBottleneck(into grid: inout CellGrid, in line: Rect, theme: Theme) {
+        var runs = [TextRun("bottleneck: ", theme[.dim])]
+        if let bottleneck = snapshot.bottleneck {
+            runs.append(TextRun(Self.kindName(bottleneck.kind), theme[bottleneck.kind == .paused ? .paused : .warning].adding(.bold)))
+            runs.append(TextRun("  " + bottleneck.detail, theme[.normal]))
+        } else {
+            runs.append(TextRun("measuring" + state.glyphs.ellipsis, theme[.dim]))
+        }
+        grid.write(runs.truncated(to: line.columns - 2, ellipsis: state.glyphs.ellipsis),
+                   at: Position(row: line.row, column: line.column + 1), clip: line)
+    }
+
+    /// The verdict's kind in words.
+    static func kindName(_ kind: Bottleneck.Kind) -> String {
+        switch kind {
+        case .paused: return "paused"
+        case .source: return "source"
+        case .destination: return "destination"
+        case .laneLimit: return "lane limit"
+        case .cpu: return "nbdtop CPU"
+        case .requestWindow: return "request window"
+        }
     }
 
     /// ` nbdtop  SRC → DST` on the header colour, badges at the right.
@@ -40,9 +78,8 @@ struct Header {
         grid.write(badgeRuns, at: Position(row: line.row, column: line.right - badgeWidth), clip: line)
     }
 
-    /// The labelled figures: rates, ETA, elapsed and stalls on one row; lanes (with why
-    /// that is the most, shortened to fit), zero and skipped bytes on the next.
-    private func drawFigures(into grid: inout CellGrid, rows: [Rect], theme: Theme) {
+    /// Rates, ETA, elapsed and stalls.
+    private func drawTiming(into grid: inout CellGrid, in line: Rect, theme: Theme) {
         let label = theme[.dim], value = theme[.normal]
         var timing: [[TextRun]] = [
             [TextRun("now ", label), TextRun(Format.rate(snapshot.bytesPerSecond), theme[.rate])],
@@ -54,9 +91,12 @@ struct Header {
         if stalled > 0 {
             timing.append([TextRun("\(state.glyphs.stall) \(stalled) stalled", theme[.stall].adding([.bold, .reverse]))])
         }
-        FlowLayout.draw(timing, into: &grid, rows: [rows[0]], ellipsis: state.glyphs.ellipsis)
+        FlowLayout.draw(timing, into: &grid, rows: [line], ellipsis: state.glyphs.ellipsis)
+    }
 
-        let line = rows[1]
+    /// Lanes (with why that is the most, shortened to fit), zero and skipped bytes.
+    private func drawLanes(into grid: inout CellGrid, in line: Rect, theme: Theme) {
+        let label = theme[.dim], value = theme[.normal]
         let zeroes = [TextRun("zero ", label), TextRun(Format.bytes(snapshot.bytesZeroed), value),
                       TextRun("  skipped ", label), TextRun(Format.bytes(snapshot.bytesSkipped), value)]
         let lanes = [TextRun("lanes ", label), TextRun("\(snapshot.lanes)/\(snapshot.maximumLanes)", value)]

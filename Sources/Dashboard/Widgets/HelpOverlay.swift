@@ -22,12 +22,22 @@ struct HelpOverlay {
         grid.write(title, at: Position(row: box.row, column: box.column + (width - DisplayWidth.of(title)) / 2),
                    style: theme[.group].over(style), clip: box)
         let inside = Rect(row: box.row + 1, column: box.column + 2, columns: width - 4, rows: height - 2)
-        for (index, binding) in bindings.prefix(inside.rows - 1).enumerated() {
-            let line = inside.line(index)
-            let runs = [TextRun(TextFitting.pad(binding.keyNames, to: keyColumn), theme[.footerKey].over(style)),
+        // On the smallest screens the keys come before the closing line, and when they still
+        // do not fit they go in two columns (descriptions shortened).
+        let closingLine = inside.rows > bindings.count
+        let rows = closingLine ? inside.rows - 1 : inside.rows
+        let columns = bindings.count > rows ? 2 : 1
+        let columnWidth = inside.columns / columns
+        for (index, binding) in bindings.prefix(rows * columns).enumerated() {
+            let line = inside.line(index % max(1, rows))
+            let cell = Rect(row: line.row, column: line.column + (index / max(1, rows)) * columnWidth,
+                            columns: columnWidth - (columns > 1 ? 1 : 0), rows: line.rows)
+            let runs = [TextRun(TextFitting.pad(binding.keyNames, to: min(keyColumn, columns > 1 ? DisplayWidth.of(binding.keyNames) + 1 : keyColumn)),
+                                theme[.footerKey].over(style)),
                         TextRun(binding.description, style)]
-            grid.write(runs.truncated(to: line.columns, ellipsis: glyphs.ellipsis), at: Position(row: line.row, column: line.column), clip: line)
+            grid.write(runs.truncated(to: cell.columns, ellipsis: glyphs.ellipsis), at: Position(row: cell.row, column: cell.column), clip: cell)
         }
+        guard closingLine else { return }
         grid.write("any key closes this help", at: Position(row: inside.bottom - 1, column: inside.column),
                    style: theme[.dim].over(style), clip: inside)
     }

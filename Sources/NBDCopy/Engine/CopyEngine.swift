@@ -31,6 +31,10 @@ public final class CopyEngine: @unchecked Sendable {
     /// first lane reuses the connections that learned the endpoints' facts.
     private let firstEventLoop: (any EventLoop)?
 
+    /// The bottleneck rules' history and the CPU readings; its own lock, so that reading
+    /// procfs never holds the engine's.
+    private let judgement: NIOLockedValueBox<(tracker: BottleneckTracker, cpu: EventLoopCPU)>
+
     private let lock = NIOLock()
     // Protected by `lock`:
     private var lifecycle: CopyLifecycle
@@ -71,6 +75,9 @@ public final class CopyEngine: @unchecked Sendable {
             granularity += UInt64(destinationConstraints.minimum) - granularity % UInt64(destinationConstraints.minimum)
         }
         let skipZeroes = options.destinationIsZero || destination.startsZeroed
+        judgement = NIOLockedValueBox((BottleneckTracker(limits: BottleneckLimits(
+            requestsPerLane: options.requestsPerLane, queueSizeBytes: options.queueSize, requestSizeBytes: requestSize)),
+                                       EventLoopCPU()))
         planner = Planner(Planner.Configuration(
             size: source.size,
             requestSize: requestSize,
@@ -353,13 +360,19 @@ public final class CopyEngine: @unchecked Sendable {
         if let total, rate > 0 {
             eta = .milliseconds(Int64(Double(total - min(total, progress.bytesDone)) / rate * 1000))
         }
-        return CopySnapshot(
+        var snapshot = CopySnapshot(
             elapsed: elapsed, bytesTotal: total, bytesDone: progress.bytesDone,
             completedPrefix: planner.completedPrefix, bytesZeroed: progress.bytesZeroed,
             bytesSkipped: progress.bytesSkipped, bytesPerSecond: rate, averageBytesPerSecond: average, eta: eta,
             lanes: openLanes, maximumLanes: maximumLanes,
             laneLimitReason: laneLimitReason, paused: isPaused,
             connections: connections)
+        snapshot.destinationIsNBD = destination is NBDEndpoint
+        judgement.withLockedValue { judgement in
+            snapshot.eventLoopCPU = judgement.cpu.busiestShare()
+            snapshot.bottleneck = judgement.tracker.observe(snapshot)
+        }
+        return snapshot
     }
 }
 

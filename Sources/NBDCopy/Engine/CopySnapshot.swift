@@ -26,6 +26,14 @@ public struct CopySnapshot: Sendable {
     /// One entry per connection, lanes in id order, source before destination; lanes
     /// already closed or failed keep their last figures.
     public var connections: [ConnectionSnapshot]
+    /// Whether the destination's connections are NBD connections; false for `null:`, a
+    /// file or a pipe, whose "connections" are handles with nothing to show of their own.
+    public var destinationIsNBD = true
+    /// The busiest event loop thread's CPU use over about the last second, as a fraction
+    /// of one core; nil when not measured.
+    public var eventLoopCPU: Double?
+    /// What limits the copy now; nil while there is too little history to judge by.
+    public var bottleneck: Bottleneck?
 
     public init(elapsed: Duration = .zero, bytesTotal: UInt64? = nil, bytesDone: UInt64 = 0, completedPrefix: UInt64 = 0, bytesZeroed: UInt64 = 0,
                 bytesSkipped: UInt64 = 0, bytesPerSecond: Double = 0, averageBytesPerSecond: Double = 0,

@@ -96,7 +96,8 @@ struct AttachCommand: AsyncParsableCommand {
                                        destinationName: stream.start["dst"]?.string ?? "?",
                                        requestsPerLane: stream.requestsPerLane, attached: true,
                                        tls: DashboardState.tlsBadge(source: stream.start["src_tls"]?.string != nil,
-                                                                   destination: stream.start["dst_tls"]?.string != nil))
+                                                                   destination: stream.start["dst_tls"]?.string != nil),
+                                       themeFromCommandLine: theme != nil)
         let end = await session.run(hungUp: signals.received)
         switch end {
         case .detached, .hungUp:

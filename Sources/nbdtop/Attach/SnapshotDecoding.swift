@@ -11,7 +11,7 @@ enum SnapshotDecoding {
     static func snapshot(sample: JSONValue, start: JSONValue) -> CopySnapshot? {
         guard sample["event"]?.string == "sample" else { return nil }
         let skipped = sample["bytes_skipped"]?.uint ?? 0
-        return CopySnapshot(
+        var snapshot = CopySnapshot(
             elapsed: duration(seconds: sample["t"]?.double ?? 0),
             bytesTotal: sample["bytes_total"]?.uint,
             bytesDone: sample["bytes_done"]?.uint ?? 0,
@@ -25,6 +25,15 @@ enum SnapshotDecoding {
             laneLimitReason: start["max_lanes_reason"]?.string ?? "",
             paused: sample["paused"]?.bool ?? false,
             connections: (sample["conns"]?.array ?? []).compactMap(connection))
+        snapshot.destinationIsNBD = start["dst_nbd"]?.bool ?? true
+        snapshot.bottleneck = bottleneck(sample["bottleneck"])
+        return snapshot
+    }
+
+    /// A sample's `bottleneck` object; nil when null, missing or of an unknown kind.
+    static func bottleneck(_ value: JSONValue?) -> Bottleneck? {
+        guard let kind = value?["kind"]?.string.flatMap(Bottleneck.Kind.init(rawValue:)) else { return nil }
+        return Bottleneck(kind: kind, detail: value?["detail"]?.string ?? "")
     }
 
     /// One entry of `conns`; nil without a valid `id`, `side` and `state`.

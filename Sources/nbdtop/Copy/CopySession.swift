@@ -136,8 +136,9 @@ final class CopySession: Sendable {
         }
         let lanes = max(1, min(options.connections, engine.maximumLanes))
         let startLine = StatsJSON.start(t: seconds, source: source.description, destination: destination.description,
-                                        size: sourceEndpoint.size, lanes: lanes, maximumLanes: engine.maximumLanes,
-                                        laneLimitReason: engine.laneLimitReason, requestSize: options.requestSize,
+                                        destinationIsNBD: destinationEndpoint is NBDEndpoint, size: sourceEndpoint.size, lanes: lanes,
+                                        maximumLanes: engine.maximumLanes, laneLimitReason: engine.laneLimitReason,
+                                        requestSize: options.requestSize,
                                         sourceTLS: sourceEndpoint.tls?.summary, destinationTLS: destinationEndpoint.tls?.summary)
         statsOutput?.writeLine(startLine)
         let control = await CopyControl.start(configuration.control, engine: engine, startLine: startLine,
@@ -160,7 +161,8 @@ final class CopySession: Sendable {
                                              sourceName: source.description, destinationName: destination.description,
                                              requestsPerLane: options.requestsPerLane, hint: configuration.hint,
                                              tls: DashboardState.tlsBadge(source: sourceEndpoint.tls != nil,
-                                                                         destination: destinationEndpoint.tls != nil))
+                                                                         destination: destinationEndpoint.tls != nil),
+                                             themeFromCommandLine: configuration.theme != nil)
                 dashboardEvents = events
             } catch {
                 printError("nbdtop: no dashboard (\(error)); running without it")

@@ -18,9 +18,14 @@ final class DashboardSession {
     /// How often keys are polled.
     static let keyPollInterval = Duration.milliseconds(25)
 
+    /// Where F2 saves the dashboard's choices; nil without `XDG_CONFIG_HOME` and `HOME`.
+    private let settingsPath = DashboardSettings.path(environment: ProcessEnvironment.current())
+
     /// `attached`: the copy runs in another process, so `q` detaches and `S` stops it.
+    /// `themeFromCommandLine`: `--theme` was given, so it wins over `nbdtop.conf`'s.
     init(screen: NCursesScreen, themes: ThemeCycle, source: any TransferSource, sourceName: String, destinationName: String,
-         requestsPerLane: Int, hint: String? = nil, attached: Bool = false, proxy: Bool = false, tls: String? = nil) {
+         requestsPerLane: Int, hint: String? = nil, attached: Bool = false, proxy: Bool = false, tls: String? = nil,
+         themeFromCommandLine: Bool = false) {
         self.screen = screen
         self.themes = themes
         self.source = source
@@ -31,6 +36,25 @@ final class DashboardSession {
         state.tls = tls
         for skipped in themes.skipped {
             state.log("theme skipped: \(skipped)", severity: .warning, at: .zero)
+        }
+        if let settingsPath {
+            let (settings, warning) = DashboardSettings.load(path: settingsPath)
+            state.apply(settings, theme: !themeFromCommandLine)
+            if let warning { state.log(warning, severity: .warning, at: .zero) }
+        }
+    }
+
+    /// F2: writes the current choices to `nbdtop.conf` and says where, or why not.
+    private func save(_ settings: DashboardSettings, at elapsed: Duration) {
+        guard let settingsPath else {
+            state.log("settings not saved: neither XDG_CONFIG_HOME nor HOME is set", severity: .warning, at: elapsed)
+            return
+        }
+        do {
+            try settings.save(path: settingsPath)
+            state.log("settings saved to \(settingsPath)", severity: .ok, at: elapsed)
+        } catch {
+            state.log("settings not saved to \(settingsPath): \(error)", severity: .error, at: elapsed)
         }
     }
 
@@ -56,6 +80,7 @@ final class DashboardSession {
     /// also a signal asking to leave), or the user quits or detaches.
     func run(hungUp: borrowing Atomic<Bool>) async -> End {
         var latest = await source.snapshot()
+        state.observe(latest)
         var nextDraw = ContinuousClock.now
         source.refreshIntervalChanged(to: state.refreshInterval)
         while !source.hasEnded {
@@ -64,7 +89,7 @@ final class DashboardSession {
             while let key = screen.readKey() {
                 redraw = true
                 let interval = state.refreshInterval
-                let command = state.handle(key, latest: latest, copyRunning: true)
+                let command = state.handle(key, latest: latest, copyRunning: true, size: screen.size)
                 if state.refreshInterval != interval { source.refreshIntervalChanged(to: state.refreshInterval) }
                 guard let command else { continue }
                 switch command {
@@ -82,6 +107,8 @@ final class DashboardSession {
                     return .userQuit
                 case .detach:
                     return .detached
+                case .saveSettings(let settings):
+                    save(settings, at: latest.elapsed)
                 }
             }
             for note in source.drainNotes() {
@@ -94,6 +121,7 @@ final class DashboardSession {
             if ContinuousClock.now >= nextDraw || redraw {
                 if ContinuousClock.now >= nextDraw {
                     latest = await source.snapshot()
+                    state.observe(latest)
                     nextDraw = ContinuousClock.now + state.refreshInterval
                 }
                 screen.draw(render(snapshot: state.displayed(latest), state: state, theme: theme(state.themeIndex), size: screen.size))

@@ -9,10 +9,13 @@ enum StatsJSON {
         JSONValue.object([("v", .int(1)), ("event", .string(event)), ("t", .double(rounded(seconds, 3)))] + members).compact
     }
 
-    static func start(t: Double, source: String, destination: String, size: UInt64?, lanes: Int, maximumLanes: Int,
-                      laneLimitReason: String, requestSize: UInt64, sourceTLS: String? = nil, destinationTLS: String? = nil) -> String {
+    /// `destinationIsNBD`: the destination has NBD connections of its own (not `null:`, a
+    /// file or a pipe), so the dashboard shows them as rows.
+    static func start(t: Double, source: String, destination: String, destinationIsNBD: Bool, size: UInt64?, lanes: Int,
+                      maximumLanes: Int, laneLimitReason: String, requestSize: UInt64,
+                      sourceTLS: String? = nil, destinationTLS: String? = nil) -> String {
         line("start", t: t, [
-            ("src", .string(source)), ("dst", .string(destination)),
+            ("src", .string(source)), ("dst", .string(destination)), ("dst_nbd", .bool(destinationIsNBD)),
             ("bytes_total", size.map { .uint($0) } ?? .null),
             ("lanes", .int(Int64(lanes))), ("max_lanes", .int(Int64(maximumLanes))),
             ("max_lanes_reason", .string(laneLimitReason)), ("request_size_bytes", .uint(requestSize)),
@@ -31,8 +34,13 @@ enum StatsJSON {
             ("eta_s", snapshot.eta.map { .double(rounded(seconds($0), 1)) } ?? .null),
             ("lanes", .int(Int64(snapshot.lanes))),
             ("paused", .bool(snapshot.paused)),
+            ("bottleneck", snapshot.bottleneck.map(bottleneck) ?? .null),
             ("conns", .array(snapshot.connections.map(connection))),
         ])
+    }
+
+    static func bottleneck(_ bottleneck: Bottleneck) -> JSONValue {
+        .object([("kind", .string(bottleneck.kind.rawValue)), ("detail", .string(bottleneck.detail))])
     }
 
     static func connection(_ connection: ConnectionSnapshot) -> JSONValue {
