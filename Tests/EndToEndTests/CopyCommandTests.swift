@@ -298,7 +298,7 @@ import Glibc
         ["SRC", "null:", "null:"],
         ["null:", "DST"],
         ["--", "[", "nbdkit", "-r", "pattern", "1M", "null:"],
-        ["nbds://localhost/disk", "null:"],
+        ["nbds://localhost/disk?tls-verify-peer=maybe", "null:"],
     ])
     func badArgumentsExitTwo(arguments: [String]) throws {
         let folder = try TemporaryDirectory(prefix: "nbdtop-copy")

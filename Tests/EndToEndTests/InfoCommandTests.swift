@@ -125,7 +125,7 @@ import Testing
         ["info", "http://example.com/disk"],
         ["info", "nbd+unix:///disk"],
         ["info", "nbd://host:70000/"],
-        ["info", "nbds://localhost/disk"],
+        ["info", "nbds://localhost/disk?tls-username=nobody"],
         ["info", "not-a-uri"],
         ["info"],
         ["info", "--no-such-flag", "/tmp/x.sock"],

@@ -35,6 +35,7 @@ import Testing
                                 source.tlsURI(Self.query(certificates)), destination.tlsURI(Self.query(certificates)))
         #expect(result.status == 0, "\(result.stderr)\n\(destination.log)")
         let log = try StatsLog(result.stdout)
+        #expect(try StatsSchema.violations(in: result.stdout).isEmpty)
         #expect(log.done?.uint("bytes_done") == 128 * Self.mib)
         #expect(log.start?.string("src_tls")?.hasPrefix("TLSv1.") == true, "\(result.stdout.prefix(400))")
         #expect(log.start?.string("dst_tls")?.hasPrefix("TLSv1.") == true)
@@ -85,6 +86,7 @@ import Testing
         #expect(result.status == 0, "\(result.stderr)")
         #expect(try StatsLog(result.stdout).start?.string("src_tls")?.hasPrefix("TLSv1.") == true)
         #expect(try StatsLog(result.stdout).start?.isNull("dst_tls") == true)
+        #expect(try StatsSchema.violations(in: result.stdout).isEmpty)
         #expect(try ImageCheck.firstPatternMismatch(inFile: output) == nil)
         #expect(try ImageCheck.sizes(of: output).size == 16 * Self.mib)
     }

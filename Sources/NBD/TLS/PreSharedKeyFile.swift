@@ -11,15 +11,20 @@ enum PreSharedKeyFile {
             throw NBDError.tlsFailed("cannot read the pre-shared key file \(path): \(String(cString: strerror(errno)))")
         }
         defer { fclose(file) }
-        var text = ""
-        var chunk = [CChar](repeating: 0, count: 4096)
-        while fgets(&chunk, Int32(chunk.count), file) != nil {
-            text += String(cString: chunk)
-            guard text.utf8.count <= 1024 * 1024 else {
+        var bytes: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 4096)
+        while true {
+            let count = fread(&chunk, 1, chunk.count, file)
+            guard count > 0 else { break }
+            bytes += chunk[..<count]
+            guard bytes.count <= 1024 * 1024 else {
                 throw NBDError.tlsFailed("the pre-shared key file \(path) is larger than 1 MiB")
             }
         }
-        return try key(for: username, inText: text, path: path)
+        guard ferror(file) == 0 else {
+            throw NBDError.tlsFailed("cannot read the pre-shared key file \(path): \(String(cString: strerror(errno)))")
+        }
+        return try key(for: username, inText: String(decoding: bytes, as: UTF8.self), path: path)
     }
 
     /// The key of `username` in the file's `text`.

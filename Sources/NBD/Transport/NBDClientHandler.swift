@@ -31,7 +31,8 @@ final class NBDClientHandler: ChannelInboundHandler {
     private var drainWaiters: [EventLoopPromise<Void>] = []
     /// The TLS handshake under way after `NBD_OPT_STARTTLS`, and how to word its failure.
     private var tlsHandshake: (setup: TLSClientSetup, promise: EventLoopPromise<Void>)?
-    /// Set once the TLS handshake is done, for the words of a failure later in negotiation.
+    /// Set once the TLS handshake is done and until the server's first answer inside TLS:
+    /// a server that rejects the client's certificate hangs up in between.
     private var tlsEstablished: TLSClientSetup?
 
     /// Requests sent and not yet answered.
@@ -174,6 +175,7 @@ final class NBDClientHandler: ChannelInboundHandler {
         var buffer = unwrapInboundIn(data)
         switch phase {
         case .negotiating:
+            tlsEstablished = nil
             if received == nil || received!.readableBytes == 0 {
                 received = buffer
             } else {

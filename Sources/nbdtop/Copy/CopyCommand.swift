@@ -10,7 +10,8 @@ struct CopyCommand: AsyncParsableCommand {
         commandName: "copy",
         abstract: "Copy a disk image over several connections at once.",
         discussion: """
-            SRC and DST are each an NBD URI (nbd://HOST[:PORT]/EXPORT, nbd+unix:///EXPORT?socket=PATH), \
+            SRC and DST are each an NBD URI (nbd://HOST[:PORT]/EXPORT, nbd+unix:///EXPORT?socket=PATH; \
+            nbds:// and nbds+unix:// for TLS, see 'nbdtop info --help'), \
             a file or block device, null: (destination only: discard), - (stdin or stdout), or a captive \
             server '[ CMD ARGS... ]' that nbdtop starts with socket activation and connects to as many times \
             as there are lanes (put '--' before it). Flags follow nbdcopy where it has one.
