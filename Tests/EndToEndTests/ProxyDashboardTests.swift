@@ -27,9 +27,11 @@ import Testing
         let busy = try terminal.waitForScreen("four clients and a part-filled coverage bar") { screen in
             screen.contains("lanes 4/4") && (Self.readPercent(screen).map { $0 > 0 && $0 < 100 } ?? false)
         }
+        // A row per connection, each naming its client.
         for id in 1...4 {
-            #expect(busy.split(separator: "\n").contains { $0.hasPrefix(String(format: "%4d ", id)) }, "row \(id):\n\(busy)")
+            #expect(busy.split(separator: "\n").contains { $0.hasPrefix(String(format: "%4d nbdcopy [", id)) }, "row \(id):\n\(busy)")
         }
+        #expect(busy.contains(" clients  4 open of 4"))
         // Lane keys are not the proxy's: + is not taken, and the footer does not offer it.
         #expect(!busy.contains("+ add"))
         try terminal.type("+")

@@ -31,6 +31,9 @@ public struct DashboardState: Sendable {
     public var attached: Bool
     /// Over a proxy (`nbdtop proxy`): only `KeyTable.proxyActions` are shown and taken.
     public var proxy = false
+    /// Who each connection's peer is, by lane id (a proxy's clients); a client column
+    /// is shown when there are any.
+    public var connectionLabels: [Int: String] = [:]
 
     public init(sourceName: String, destinationName: String, requestsPerLane: Int,
                 themeNames: [String] = ["default"], themeIndex: Int = 0,

@@ -8,6 +8,8 @@ struct ConnectionRow {
     let glyphs: Glyphs
     let plan: TablePlan
     let historyMaximum: Double
+    /// For the client column.
+    var clientLabel: String? = nil
 
     func draw(into grid: inout CellGrid, line: Rect, theme: Theme) {
         let base = selected ? theme[.selected] : theme[.normal]
@@ -76,6 +78,8 @@ struct ConnectionRow {
             text(String(connection.requestsHeldBehind), connection.requestsHeldBehind > 0 ? .warning : .normal)
         case .retries:
             text(String(connection.retries), connection.retries > 0 ? .warning : .normal)
+        case .client:
+            text(TextFitting.truncate(clientLabel ?? "-", to: cell.columns, ellipsis: glyphs.ellipsis))
         }
     }
 

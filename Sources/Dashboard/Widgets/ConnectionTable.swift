@@ -27,7 +27,7 @@ struct ConnectionTable {
 
     func draw(into grid: inout CellGrid, in frame: Rect, theme: Theme) {
         guard frame.rows > 0 else { return }
-        let plan = TablePlan(width: frame.columns)
+        let plan = TablePlan(width: frame.columns, withClient: !state.connectionLabels.isEmpty)
         let body = lines
         let window = ScrollWindow(lineCount: body.count, visibleRows: frame.rows - 1, selectedLine: body.firstIndex { line in
             if case .connection(let connection) = line { return ConnectionID(connection) == state.selected }
@@ -51,7 +51,8 @@ struct ConnectionTable {
             case .heading(let side): drawHeading(side, into: &grid, line: target, theme: theme)
             case .connection(let connection):
                 ConnectionRow(connection: connection, selected: ConnectionID(connection) == state.selected,
-                              requestsPerLane: state.requestsPerLane, glyphs: state.glyphs, plan: plan, historyMaximum: maximum)
+                              requestsPerLane: state.requestsPerLane, glyphs: state.glyphs, plan: plan, historyMaximum: maximum,
+                              clientLabel: state.connectionLabels[connection.laneID])
                     .draw(into: &grid, line: target, theme: theme)
             }
         }
@@ -92,7 +93,8 @@ struct ConnectionTable {
         let open = rows.filter { $0.state == .active || $0.state == .draining || $0.state == .connecting }
         let rate = rows.reduce(0) { $0 + $1.bytesPerSecond }
         let stalled = rows.filter(\.stalled).count
-        var runs = [TextRun(side == .source ? " source" : " destination", theme[.group]),
+        let name = state.proxy ? " clients" : side == .source ? " source" : " destination"
+        var runs = [TextRun(name, theme[.group]),
                     TextRun("  \(open.count) open of \(rows.count)  ", theme[.dim]),
                     TextRun(Format.rate(rate), theme[.rate])]
         if stalled > 0 {

@@ -2,6 +2,8 @@
 enum TableColumn: Sendable, Equatable {
     case id, state, rate, history, inFlight, p50, p99, oldest, stall, slow, errors
     case bytes, held, retries
+    /// Who is at the other end (a proxy's client: command and pid, or address).
+    case client
 
     var title: String {
         switch self {
@@ -19,6 +21,7 @@ enum TableColumn: Sendable, Equatable {
         case .bytes: return "bytes"
         case .held: return "held"
         case .retries: return "retry"
+        case .client: return "client"
         }
     }
 
@@ -36,12 +39,13 @@ enum TableColumn: Sendable, Equatable {
         case .slow: return 4
         case .bytes: return 9
         case .held, .retries: return 5
+        case .client: return 18
         }
     }
 
     var alignRight: Bool {
         switch self {
-        case .state, .history, .inFlight, .stall: return false
+        case .state, .history, .inFlight, .stall, .client: return false
         default: return true
         }
     }
@@ -59,8 +63,10 @@ struct TablePlan: Equatable {
 
     /// Essential columns first; when too narrow, `slow`, `oldest`, `p50` and `errors` go (in
     /// that order); when wide, `bytes`, `held` and `retry` come in.
-    init(width: Int) {
+    /// `withClient`: a client column after the id (a proxy's table).
+    init(width: Int, withClient: Bool = false) {
         var columns: [TableColumn] = [.id, .state, .rate, .history, .inFlight, .p50, .p99, .oldest, .stall, .slow, .errors]
+        if withClient { columns.insert(.client, at: 1) }
         func used(_ set: [TableColumn]) -> Int { set.reduce(0) { $0 + $1.width } + set.count - 1 }
         for dropped in [TableColumn.slow, .oldest, .p50, .errors] where used(columns) + Self.minimumHistory > width {
             columns.removeAll { $0 == dropped }

@@ -81,7 +81,8 @@ struct ProxySession {
             do {
                 dashboard = DashboardSession(screen: try NCursesScreen(), themes: themes, source: transfer,
                                              sourceName: "clients \(server.uri)", destinationName: settings.upstream.description,
-                                             requestsPerLane: 64, proxy: true)
+                                             requestsPerLane: 64, proxy: true,
+                                             connectionLabels: { transfer.connectionLabels })
             } catch {
                 printError("nbdtop: no dashboard (\(error)); running without it")
             }
