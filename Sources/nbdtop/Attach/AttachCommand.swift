@@ -94,7 +94,8 @@ struct AttachCommand: AsyncParsableCommand {
         let session = DashboardSession(screen: screen, themes: themes, source: stream,
                                        sourceName: stream.start["src"]?.string ?? "?",
                                        destinationName: stream.start["dst"]?.string ?? "?",
-                                       requestsPerLane: stream.requestsPerLane, attached: true)
+                                       requestsPerLane: stream.requestsPerLane, attached: true,
+                                       proxy: stream.start["mode"]?.string == "proxy")
         let end = await session.run(hungUp: signals.received)
         switch end {
         case .detached, .hungUp:

@@ -10,6 +10,7 @@ enum SnapshotDecoding {
     /// its reason. Nil when `sample` is not a sample.
     static func snapshot(sample: JSONValue, start: JSONValue) -> CopySnapshot? {
         guard sample["event"]?.string == "sample" else { return nil }
+        if sample["mode"]?.string == "proxy" { return proxySnapshot(sample: sample) }
         let skipped = sample["bytes_skipped"]?.uint ?? 0
         return CopySnapshot(
             elapsed: duration(seconds: sample["t"]?.double ?? 0),
@@ -27,10 +28,27 @@ enum SnapshotDecoding {
             connections: (sample["conns"]?.array ?? []).compactMap(connection))
     }
 
-    /// One entry of `conns`; nil without a valid `id`, `side` and `state`.
+    /// A proxy's sample, drawn as the proxy's own dashboard draws it: the coverage as the
+    /// progress, the clients connected now and seen as the lanes.
+    static func proxySnapshot(sample: JSONValue) -> CopySnapshot {
+        let exportSize = sample["export_size"]?.uint
+        let read = sample["coverage_read"]?.double ?? 0, written = sample["coverage_written"]?.double ?? 0
+        let conns = (sample["conns"]?.array ?? []).compactMap(connection)
+        return CopySnapshot(
+            elapsed: duration(seconds: sample["t"]?.double ?? 0), bytesTotal: exportSize,
+            bytesDone: exportSize.map { UInt64(max(read, written) * Double($0)) } ?? 0,
+            bytesPerSecond: sample["rate_bps"]?.double ?? 0, lanes: integer(sample["clients"]) ?? 0,
+            maximumLanes: conns.count,
+            laneLimitReason: "clients now/seen; export read \(Int(read * 100))%, written \(Int(written * 100))%",
+            connections: conns)
+    }
+
+    /// One entry of `conns`; nil without a valid `id`, `side` and `state`. A proxy's
+    /// clients (`side` `client`) come in as source connections.
     static func connection(_ value: JSONValue) -> ConnectionSnapshot? {
-        guard let laneID = integer(value["id"]), let side = value["side"]?.string.flatMap(ConnectionSide.init(rawValue:)),
-              let state = value["state"]?.string.flatMap(ConnectionState.init(rawValue:)) else { return nil }
+        let side = value["side"]?.string.flatMap { $0 == "client" ? .source : ConnectionSide(rawValue: $0) }
+        let state = value["state"]?.string.flatMap { $0 == "handshake" ? .connecting : ConnectionState(rawValue: $0) }
+        guard let laneID = integer(value["id"]), let side, let state else { return nil }
         var connection = ConnectionSnapshot(laneID: laneID, side: side, state: state)
         connection.failureReason = value["reason"]?.string
         connection.reconnectAttempt = integer(value["reconnect_attempt"]) ?? 0
