@@ -48,4 +48,25 @@ import Testing
         #expect(log.events("client_connected").count == 4)
         #expect(log.done?.int("exit") == 0)
     }
+
+    @Test func attachFollowsAProxyWithItsClientRows() throws {
+        let source = try ServerProcess.nbdkit(["pattern", "256M", "connection-rate=80M", "burstiness=0.1"],
+                                              filters: ["noextents", "rate"], options: ["-r"])
+        defer { source.stop() }
+        let proxy = try ProxyHarness(upstream: [source.uri])
+        defer { proxy.stop() }
+        let copy = try BackgroundCommand(["nbdcopy", "-C", "2", "-T", "2", proxy.uri, "null:"])
+        defer { copy.stop() }
+        let run = try DashboardRun { _ in ["attach", String(proxy.command.pid)] }
+        defer { run.stop() }
+        let screen = try run.terminal.waitForScreen("two nbdcopy rows") { screen in
+            screen.components(separatedBy: "nbdcopy [").count - 1 >= 2 && screen.contains(" clients ")
+        }
+        #expect(screen.contains("q detach"))
+        #expect(!screen.contains("+ add"))
+        try run.terminal.type("q")
+        _ = try run.terminal.waitForExit()
+        #expect(run.exitStatus == 0, "\(run.failureContext)")
+        #expect(proxy.command.exitStatus == nil, "detaching leaves the proxy running")
+    }
 }

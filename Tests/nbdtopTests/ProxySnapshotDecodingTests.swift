@@ -24,5 +24,6 @@ import Testing
         #expect(snapshot.connections.map(\.state) == [.active, .connecting])
         #expect(snapshot.connections.first?.inFlight == 3)
         #expect(snapshot.laneLimitReason.contains("export read 25%"))
+        #expect(SnapshotDecoding.clientLabels(sample: try JSONValue.parse(line)) == [1: "nbdcopy [42]"])
     }
 }

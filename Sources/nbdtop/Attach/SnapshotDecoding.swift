@@ -43,6 +43,20 @@ enum SnapshotDecoding {
             connections: conns)
     }
 
+    /// A proxy's clients by id as its dashboard names them: `nbdcopy [1234]`, `127.0.0.1:50122`.
+    static func clientLabels(sample: JSONValue) -> [Int: String] {
+        var labels: [Int: String] = [:]
+        for entry in sample["conns"]?.array ?? [] {
+            guard let id = integer(entry["id"]), let client = entry["client"] else { continue }
+            if let pid = client["pid"]?.int {
+                labels[id] = "\(client["comm"]?.string ?? "pid") [\(pid)]"
+            } else if let host = client["address"]?.string, let port = client["port"]?.int {
+                labels[id] = host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)"
+            }
+        }
+        return labels
+    }
+
     /// One entry of `conns`; nil without a valid `id`, `side` and `state`. A proxy's
     /// clients (`side` `client`) come in as source connections.
     static func connection(_ value: JSONValue) -> ConnectionSnapshot? {

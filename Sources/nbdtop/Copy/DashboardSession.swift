@@ -14,17 +14,13 @@ final class DashboardSession {
     private var mappedThemes: [Int: Theme] = [:]
     private var state: DashboardState
     private let source: any TransferSource
-    /// Who each connection's peer is, asked before each frame (a proxy's clients).
-    private let connectionLabels: (@Sendable () -> [Int: String])?
 
     /// How often keys are polled.
     static let keyPollInterval = Duration.milliseconds(25)
 
     /// `attached`: the copy runs in another process, so `q` detaches and `S` stops it.
     init(screen: NCursesScreen, themes: ThemeCycle, source: any TransferSource, sourceName: String, destinationName: String,
-         requestsPerLane: Int, hint: String? = nil, attached: Bool = false, proxy: Bool = false,
-         connectionLabels: (@Sendable () -> [Int: String])? = nil) {
-        self.connectionLabels = connectionLabels
+         requestsPerLane: Int, hint: String? = nil, attached: Bool = false, proxy: Bool = false) {
         self.screen = screen
         self.themes = themes
         self.source = source
@@ -97,7 +93,7 @@ final class DashboardSession {
             if ContinuousClock.now >= nextDraw || redraw {
                 if ContinuousClock.now >= nextDraw {
                     latest = await source.snapshot()
-                    if let connectionLabels { state.connectionLabels = connectionLabels() }
+                    state.connectionLabels = source.connectionLabels
                     nextDraw = ContinuousClock.now + state.refreshInterval
                 }
                 screen.draw(render(snapshot: state.displayed(latest), state: state, theme: theme(state.themeIndex), size: screen.size))

@@ -81,8 +81,7 @@ struct ProxySession {
             do {
                 dashboard = DashboardSession(screen: try NCursesScreen(), themes: themes, source: transfer,
                                              sourceName: "clients \(server.uri)", destinationName: settings.upstream.description,
-                                             requestsPerLane: 64, proxy: true,
-                                             connectionLabels: { transfer.connectionLabels })
+                                             requestsPerLane: 64, proxy: true)
             } catch {
                 printError("nbdtop: no dashboard (\(error)); running without it")
             }
