@@ -124,6 +124,9 @@ import Testing
         #expect(proxied.count == 2)
         #expect(proxied.filter { $0 > 0 }.sorted() == readByConnection.values.sorted(), "log: \(readByConnection)")
         #expect(proxied.reduce(0, +) == 256 * Self.mib)
+        // Latency by kind: the reads' percentiles, from the same round trips.
+        let reads = log.clients(named: "nbdcopy").compactMap { proxy.lastEntry(of: $0, in: log)?.object("ops")?.object("read") }
+        #expect(reads.contains { ($0.double("p50_ms") ?? 0) > 0 && ($0.double("p99_ms") ?? 0) >= ($0.double("p50_ms") ?? 0) })
     }
 
     @Test func runExitsWithTheCommandsStatus() throws {
