@@ -120,10 +120,7 @@ let package = Package(
         ),
         .testTarget(
             name: "NBDProxyTests",
-            dependencies: [
-                "NBDProxy", "NBD",
-                .product(name: "NIOCore", package: "swift-nio"),
-            ]
+            dependencies: ["NBDProxy"]
         ),
         .testTarget(
             name: "DashboardTests",

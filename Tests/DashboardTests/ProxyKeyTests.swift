@@ -27,6 +27,19 @@ struct ProxyKeyTests {
         #expect(footer.contains("quit") && footer.contains("help") && footer.contains("theme"))
     }
 
+    @Test("a client column names each connection's peer")
+    func clientColumn() {
+        var state = proxyState()
+        state.connectionLabels = [1: "nbdcopy [4242]", 2: "127.0.0.1:50122"]
+        let text = render(snapshot: snapshot, state: state, theme: Theme.default, size: (columns: 120, rows: 40)).plainText
+        #expect(text.contains("client"))
+        #expect(text.contains("nbdcopy [4242]") && text.contains("127.0.0.1:50122"))
+        #expect(text.contains(" clients "))
+        let plain = render(snapshot: snapshot, state: DashboardState(sourceName: "a", destinationName: "b", requestsPerLane: 64),
+                           theme: Theme.default, size: (columns: 120, rows: 40)).plainText
+        #expect(!plain.contains("nbdcopy ["))
+    }
+
     @Test("the proxy's keys work as on a copy")
     func proxyKeysWork() {
         var state = proxyState()

@@ -27,9 +27,11 @@ import Testing
         let busy = try terminal.waitForScreen("four clients and a part-filled coverage bar") { screen in
             screen.contains("lanes 4/4") && (Self.readPercent(screen).map { $0 > 0 && $0 < 100 } ?? false)
         }
+        // A row per connection, each naming its client.
         for id in 1...4 {
-            #expect(busy.split(separator: "\n").contains { $0.hasPrefix(String(format: "%4d ", id)) }, "row \(id):\n\(busy)")
+            #expect(busy.split(separator: "\n").contains { $0.hasPrefix(String(format: "%4d nbdcopy [", id)) }, "row \(id):\n\(busy)")
         }
+        #expect(busy.contains(" clients  4 open of 4"))
         // Lane keys are not the proxy's: + is not taken, and the footer does not offer it.
         #expect(!busy.contains("+ add"))
         try terminal.type("+")
@@ -45,5 +47,26 @@ import Testing
         let log = try StatsLog(try String(contentsOfFile: run.folder.file("stats.jsonl"), encoding: .utf8))
         #expect(log.events("client_connected").count == 4)
         #expect(log.done?.int("exit") == 0)
+    }
+
+    @Test func attachFollowsAProxyWithItsClientRows() throws {
+        let source = try ServerProcess.nbdkit(["pattern", "256M", "connection-rate=80M", "burstiness=0.1"],
+                                              filters: ["noextents", "rate"], options: ["-r"])
+        defer { source.stop() }
+        let proxy = try ProxyHarness(upstream: [source.uri])
+        defer { proxy.stop() }
+        let copy = try BackgroundCommand(["nbdcopy", "-C", "2", "-T", "2", proxy.uri, "null:"])
+        defer { copy.stop() }
+        let run = try DashboardRun { _ in ["attach", String(proxy.command.pid)] }
+        defer { run.stop() }
+        let screen = try run.terminal.waitForScreen("two nbdcopy rows") { screen in
+            screen.components(separatedBy: "nbdcopy [").count - 1 >= 2 && screen.contains(" clients ")
+        }
+        #expect(screen.contains("q detach"))
+        #expect(!screen.contains("+ add"))
+        try run.terminal.type("q")
+        _ = try run.terminal.waitForExit()
+        #expect(run.exitStatus == 0, "\(run.failureContext)")
+        #expect(proxy.command.exitStatus == nil, "detaching leaves the proxy running")
     }
 }

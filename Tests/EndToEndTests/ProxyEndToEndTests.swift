@@ -22,6 +22,8 @@ import Testing
         #expect(try peer("nbdinfo", "--can", "multi-conn", proxy.uri).status == 0)
         let copy = try peer("nbdcopy", "-C", "4", "-T", "4", proxy.uri, destination.uri)
         #expect(copy.status == 0, "\(copy.stderr)")
+        // nbdinfo's and nbdcopy's connections have all been seen to leave.
+        #expect(proxy.waitFor { $0.events("client_left").count >= 5 })
         let (status, log) = try proxy.finish()
         #expect(status == 143)
         let copiers = log.clients(named: "nbdcopy")
@@ -122,6 +124,9 @@ import Testing
         #expect(proxied.count == 2)
         #expect(proxied.filter { $0 > 0 }.sorted() == readByConnection.values.sorted(), "log: \(readByConnection)")
         #expect(proxied.reduce(0, +) == 256 * Self.mib)
+        // Latency by kind: the reads' percentiles, from the same round trips.
+        let reads = log.clients(named: "nbdcopy").compactMap { proxy.lastEntry(of: $0, in: log)?.object("ops")?.object("read") }
+        #expect(reads.contains { ($0.double("p50_ms") ?? 0) > 0 && ($0.double("p99_ms") ?? 0) >= ($0.double("p50_ms") ?? 0) })
     }
 
     @Test func runExitsWithTheCommandsStatus() throws {
@@ -166,8 +171,13 @@ extension ProxyEndToEndTests {
     @Test func lsListsTheProxyAndTCPClientsAreNamedByAddress() throws {
         let source = try ServerProcess.nbdkit(["pattern", "1M"])
         defer { source.stop() }
-        let port = Int.random(in: 20_000...60_000)
-        let proxy = try ProxyHarness(upstream: [source.uri], listen: "nbd://127.0.0.1:\(port)")
+        // A free loopback port: tried until one binds.
+        var started: (proxy: ProxyHarness, port: Int)?
+        for _ in 0..<8 where started == nil {
+            let port = Int.random(in: 20_000...60_000)
+            if let proxy = try? ProxyHarness(upstream: [source.uri], listen: "nbd://127.0.0.1:\(port)") { started = (proxy, port) }
+        }
+        let (proxy, port) = try #require(started)
         defer { proxy.stop() }
         let info = try peer("nbdinfo", "--size", "nbd://127.0.0.1:\(port)")
         #expect(info.status == 0, "\(info.stderr)")

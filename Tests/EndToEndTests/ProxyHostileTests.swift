@@ -4,8 +4,8 @@ import Testing
 
 /// What a client or server can do to the proxy: only its own connection suffers.
 @Suite(.serialized) struct ProxyHostileTests {
-    /// Connects to `path`, sends `bytes`, waits a little for the proxy to act, and closes.
-    static func sendRaw(_ bytes: [UInt8], to path: String) throws {
+    /// Connects to `path`, sends `bytes`, runs `whileOpen`, and closes.
+    static func sendRaw(_ bytes: [UInt8], to path: String, whileOpen: () -> Void = {}) throws {
         let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { throw TestSupportError("socket failed") }
         defer { close(fd) }
@@ -19,7 +19,7 @@ import Testing
         }
         guard connected == 0 else { throw TestSupportError("cannot connect to \(path)") }
         _ = bytes.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
-        usleep(200_000)
+        whileOpen()
     }
 
     static func bigEndian<T: FixedWidthInteger>(_ value: T) -> [UInt8] {
@@ -31,7 +31,10 @@ import Testing
         defer { server.stop() }
         let proxy = try ProxyHarness(upstream: [server.uri])
         defer { proxy.stop() }
-        try Self.sendRaw(Array(repeating: 0xff, count: 64), to: proxy.socketPath)
+        // Open until the proxy has judged it (a close with the greeting unread would reset the connection first).
+        try Self.sendRaw(Array(repeating: 0xff, count: 64), to: proxy.socketPath) {
+            _ = proxy.waitFor { !$0.events("client_left").isEmpty }
+        }
         // Flags, GO for the default export, then a WRITE of 1 MiB with only 1000 bytes of it.
         var vanishing: [UInt8] = Self.bigEndian(UInt32(3))
         vanishing += Self.bigEndian(UInt64(0x4948_4156_454f_5054)) + Self.bigEndian(UInt32(7)) + Self.bigEndian(UInt32(6))
@@ -39,7 +42,10 @@ import Testing
         vanishing += Self.bigEndian(UInt32(0x2560_9513)) + Self.bigEndian(UInt16(0)) + Self.bigEndian(UInt16(1))
         vanishing += Self.bigEndian(UInt64(42)) + Self.bigEndian(UInt64(0)) + Self.bigEndian(UInt32(1 << 20))
         vanishing += Array(repeating: 0x5a, count: 1000)
-        try Self.sendRaw(vanishing, to: proxy.socketPath)
+        // The WRITE is held back until the server has answered GO: leave once it is in flight.
+        try Self.sendRaw(vanishing, to: proxy.socketPath) {
+            _ = proxy.waitFor { log in log.samples.last?.conns.contains { $0.int("inflight") == 1 } ?? false }
+        }
         #expect(proxy.waitFor { $0.events("client_left").count >= 2 })
         let info = try peer("nbdinfo", "--size", proxy.uri)
         #expect(info.status == 0, "\(info.stderr)")

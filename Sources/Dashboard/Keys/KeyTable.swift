@@ -88,9 +88,10 @@ public enum KeyTable {
     ]
 
     /// What a dashboard over a proxy offers: its clients choose their connections, so
-    /// there are no lanes to add or drop and nothing to pause.
-    public static let proxyActions: Set<KeyAction> = [.selectUp, .selectDown, .freezeDisplay, .cycleTheme,
-                                                      .slowerRefresh, .fasterRefresh, .quit, .help]
+    /// there are no lanes to add or drop and nothing to pause; what only changes the view
+    /// (selection, sorting, freeze, theme, refresh, saved settings) stays.
+    public static let proxyActions: Set<KeyAction> = [.selectUp, .selectDown, .sortColumn, .invertSort, .freezeDisplay,
+                                                      .cycleTheme, .slowerRefresh, .fasterRefresh, .saveSettings, .quit, .help]
 
     /// The table for a dashboard over a copy, or over a proxy (`proxy`): only `proxyActions`.
     public static func bindings(attached: Bool, proxy: Bool) -> [KeyBinding] {

@@ -52,6 +52,9 @@ public struct DashboardState: Sendable {
     public var sort = TableSort()
     /// Columns the table leaves out (`nbdtop.conf`).
     var hiddenColumns: Set<TableColumn> = []
+    /// Who each connection's peer is, by lane id (a proxy's clients); a client column
+    /// is shown when there are any.
+    public var connectionLabels: [Int: String] = [:]
 
     public init(sourceName: String, destinationName: String, requestsPerLane: Int,
                 themeNames: [String] = ["default"], themeIndex: Int = 0,

@@ -10,6 +10,8 @@ struct ConnectionRow {
     let historyMaximum: Double
     /// One row per lane: the destination's p50 write latency.
     var writeLatency: Duration? = nil
+    /// For the client column.
+    var clientLabel: String? = nil
 
     func draw(into grid: inout CellGrid, line: Rect, theme: Theme) {
         let base = selected ? theme[.selected] : theme[.normal]
@@ -80,6 +82,8 @@ struct ConnectionRow {
             text(writeLatency.map(Format.shortDuration) ?? "-")
         case .retries:
             text(String(connection.retries), connection.retries > 0 ? .warning : .normal)
+        case .client:
+            text(TextFitting.truncate(clientLabel ?? "-", to: cell.columns, ellipsis: glyphs.ellipsis))
         }
     }
 

@@ -60,7 +60,8 @@ struct ConnectionTable {
 
     func draw(into grid: inout CellGrid, in frame: Rect, theme: Theme) {
         guard frame.rows > 0 else { return }
-        let plan = TablePlan(width: frame.columns, writeLatency: perLane, hidden: state.hiddenColumns)
+        let plan = TablePlan(width: frame.columns, writeLatency: perLane, withClient: !state.connectionLabels.isEmpty,
+                             hidden: state.hiddenColumns)
         let body = lines
         let window = window(body, in: frame)
         drawTitles(into: &grid, line: frame.line(0), plan: plan, theme: theme)
@@ -82,7 +83,8 @@ struct ConnectionTable {
             case .connection(let connection):
                 ConnectionRow(connection: connection, selected: ConnectionID(connection) == state.selected,
                               requestsPerLane: state.requestsPerLane, glyphs: state.glyphs, plan: plan, historyMaximum: maximum,
-                              writeLatency: perLane ? writeLatency(lane: connection.laneID) : nil)
+                              writeLatency: perLane ? writeLatency(lane: connection.laneID) : nil,
+                              clientLabel: state.connectionLabels[connection.laneID])
                     .draw(into: &grid, line: target, theme: theme)
             }
         }
@@ -129,7 +131,8 @@ struct ConnectionTable {
         let open = rows.filter { $0.state == .active || $0.state == .draining || $0.state == .connecting }
         let rate = rows.reduce(0) { $0 + $1.bytesPerSecond }
         let stalled = rows.filter(\.stalled).count
-        let name = perLane ? " lanes \(state.glyphs.arrow) \(state.destinationName)" : side == .source ? " source" : " destination"
+        let name = state.proxy ? " clients"
+            : perLane ? " lanes \(state.glyphs.arrow) \(state.destinationName)" : side == .source ? " source" : " destination"
         var runs = [TextRun(name, theme[.group]),
                     TextRun("  \(open.count) open of \(rows.count)  ", theme[.dim]),
                     TextRun(Format.rate(rate), theme[.rate])]

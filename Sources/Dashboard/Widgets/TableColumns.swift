@@ -4,6 +4,8 @@ enum TableColumn: Sendable, Hashable {
     case bytes, held, retries
     /// The destination's p50, when lanes share one row.
     case writeLatency
+    /// Who is at the other end (a proxy's client: command and pid, or address).
+    case client
 
     var title: String {
         switch self {
@@ -22,6 +24,7 @@ enum TableColumn: Sendable, Hashable {
         case .held: return "held"
         case .retries: return "retry"
         case .writeLatency: return "write"
+        case .client: return "client"
         }
     }
 
@@ -39,6 +42,7 @@ enum TableColumn: Sendable, Hashable {
         case .slow: return 4
         case .bytes: return 9
         case .held, .retries: return 5
+        case .client: return 18
         }
     }
 
@@ -60,12 +64,13 @@ enum TableColumn: Sendable, Hashable {
         case .held: return "held"
         case .retries: return "retries"
         case .writeLatency: return "write"
+        case .client: return "client"
         }
     }
 
     /// Every column but the lane id can be hidden.
     static let hideable: [TableColumn] = [.state, .rate, .history, .inFlight, .p50, .p99, .oldest, .stall, .slow, .errors,
-                                          .bytes, .held, .retries, .writeLatency]
+                                          .bytes, .held, .retries, .writeLatency, .client]
 
     init?(configName: String) {
         guard let column = Self.hideable.first(where: { $0.configName == configName }) else { return nil }
@@ -74,7 +79,7 @@ enum TableColumn: Sendable, Hashable {
 
     var alignRight: Bool {
         switch self {
-        case .state, .history, .inFlight, .stall: return false
+        case .state, .history, .inFlight, .stall, .client: return false
         default: return true
         }
     }
@@ -92,11 +97,12 @@ struct TablePlan: Equatable {
 
     /// Essential columns first; when too narrow, `slow`, `oldest`, `p50` and `errors` go (in
     /// that order); when wide, `bytes`, `held` and `retry` come in. `writeLatency` adds the
-    /// destination's p50 after p99 (lanes shown one row each).
-    /// `hidden` columns never show (`nbdtop.conf`).
-    init(width: Int, writeLatency: Bool = false, hidden: Set<TableColumn> = []) {
+    /// destination's p50 after p99 (lanes shown one row each); `withClient`, a client
+    /// column after the id (a proxy's table). `hidden` columns never show (`nbdtop.conf`).
+    init(width: Int, writeLatency: Bool = false, withClient: Bool = false, hidden: Set<TableColumn> = []) {
         var columns: [TableColumn] = [.id, .state, .rate, .history, .inFlight, .p50, .p99, .oldest, .stall, .slow, .errors]
         if writeLatency { columns.insert(.writeLatency, at: 7) }
+        if withClient { columns.insert(.client, at: 1) }
         columns.removeAll { hidden.contains($0) }
         func used(_ set: [TableColumn]) -> Int { set.reduce(0) { $0 + $1.width } + set.count - 1 }
         for dropped in [TableColumn.slow, .oldest, .p50, .errors] where used(columns) + Self.minimumHistory > width {

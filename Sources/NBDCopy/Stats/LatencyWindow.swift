@@ -7,7 +7,7 @@ import Histogram
 /// ends, the combined histogram becomes the old current window and the current one
 /// starts empty; the percentiles thus cover between 5 and 10 seconds of the past.
 /// Recording is O(1); a percentile or a rotation walks the histogram's buckets once.
-struct LatencyWindow {
+public struct LatencyWindow {
     /// Length of one window.
     static let windowNanoseconds: UInt64 = 5_000_000_000
     /// Round trips longer than this (ten minutes) are recorded as this.
@@ -22,7 +22,7 @@ struct LatencyWindow {
     /// Changes whenever the samples that percentiles see change, for caching derived figures.
     private(set) var revision: UInt64 = 0
 
-    init() {
+    public init() {
         currentWindow = Histogram<UInt64>(
             highestTrackableValue: Self.highestTrackableMicroseconds, numberOfSignificantValueDigits: .three)
         recentWindows = currentWindow
@@ -32,7 +32,7 @@ struct LatencyWindow {
     var isEmpty: Bool { recentWindows.totalCount == 0 }
 
     /// Records a round trip of `latencyNanoseconds` that ended `elapsedNanoseconds` after the connection opened.
-    mutating func record(latencyNanoseconds: UInt64, elapsedNanoseconds: UInt64) {
+    public mutating func record(latencyNanoseconds: UInt64, elapsedNanoseconds: UInt64) {
         advance(elapsedNanoseconds: elapsedNanoseconds)
         let microseconds = min(latencyNanoseconds / 1_000, Self.highestTrackableMicroseconds)
         let recorded = currentWindow.record(microseconds) && recentWindows.record(microseconds)
@@ -41,7 +41,7 @@ struct LatencyWindow {
     }
 
     /// Ends the windows that are over at `elapsedNanoseconds` after the connection opened.
-    mutating func advance(elapsedNanoseconds: UInt64) {
+    public mutating func advance(elapsedNanoseconds: UInt64) {
         let windowNumber = elapsedNanoseconds / Self.windowNanoseconds
         guard windowNumber > currentWindowNumber else { return }
         if windowNumber == currentWindowNumber + 1 {
@@ -57,7 +57,7 @@ struct LatencyWindow {
     }
 
     /// The round trip at `percentile` (0...100) over the recent windows; nil when there is no sample.
-    func latency(atPercentile percentile: Double) -> Duration? {
+    public func latency(atPercentile percentile: Double) -> Duration? {
         guard !isEmpty else { return nil }
         return .microseconds(recentWindows.valueAtPercentile(percentile))
     }

@@ -20,7 +20,7 @@ public final class ProxyServer: Sendable {
 
     /// The channels' write buffers: reading the other side stops above `high`.
     static let writeBufferWaterMark = ChannelOptions.Types.WriteBufferWaterMark(low: 256 << 10, high: 1 << 20)
-    static let receiveAllocator = AdaptiveRecvByteBufferAllocator(minimum: 4096, initial: 64 << 10, maximum: 1 << 20)
+    static let receiveAllocator = AdaptiveRecvByteBufferAllocator(minimum: 64 << 10, initial: 256 << 10, maximum: 1 << 20)
 
     private init(configuration: ProxyConfiguration, listener: any Channel, registry: ClientRegistry, coverage: CoverageRecorder) {
         self.configuration = configuration

@@ -16,7 +16,8 @@ final class ClientFigures {
 
     private let stats: ConnectionStats
     private let openedAt: NIODeadline
-    private var tokensByCookie: [UInt64: ConnectionStats.RequestToken] = [:]
+    private var tokensByCookie: [UInt64: (token: ConnectionStats.RequestToken, sentAt: NIODeadline)] = [:]
+    private var latencyByKind: [RequestKind: LatencyWindow] = [:]
     private var totalsByKind: [RequestKind: KindTotals] = [:]
     private var errorsByErrno: [String: Int] = [:]
     private var readRate = TrailingRate()
@@ -35,12 +36,12 @@ final class ClientFigures {
     }
 
     func requestSent(_ request: RelayedRequest, now: NIODeadline) {
-        tokensByCookie[request.cookie] = stats.requestSent(bytes: Self.dataBytes(request), now: now)
+        tokensByCookie[request.cookie] = (stats.requestSent(bytes: Self.dataBytes(request), now: now), now)
     }
 
     /// Returns the round trip when it was a slow request.
     func replyReceived(_ request: RelayedRequest, error: NBDErrno?, now: NIODeadline) -> Duration? {
-        guard let token = tokensByCookie.removeValue(forKey: request.cookie) else { return nil }
+        guard let (token, sentAt) = tokensByCookie.removeValue(forKey: request.cookie) else { return nil }
         let kind = RequestKind(request.type)
         totalsByKind[kind, default: KindTotals()].requests += 1
         if let error {
@@ -49,6 +50,8 @@ final class ClientFigures {
         } else {
             totalsByKind[kind, default: KindTotals()].bytes += UInt64(request.length)
             let elapsed = elapsedNanoseconds(now)
+            let roundTrip = now.uptimeNanoseconds >= sentAt.uptimeNanoseconds ? now.uptimeNanoseconds - sentAt.uptimeNanoseconds : 0
+            latencyByKind[kind, default: LatencyWindow()].record(latencyNanoseconds: roundTrip, elapsedNanoseconds: elapsed)
             if kind == .read { readRate.record(bytes: UInt64(request.length), elapsedNanoseconds: elapsed) }
             if kind == .write { writeRate.record(bytes: UInt64(request.length), elapsedNanoseconds: elapsed) }
         }
@@ -70,6 +73,12 @@ final class ClientFigures {
         var snapshot = ClientSnapshot(id: id, client: client, state: state, connection: stats.snapshot(now: now))
         snapshot.reason = reason
         snapshot.totalsByKind = totalsByKind
+        let elapsedNow = elapsedNanoseconds(now)
+        for kind in latencyByKind.keys {
+            latencyByKind[kind]!.advance(elapsedNanoseconds: elapsedNow)
+            snapshot.totalsByKind[kind]?.latencyP50 = latencyByKind[kind]!.latency(atPercentile: 50)
+            snapshot.totalsByKind[kind]?.latencyP99 = latencyByKind[kind]!.latency(atPercentile: 99)
+        }
         snapshot.errorsByErrno = errorsByErrno
         let elapsed = elapsedNanoseconds(now)
         snapshot.readBytesPerSecond = readRate.bytesPerSecond(elapsedNanoseconds: elapsed)

@@ -30,6 +30,10 @@ public struct KindTotals: Sendable, Equatable {
     public var bytes: UInt64 = 0
     /// Requests the server failed.
     public var errors: UInt64 = 0
+    /// Median and 99th percentile round trip of this kind's successful requests over the
+    /// recent window (as for a connection); nil when none came in it.
+    public var latencyP50: Duration?
+    public var latencyP99: Duration?
 
     public init() {}
 }

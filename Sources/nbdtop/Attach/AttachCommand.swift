@@ -95,6 +95,7 @@ struct AttachCommand: AsyncParsableCommand {
                                        sourceName: stream.start["src"]?.string ?? "?",
                                        destinationName: stream.start["dst"]?.string ?? "?",
                                        requestsPerLane: stream.requestsPerLane, attached: true,
+                                       proxy: stream.start["mode"]?.string == "proxy",
                                        tls: DashboardState.tlsBadge(source: stream.start["src_tls"]?.string != nil,
                                                                    destination: stream.start["dst_tls"]?.string != nil),
                                        themeFromCommandLine: theme != nil)

@@ -25,6 +25,8 @@ final class ControlStream: TransferSource {
     private let descriptor: Int32
     private var received: [UInt8] = []
     private var latest = CopySnapshot()
+    /// A proxy's clients by id, from the last sample.
+    private(set) var connectionLabels: [Int: String] = [:]
     /// Each connection's rate per second, oldest first, at most 60: the sparklines.
     private var history: [String: [Double]] = [:]
     private var historySecond = 0
@@ -145,6 +147,7 @@ final class ControlStream: TransferSource {
                 snapshot.connections[index].rateHistory = rates
             }
             latest = snapshot
+            connectionLabels = SnapshotDecoding.clientLabels(sample: line)
         case "error":
             let message = line["message"]?.string ?? "error"
             errorMessages.append(message)

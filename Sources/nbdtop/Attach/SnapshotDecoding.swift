@@ -10,6 +10,7 @@ enum SnapshotDecoding {
     /// its reason. Nil when `sample` is not a sample.
     static func snapshot(sample: JSONValue, start: JSONValue) -> CopySnapshot? {
         guard sample["event"]?.string == "sample" else { return nil }
+        if sample["mode"]?.string == "proxy" { return proxySnapshot(sample: sample) }
         let skipped = sample["bytes_skipped"]?.uint ?? 0
         var snapshot = CopySnapshot(
             elapsed: duration(seconds: sample["t"]?.double ?? 0),
@@ -36,10 +37,41 @@ enum SnapshotDecoding {
         return Bottleneck(kind: kind, detail: value?["detail"]?.string ?? "")
     }
 
-    /// One entry of `conns`; nil without a valid `id`, `side` and `state`.
+    /// A proxy's sample, drawn as the proxy's own dashboard draws it: the coverage as the
+    /// progress, the clients connected now and seen as the lanes.
+    static func proxySnapshot(sample: JSONValue) -> CopySnapshot {
+        let exportSize = sample["export_size"]?.uint
+        let read = sample["coverage_read"]?.double ?? 0, written = sample["coverage_written"]?.double ?? 0
+        let conns = (sample["conns"]?.array ?? []).compactMap(connection)
+        return CopySnapshot(
+            elapsed: duration(seconds: sample["t"]?.double ?? 0), bytesTotal: exportSize,
+            bytesDone: exportSize.map { UInt64(max(read, written) * Double($0)) } ?? 0,
+            bytesPerSecond: sample["rate_bps"]?.double ?? 0, lanes: integer(sample["clients"]) ?? 0,
+            maximumLanes: conns.count,
+            laneLimitReason: "clients now/seen; export read \(Int(read * 100))%, written \(Int(written * 100))%",
+            connections: conns)
+    }
+
+    /// A proxy's clients by id as its dashboard names them: `nbdcopy [1234]`, `127.0.0.1:50122`.
+    static func clientLabels(sample: JSONValue) -> [Int: String] {
+        var labels: [Int: String] = [:]
+        for entry in sample["conns"]?.array ?? [] {
+            guard let id = integer(entry["id"]), let client = entry["client"] else { continue }
+            if let pid = client["pid"]?.int {
+                labels[id] = "\(client["comm"]?.string ?? "pid") [\(pid)]"
+            } else if let host = client["address"]?.string, let port = client["port"]?.int {
+                labels[id] = host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)"
+            }
+        }
+        return labels
+    }
+
+    /// One entry of `conns`; nil without a valid `id`, `side` and `state`. A proxy's
+    /// clients (`side` `client`) come in as source connections.
     static func connection(_ value: JSONValue) -> ConnectionSnapshot? {
-        guard let laneID = integer(value["id"]), let side = value["side"]?.string.flatMap(ConnectionSide.init(rawValue:)),
-              let state = value["state"]?.string.flatMap(ConnectionState.init(rawValue:)) else { return nil }
+        let side = value["side"]?.string.flatMap { $0 == "client" ? .source : ConnectionSide(rawValue: $0) }
+        let state = value["state"]?.string.flatMap { $0 == "handshake" ? .connecting : ConnectionState(rawValue: $0) }
+        guard let laneID = integer(value["id"]), let side, let state else { return nil }
         var connection = ConnectionSnapshot(laneID: laneID, side: side, state: state)
         connection.failureReason = value["reason"]?.string
         connection.reconnectAttempt = integer(value["reconnect_attempt"]) ?? 0

@@ -122,6 +122,7 @@ final class DashboardSession {
                 if ContinuousClock.now >= nextDraw {
                     latest = await source.snapshot()
                     state.observe(latest)
+                    state.connectionLabels = source.connectionLabels
                     nextDraw = ContinuousClock.now + state.refreshInterval
                 }
                 screen.draw(render(snapshot: state.displayed(latest), state: state, theme: theme(state.themeIndex), size: screen.size))

@@ -21,6 +21,13 @@ protocol TransferSource: AnyObject {
     func stop()
     /// The dashboard now refreshes every `interval`.
     func refreshIntervalChanged(to interval: Duration)
+    /// Who each connection's peer is, by lane id, for a client column (a proxy's clients).
+    var connectionLabels: [Int: String] { get }
+}
+
+extension TransferSource {
+    /// A copy's connections have no peers to name.
+    var connectionLabels: [Int: String] { [:] }
 }
 
 /// One line for the event pane: an engine event, or a line of the program's own.

@@ -22,7 +22,8 @@ struct ProxyCommand: AsyncParsableCommand {
             --stats-json writes the copy's JSON lines with "mode":"proxy": one connection entry per \
             client (side "client", with who it is: pid and command name on Unix sockets, address and \
             port on TCP), client_connected and client_left events, and the export's read and written \
-            coverage. Like a copy it has a control socket, so 'nbdtop ls' lists it.
+            coverage. Like a copy it has a control socket, so 'nbdtop ls' lists it. On a terminal it shows \
+            the dashboard, a row per client, with the coverage as the header's bar; q then y ends it (exit 0).
             """
     )
 

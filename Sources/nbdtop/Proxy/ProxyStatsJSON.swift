@@ -48,7 +48,9 @@ enum ProxyStatsJSON {
             ("ops", .object(RequestKind.allCases.compactMap { kind in
                 client.totalsByKind[kind].map { totals in
                     (kind.rawValue, .object([("requests", .uint(totals.requests)), ("bytes", .uint(totals.bytes)),
-                                             ("errors", .uint(totals.errors))]))
+                                             ("errors", .uint(totals.errors)),
+                                             ("p50_ms", totals.latencyP50.map { .double(StatsJSON.milliseconds($0)) } ?? .null),
+                                             ("p99_ms", totals.latencyP99.map { .double(StatsJSON.milliseconds($0)) } ?? .null)]))
                 }
             })),
             ("errors_by_errno", .object(client.errorsByErrno.sorted { $0.key < $1.key }.map { ($0.key, .int(Int64($0.value))) })),

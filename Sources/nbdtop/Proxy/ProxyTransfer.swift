@@ -14,6 +14,8 @@ final class ProxyTransfer: TransferSource, Sendable {
     /// Notes since the dashboard last drained them; protected by its own lock (the
     /// session's event loop adds, the dashboard loop drains).
     private let notes = Mutex<[TransferNote]>([])
+    /// Each client's name as of the last snapshot, by id; protected by its own lock.
+    private let clientNames = Mutex<[Int: String]>([:])
     /// Notes kept at most while the dashboard does not drain them.
     static let maximumNotes = 256
 
@@ -26,8 +28,14 @@ final class ProxyTransfer: TransferSource, Sendable {
     var hasEnded: Bool { ended.flag.load(ordering: .acquiring) }
 
     func snapshot() async -> CopySnapshot {
-        Self.copySnapshot(await server.snapshot())
+        let proxy = await server.snapshot()
+        let names = Dictionary(proxy.clients.map { ($0.id, $0.client.description) }, uniquingKeysWith: { first, _ in first })
+        clientNames.withLock { $0 = names }
+        return Self.copySnapshot(proxy)
     }
+
+    /// The client column: `nbdcopy [1234]`, `127.0.0.1:50122`.
+    var connectionLabels: [Int: String] { clientNames.withLock { $0 } }
 
     /// The proxy's figures in the shape the widgets draw: the progress bar is the share of
     /// the export read or written so far, `lanes` the clients connected now out of all seen.
