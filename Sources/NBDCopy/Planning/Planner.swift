@@ -12,7 +12,7 @@ final class Planner: @unchecked Sendable {
     struct Configuration: Sendable {
         /// Image size; nil for a pipe source until its end is reached.
         var size: UInt64?
-        /// Largest copy item (the request size).
+        /// Largest copy item (the request size) to start with; `setRequestSize` changes it.
         var requestSize: UInt64
         /// Every boundary the planner makes is a multiple of this (except the image end).
         var alignment: UInt64
@@ -41,11 +41,16 @@ final class Planner: @unchecked Sendable {
         var bytesDone: UInt64 = 0
         var bytesZeroed: UInt64 = 0
         var bytesSkipped: UInt64 = 0
+        /// Bytes of copy items completed: what was read from the source (and written, or
+        /// found zero), the work the auto-tuner measures.
+        var bytesCopied: UInt64 = 0
     }
 
     private let configuration: Configuration
     private let lock = NIOLock()
     private var size: UInt64?
+    /// Largest copy item handed out from now on.
+    private var requestSize: UInt64
     private var cursor: UInt64 = 0
     private var known = Deque<ImageExtent>()
     private var fetching = false
@@ -63,6 +68,19 @@ final class Planner: @unchecked Sendable {
     init(_ configuration: Configuration) {
         self.configuration = configuration
         self.size = configuration.size
+        requestSize = configuration.requestSize
+    }
+
+    /// Copy items handed out from now on are at most `bytes` (already aligned and within
+    /// both endpoints' limits); items in flight keep their size.
+    func setRequestSize(_ bytes: UInt64) {
+        lock.withLock { requestSize = bytes }
+    }
+
+    /// Whether every range of the image has been handed out at least once: no new work
+    /// is left to tune for.
+    var allHandedOut: Bool {
+        lock.withLock { size.map { cursor >= $0 } ?? false }
     }
 
     /// The image size, once known.
@@ -101,7 +119,7 @@ final class Planner: @unchecked Sendable {
                 return outstandingCount == 0 ? .finished : .wait
             }
             guard configuration.useExtents, let size else {
-                let length = size.map { min(configuration.requestSize, $0 - cursor) } ?? configuration.requestSize
+                let length = size.map { min(requestSize, $0 - cursor) } ?? requestSize
                 return handOut(WorkItem(offset: cursor, length: length, kind: .copy))
             }
             guard let extent = known.first else {
@@ -120,7 +138,7 @@ final class Planner: @unchecked Sendable {
                 }
                 return handOut(WorkItem(offset: extent.offset, length: length, kind: .zero))
             }
-            let length = min(extent.length, configuration.requestSize)
+            let length = min(extent.length, requestSize)
             consumeKnown(length)
             return handOut(WorkItem(offset: extent.offset, length: length, kind: .copy))
         }
@@ -183,6 +201,7 @@ final class Planner: @unchecked Sendable {
             progress.bytesDone += bytes
             progress.bytesZeroed += zeroed
             progress.bytesSkipped += skipped
+            if item.kind == .copy { progress.bytesCopied += bytes }
             return isFinishedLocked ? takeWaitersLocked() : []
         }
         wake.forEach { $0() }

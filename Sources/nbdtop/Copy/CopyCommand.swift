@@ -36,14 +36,21 @@ struct CopyCommand: AsyncParsableCommand {
             """
     )
 
-    @Option(name: [.customShort("C"), .customLong("connections")], help: "Lanes (connection pairs) to start with.")
-    var connections = 4
+    @Option(name: [.customShort("C"), .customLong("connections")],
+            help: ArgumentHelp("Lanes (connection pairs): auto tunes the count while copying (from 4, up to --max-connections), N fixes it.",
+                               valueName: "auto|n"))
+    var connections = LaneCount.auto
+
+    @Option(name: .customLong("max-connections"), help: "With -C auto: the most lanes tuning opens.")
+    var maxConnections = 16
 
     @Option(name: [.customShort("R"), .customLong("requests")], help: "Requests in flight per lane.")
     var requests = 64
 
-    @Option(name: .customLong("request-size"), help: "Bytes per request (e.g. 256K, 1M).")
-    var requestSize = "256K"
+    @Option(name: .customLong("request-size"),
+            help: ArgumentHelp("Bytes per request: auto tunes it while copying (from 256K), a size (e.g. 1M) fixes it.",
+                               valueName: "auto|size"))
+    var requestSize = "auto"
 
     @Option(name: .customLong("queue-size"), help: "Bytes of data in flight per lane at most; one request always fits.")
     var queueSize = ByteCount(bytes: 16 << 20)
@@ -124,7 +131,7 @@ struct CopyCommand: AsyncParsableCommand {
     var endpoints: [String] = []
 
     func validate() throws {
-        guard connections >= 1 else { throw ValidationError("--connections must be at least 1") }
+        guard maxConnections >= 1 else { throw ValidationError("--max-connections must be at least 1") }
         guard requests >= 1 else { throw ValidationError("--requests must be at least 1") }
         guard retries >= 0 else { throw ValidationError("--retries must not be negative") }
         _ = try copyOptions()
@@ -142,13 +149,26 @@ struct CopyCommand: AsyncParsableCommand {
 
     func copyOptions() throws -> CopyOptions {
         var options = CopyOptions()
-        options.connections = connections
-        options.requestsPerLane = requests
-        guard let size = Units.parseSize(requestSize), size >= 512, size <= 32 << 20 else {
-            throw ValidationError("--request-size '\(requestSize)' must be a size from 512 to 32M")
+        switch connections {
+        case .auto:
+            options.autoLanes = true
+            options.connections = min(LaneCount.autoStart, maxConnections)
+        case .fixed(let count):
+            options.connections = count
         }
-        options.requestSize = size
-        guard let granularity = Units.parseSize(sparse), granularity == 0 || (granularity >= 512 && granularity <= size) else {
+        options.maximumAutoLanes = maxConnections
+        options.requestsPerLane = requests
+        if requestSize == "auto" {
+            options.autoRequestSize = true
+        } else {
+            guard let size = Units.parseSize(requestSize), size >= 512, size <= 32 << 20 else {
+                throw ValidationError("--request-size '\(requestSize)' must be auto or a size from 512 to 32M")
+            }
+            options.requestSize = size
+        }
+        // Zero detection works within a request: with auto sizes, within the smallest.
+        let smallestRequest = options.autoRequestSize ? RequestSizeLadder.startingSize : options.requestSize
+        guard let granularity = Units.parseSize(sparse), granularity == 0 || (granularity >= 512 && granularity <= smallestRequest) else {
             throw ValidationError("--sparse '\(sparse)' must be 0 or a size from 512 up to the request size")
         }
         options.sparseGranularity = granularity
