@@ -97,8 +97,8 @@ import Testing
     func autoSizesAreAlignedAndKeepIntegrity(minimum: String, preferred: String, maximum: String) throws {
         let policy = ["blocksize-error-policy=error", "blocksize-minimum=\(minimum)", "blocksize-preferred=\(preferred)",
                       "blocksize-maximum=\(maximum)"]
-        let image = ["sparse-random", "256M", "seed=77", "percent=50", "runlength=4194304"]
-        let source = try ServerProcess.nbdkit(image + policy + ["serialize=requests", "rdelay=2ms"],
+        let image = ["sparse-random", "512M", "seed=77", "percent=50", "runlength=4194304"]
+        let source = try ServerProcess.nbdkit(image + policy + ["serialize=requests", "rdelay=10ms"],
                                               filters: ["blocksize-policy", "noparallel", "delay"])
         defer { source.stop() }
         let destination = try ServerProcess.nbdkit(image + policy, filters: ["blocksize-policy"])
@@ -115,6 +115,6 @@ import Testing
             #expect(size % alignment == 0 && size <= limit && size > 0, "request size \(size)")
         }
         #expect(log.events("auto").contains { $0.string("action") == "grow_request_size" }, "\(result.stdout)")
-        #expect(log.done?.uint("bytes_done") == 256 << 20)
+        #expect(log.done?.uint("bytes_done") == 512 << 20)
     }
 }

@@ -64,7 +64,9 @@ struct AutoTuner: Sendable {
     private enum Phase: Sendable {
         case measuring
         case probing(Probe)
-        case holding(reference: Double, since: Duration, changedWindows: Int)
+        /// `reference` is the mean of the `windows` measured since holding began: a steadier
+        /// baseline for the next probe than the last window alone.
+        case holding(reference: Double, windows: Int, since: Duration, changedWindows: Int)
     }
 
     let configuration: Configuration
@@ -121,8 +123,9 @@ struct AutoTuner: Sendable {
             return climb(from: rate, now: now, prefix: nil)
         case .probing(let probe):
             return concludeProbe(probe, measured: rate, now: now)
-        case .holding(let reference, let since, let changedWindows):
-            return hold(reference: reference, since: since, changedWindows: changedWindows, measured: rate, now: now)
+        case .holding(let reference, let windows, let since, let changedWindows):
+            return hold(reference: reference, windows: windows, since: since, changedWindows: changedWindows,
+                        measured: rate, now: now)
         }
     }
 
@@ -168,7 +171,7 @@ struct AutoTuner: Sendable {
     private mutating func climb(from rate: Double, now: Duration, prefix: String?, preferring preferred: Dimension? = nil) -> [TuningDecision] {
         let order: [Dimension] = preferred == .lanes ? [.lanes, .requestSize] : [.requestSize, .lanes]
         guard let dimension = order.first(where: { !settled.contains($0) && canStep($0) }) else {
-            phase = .holding(reference: rate, since: now, changedWindows: 0)
+            phase = .holding(reference: rate, windows: 1, since: now, changedWindows: 0)
             let reason = [prefix, "holding at \(lanes) lane\(lanes == 1 ? "" : "s"), \(Self.size(requestSize)) requests, \(Self.rate(rate))"]
                 .compactMap { $0 }.joined(separator: "; ")
             return [decide(.hold, lanes: lanes, measured: rate, reason: reason)]
@@ -241,32 +244,33 @@ struct AutoTuner: Sendable {
         return next
     }
 
-    private mutating func hold(reference: Double, since: Duration, changedWindows: Int, measured rate: Double,
-                               now: Duration) -> [TuningDecision] {
+    private mutating func hold(reference: Double, windows: Int, since: Duration, changedWindows: Int,
+                               measured rate: Double, now: Duration) -> [TuningDecision] {
         let change = reference > 0 ? rate / reference - 1 : 0
         if abs(change) > configuration.markedChange {
             if changedWindows + 1 < 2 {
-                phase = .holding(reference: reference, since: since, changedWindows: changedWindows + 1)
+                phase = .holding(reference: reference, windows: windows, since: since, changedWindows: changedWindows + 1)
                 return []
             }
             settled = []
             return climb(from: rate, now: now,
                          prefix: "the rate changed \(Self.percent(change)) (\(Self.rate(reference)) → \(Self.rate(rate))): probing again")
         }
+        let mean = (reference * Double(windows) + rate) / Double(windows + 1)
         guard now - since >= configuration.probeInterval else {
-            phase = .holding(reference: reference, since: since, changedWindows: 0)
+            phase = .holding(reference: mean, windows: windows + 1, since: since, changedWindows: 0)
             return []
         }
         // One kind of step, alternating, unless only the other can move.
         let preferred: Dimension = lastPeriodic == .lanes ? .requestSize : .lanes
         let candidates = [preferred, preferred == .lanes ? .requestSize : .lanes].filter(canStep)
         guard let dimension = candidates.first else {
-            phase = .holding(reference: rate, since: now, changedWindows: 0)
+            phase = .holding(reference: mean, windows: windows + 1, since: now, changedWindows: 0)
             return []
         }
         lastPeriodic = dimension
         settled = [Dimension.lanes, .requestSize].filter { $0 != dimension }.reduce(into: []) { $0.insert($1) }
-        return [step(dimension, baseline: rate, now: now,
+        return [step(dimension, baseline: mean, now: now,
                      prefix: "\(Int(configuration.probeInterval.seconds)) s since the last probe")]
     }
 

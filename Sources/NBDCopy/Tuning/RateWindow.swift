@@ -8,8 +8,8 @@
 /// their spread (a server that never settles must still get an answer).
 struct RateWindow: Sendable, Equatable {
     struct Limits: Sendable, Equatable {
-        var minimumSamples = 3
-        var maximumSamples = 30
+        var minimumSamples = 5
+        var maximumSamples = 15
         /// Standard error of the mean, as a fraction of the mean, that counts as stable.
         var stableError = 0.02
     }
