@@ -37,7 +37,7 @@ import Testing
 
     static func simulate(seconds: Int, maximumLanes: Int = 16, initialLanes: Int = 4, tunesLanes: Bool = true,
                          sizes: [UInt64] = [256 << 10], noise: Double = 0, seed: UInt64 = 1,
-                         userAt: Duration? = nil, resumeAt: Duration? = nil,
+                         userAt: Duration? = nil, resumeAt: Duration? = nil, queueSeconds: Double = 0,
                          rate: (_ lanes: Int, _ requestSize: UInt64, _ time: Duration) -> Double) -> Run {
         var tuner = AutoTuner(AutoTuner.Configuration(maximumLanes: maximumLanes, tunesLanes: tunesLanes,
                                                       initialLanes: initialLanes, requestSizes: sizes))
@@ -58,9 +58,9 @@ import Testing
             }
             if let resumeAt, now == resumeAt { decisions += tuner.resumeLanes(now: now) }
             let jitter = noise > 0 ? 1 + noise * (2 * random.next() - 1) : 1
-            decisions += tuner.observe(AutoTuner.Measurement(now: now, tick: tick,
-                                                             bytesPerSecond: rate(lanes, requestSize, now) * jitter,
-                                                             lanes: lanes))
+            let bytesPerSecond = rate(lanes, requestSize, now) * jitter
+            decisions += tuner.observe(AutoTuner.Measurement(now: now, tick: tick, bytesPerSecond: bytesPerSecond, lanes: lanes,
+                                                             bytesInFlight: UInt64(bytesPerSecond * queueSeconds)))
             for decision in decisions {
                 run.decisions.append((now, decision))
                 switch decision.action {
@@ -167,6 +167,19 @@ import Testing
         #expect(resumed.decisions.contains { $0.decision.action == .resume })
         #expect(resumed.decisions.contains { $0.at > .seconds(10) && $0.decision.action == .addLane })
         #expect(resumed.finalLanes == 8)
+    }
+
+    /// A deep queue at a server that answers in order: a change shows only once the work
+    /// in flight has turned over, so the tuner waits that long before measuring.
+    @Test func deepQueuesAreWaitedOut() {
+        func gaps(queueSeconds: Double) -> [Duration] {
+            let run = Self.simulate(seconds: 20, initialLanes: 1, queueSeconds: queueSeconds, rate: Self.plateau)
+            let times = run.decisions.map(\.at)
+            return zip(times.dropFirst(), times).map { $0 - $1 }.filter { $0 > .zero }
+        }
+        #expect(gaps(queueSeconds: 1).allSatisfy { $0 >= .milliseconds(1500) }, "\(gaps(queueSeconds: 1))")
+        #expect(gaps(queueSeconds: 0).contains { $0 < .milliseconds(1000) }, "\(gaps(queueSeconds: 0))")
+        #expect(gaps(queueSeconds: 60).allSatisfy { $0 <= .seconds(3) }, "at most 2 s of waiting: \(gaps(queueSeconds: 60))")
     }
 
     @Test func decisionsCarryTheirRates() {

@@ -478,6 +478,7 @@ extension CopyEngine {
     private func tuningTick() {
         let progress = planner.currentProgress
         let handedOut = planner.allHandedOut
+        let inFlight = planner.bytesInFlight
         let now = elapsed
         let decisions = lock.withLock { () -> [TuningDecision] in
             // Once every range is handed out, lanes run dry one by one: nothing to learn.
@@ -493,7 +494,7 @@ extension CopyEngine {
             guard tick > .zero else { return [] }
             return tuning.tuner.observe(AutoTuner.Measurement(
                 now: now, tick: tick, bytesPerSecond: Double(bytes) / tick.seconds,
-                lanes: lifecycle.openLaneCount, paused: paused))
+                lanes: lifecycle.openLaneCount, bytesInFlight: inFlight, paused: paused))
         }
         carryOut(decisions)
     }

@@ -59,6 +59,8 @@ final class Planner: @unchecked Sendable {
     /// offset), for `completedPrefix`.
     private var outstanding: [UInt64: Int] = [:]
     private var outstandingCount = 0
+    /// Bytes of the copy items outstanding: the work queued at the servers.
+    private var outstandingCopyBytes: UInt64 = 0
     private var waiters: [@Sendable () -> Void] = []
     /// Lanes that found the planner finished: woken only when work comes back (a failed
     /// lane's ranges, unflushed writes to copy again), so idle lanes never wake each other.
@@ -87,6 +89,9 @@ final class Planner: @unchecked Sendable {
     var imageSize: UInt64? { lock.withLock { size } }
 
     var currentProgress: Progress { lock.withLock { progress } }
+
+    /// Bytes of copy ranges handed out and not completed yet: what is queued at the servers.
+    var bytesInFlight: UInt64 { lock.withLock { outstandingCopyBytes } }
 
     /// The next thing for a lane to do. When the answer is `.wait`, `waiter` is kept and
     /// called once the planner has news (work returned, extents arrived, finished); when it
@@ -153,10 +158,12 @@ final class Planner: @unchecked Sendable {
     private func markOutstanding(_ item: WorkItem) {
         outstanding[item.offset, default: 0] += 1
         outstandingCount += 1
+        if item.kind == .copy { outstandingCopyBytes += item.length }
     }
 
     private func clearOutstanding(_ item: WorkItem) {
         outstandingCount -= 1
+        if item.kind == .copy { outstandingCopyBytes -= item.length }
         if let count = outstanding[item.offset], count > 1 {
             outstanding[item.offset] = count - 1
         } else {

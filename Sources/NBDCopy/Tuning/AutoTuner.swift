@@ -26,8 +26,10 @@ struct AutoTuner: Sendable {
         var gain = 0.05
         /// A rise or fall, while holding, that means conditions changed.
         var markedChange = 0.2
-        /// Ticks this long after a change are not measured (pipelines refill).
+        /// Ticks this long after a change are not measured (pipelines refill), or longer:
+        /// until the work in flight at the change has turned over, up to `longestSettle`.
         var settle: Duration = .milliseconds(200)
+        var longestSettle: Duration = .seconds(2)
         /// While holding, at most one probe this often.
         var probeInterval: Duration = .seconds(30)
         /// A probed lane that has not opened after this long is given up.
@@ -45,6 +47,9 @@ struct AutoTuner: Sendable {
         var bytesPerSecond: Double
         /// Lanes open now (not draining).
         var lanes: Int
+        /// Bytes of copy work handed out and not completed: with a deep queue at a server
+        /// that answers in order, a change shows only once this has turned over.
+        var bytesInFlight: UInt64 = 0
         var paused = false
     }
 
@@ -82,6 +87,8 @@ struct AutoTuner: Sendable {
     /// The kind the last periodic probe tried, so they alternate.
     private var lastPeriodic: Dimension = .lanes
     private(set) var lastDecision: TuningDecision?
+    /// How long the work in flight takes to complete at the latest tick's rate.
+    private var turnover: Duration = .zero
 
     init(_ configuration: Configuration) {
         self.configuration = configuration
@@ -99,6 +106,9 @@ struct AutoTuner: Sendable {
     /// One tick's figures; returns the decisions to carry out, in order.
     mutating func observe(_ measurement: Measurement) -> [TuningDecision] {
         let now = measurement.now
+        if measurement.bytesPerSecond > 0 {
+            turnover = .milliseconds(Int64(Double(measurement.bytesInFlight) / measurement.bytesPerSecond * 1000))
+        }
         if measurement.paused {
             restartWindow(now)
             return []
@@ -276,7 +286,7 @@ struct AutoTuner: Sendable {
 
     private mutating func restartWindow(_ now: Duration) {
         window = RateWindow()
-        settleUntil = now + configuration.settle
+        settleUntil = now + max(configuration.settle, min(turnover, configuration.longestSettle))
     }
 
     private mutating func decide(_ action: TuningDecision.Action, lanes after: Int, measured: Double? = nil,
