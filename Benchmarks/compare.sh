@@ -229,7 +229,7 @@ for case in $cases; do
     defaults_case "auto: serialized + 5 ms delay" "$size" "$(uri src)" null: "driver=null-co,size=$size"
     stop_nbdkit src ;;
   auto-python)
-    size=$((256 * M / scale))
+    size=$((1 * G / scale))
     python_plugin "$size"
     start_nbdkit src python "$work/slow.py"
     defaults_case "auto: python, 2 ms per request" "$size" "$(uri src)" null: "driver=null-co,size=$size"

@@ -177,9 +177,20 @@ import Testing
             let times = run.decisions.map(\.at)
             return zip(times.dropFirst(), times).map { $0 - $1 }.filter { $0 > .zero }
         }
-        #expect(gaps(queueSeconds: 1).allSatisfy { $0 >= .milliseconds(1500) }, "\(gaps(queueSeconds: 1))")
+        #expect(gaps(queueSeconds: 1).allSatisfy { $0 >= .milliseconds(1200) }, "\(gaps(queueSeconds: 1))")
         #expect(gaps(queueSeconds: 0).contains { $0 < .milliseconds(1000) }, "\(gaps(queueSeconds: 0))")
         #expect(gaps(queueSeconds: 60).allSatisfy { $0 <= .seconds(3) }, "at most 2 s of waiting: \(gaps(queueSeconds: 60))")
+    }
+
+    /// One request at a time, 2 ms each: every doubling of the request size nearly doubles
+    /// the rate, which is clear after 3 ticks, so the climb takes well under a second a step.
+    @Test func clearGainsAreDecidedEarly() {
+        let run = Self.simulate(seconds: 10, maximumLanes: 1, initialLanes: 1, sizes: Self.sizes) { _, size, _ in
+            Double(size) / (0.002 + Double(size) / 2e9)
+        }
+        let grows = run.decisions.filter { $0.decision.action == .growRequestSize }.map(\.at)
+        #expect(grows.count == Self.sizes.count - 1, "\(grows)")
+        #expect(zip(grows.dropFirst(), grows).allSatisfy { $0 - $1 <= .milliseconds(600) }, "\(grows)")
     }
 
     @Test func decisionsCarryTheirRates() {

@@ -26,6 +26,9 @@ struct AutoTuner: Sendable {
         var gain = 0.05
         /// A rise or fall, while holding, that means conditions changed.
         var markedChange = 0.2
+        /// A probe whose change is this far from `gain` (and four standard errors) is
+        /// decided before its window is stable: a doubling needs no long look.
+        var clearMargin = 0.1
         /// Ticks this long after a change are not measured (pipelines refill), or longer:
         /// until the work in flight at the change has turned over, up to `longestSettle`.
         var settle: Duration = .milliseconds(200)
@@ -125,7 +128,7 @@ struct AutoTuner: Sendable {
         }
         guard now >= settleUntil else { return [] }
         window.add(bytesPerSecond: measurement.bytesPerSecond, over: measurement.tick)
-        guard window.isStable(configuration.window) else { return [] }
+        guard window.isStable(configuration.window) || probeIsClear else { return [] }
         let rate = window.bytesPerSecond
         window = RateWindow()
         switch phase {
@@ -156,6 +159,14 @@ struct AutoTuner: Sendable {
         phase = .measuring
         restartWindow(now)
         return [decide(.resume, lanes: lanes, reason: "lanes are tuned again from \(lanes)")]
+    }
+
+    /// The probe's window already differs from its baseline by far more than the gain
+    /// asked for and its own noise: decided early.
+    private var probeIsClear: Bool {
+        guard case .probing(let probe) = phase, probe.baseline > 0, window.samples.count >= 3 else { return false }
+        let distance = abs(window.bytesPerSecond / probe.baseline - 1 - configuration.gain)
+        return distance >= max(configuration.clearMargin, 4 * window.relativeError)
     }
 
     // MARK: Steps
