@@ -467,7 +467,7 @@ extension CopyEngine {
     fileprivate func startTuning() {
         let tunes = lock.withLock { tuning.tuner.laneMode == .auto || tuning.tuner.tunesRequestSize }
         guard tunes else { return }
-        let timer = group.next().scheduleRepeatedTask(initialDelay: Self.tuningTick, delay: Self.tuningTick) { _ in
+        let timer = group.next().scheduleRepeatedTask(initialDelay: .zero, delay: Self.tuningTick) { _ in
             self.tuningTick()
         }
         lock.withLock { tuning.timer = timer }

@@ -80,7 +80,9 @@ struct AutoTuner: Sendable {
     let configuration: Configuration
     private var phase = Phase.measuring
     private var window = RateWindow()
-    private var settleUntil: Duration
+    /// Nil until the first measurement, which only starts the clock: what came before it
+    /// (lanes connecting, pipelines filling) is no setting's rate.
+    private var settleUntil: Duration?
     /// The lane count the tuner expects.
     private(set) var lanes: Int
     private var sizeIndex = 0
@@ -97,7 +99,6 @@ struct AutoTuner: Sendable {
         self.configuration = configuration
         lanes = configuration.initialLanes
         laneMode = configuration.tunesLanes && configuration.maximumLanes > 1 ? .auto : .fixed
-        settleUntil = configuration.settle
     }
 
     var requestSize: UInt64 { configuration.requestSizes[sizeIndex] }
@@ -113,6 +114,11 @@ struct AutoTuner: Sendable {
             turnover = .milliseconds(Int64(Double(measurement.bytesInFlight) / measurement.bytesPerSecond * 1000))
         }
         if measurement.paused {
+            restartWindow(now)
+            return []
+        }
+        guard let settleUntil else {
+            lanes = measurement.lanes
             restartWindow(now)
             return []
         }
