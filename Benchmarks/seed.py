@@ -73,7 +73,8 @@ def nginx():
     port = 18000 + os.getpid() % 1000
     config = f"{work}/nginx.conf"
     with open(config, "w") as out:
-        out.write(f"""daemon off; pid {work}/nginx.pid; error_log {work}/nginx.err;
+        # Workers run as root too: the image is in a folder only its owner may read.
+        out.write(f"""daemon off; user root; pid {work}/nginx.pid; error_log {work}/nginx.err;
 events {{}}
 http {{ access_log off; sendfile on;
   server {{ listen 127.0.0.1:{port}; root {work}; }} }}
