@@ -53,6 +53,9 @@ def wait_for(path):
 
 def nbdkit(name, *arguments):
     socket, pid = f"{work}/{name}.sock", f"{work}/{name}.pid"
+    for stale in (socket, pid):  # a server before this one may have left them
+        if os.path.exists(stale):
+            os.remove(stale)
     process = subprocess.Popen(["nbdkit", "-f", "--exit-with-parent", "-U", socket, "-P", pid, *arguments])
     children.append(process)
     wait_for(pid)
