@@ -103,7 +103,9 @@ import Testing
         defer { source.stop() }
         let destination = try ServerProcess.nbdkit(image + policy, filters: ["blocksize-policy"])
         defer { destination.stop() }
-        let result = try nbdtop("copy", "--stats-json", "-", source.uri, destination.uri, timeout: .seconds(150))
+        // A small queue, so that a change shows within a fraction of a second.
+        let result = try nbdtop("copy", "--queue-size", "4M", "--stats-json", "-", source.uri, destination.uri,
+                                timeout: .seconds(150))
         #expect(result.status == 0, "\(result.stderr)\n\(destination.log)")
         let log = try StatsLog(result.stdout)
         let sizes = [log.start?.uint("request_size_bytes")] + log.samples.map { $0.uint("request_size_bytes") }
