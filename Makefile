@@ -4,6 +4,7 @@
 #   make test    install what is missing, build, run every test
 #   make bench   compare nbdtop with nbdcopy on the same servers (release build)
 #   make bench-proxy  nbdcopy and qemu-img through nbdtop proxy against direct
+#   make bench-seed  the qemu-devel multi-conn matrix (nbdcopy, qemu-img, nbdtop at 1/2/4)
 #   make fuzz    libFuzzer on the NBD client's reply and handshake parsing
 #   make sanitize  the NBD and copy tests under ThreadSanitizer, then AddressSanitizer
 
@@ -26,7 +27,7 @@ DEBIAN_PACKAGES := nbdkit nbdkit-plugin-python qemu-utils nbd-server libnbd-bin 
 DEBUG_BIN := .build/debug/nbdtop
 RELEASE_BIN := .build/release/nbdtop
 
-.PHONY: all deps build release test golden demo bench bench-proxy fuzz sanitize install clean
+.PHONY: all deps build release test golden demo bench bench-proxy bench-seed fuzz sanitize install clean
 
 all: build
 
@@ -75,6 +76,14 @@ bench: deps release
 ## bench-proxy: nbdcopy and qemu-img through nbdtop proxy against direct, on the same servers
 bench-proxy: deps release
 	Benchmarks/proxy.sh $(CURDIR)/$(RELEASE_BIN)
+
+## bench-seed: the multi-conn matrix of the qemu-devel cover letter (SIZE, RUNS, SERVERS);
+# nginx (for the curl case) is installed for this target only.
+bench-seed: deps release
+	@dpkg-query -W -f='$${Status}' nginx-light 2>/dev/null | grep -q 'install ok installed' || { \
+	  if [ "$$(id -u)" -eq 0 ]; then sudo=""; else sudo="sudo"; fi; \
+	  $$sudo apt-get update -q && DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -q nginx-light; }
+	Benchmarks/seed.py $(CURDIR)/$(RELEASE_BIN)
 
 # Fuzzers: executables that replay files in ordinary builds; with -DFUZZING they only
 # define LLVMFuzzerTestOneInput and libFuzzer (shipped with the Swift toolchain) is main.

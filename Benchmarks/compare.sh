@@ -5,6 +5,10 @@
 # to nbdcopy (x speed > 1: faster than nbdcopy; x CPU < 1: cheaper). The memory case
 # checks peak RSS against lanes × max(queue size, request size) × 1.5 + 40 MiB.
 #
+# The auto-* cases compare the tools as people run them: no tuning flags on any of them
+# (nbdtop tunes lanes and request size itself; nbdcopy caps connections at the CPU count;
+# qemu-img convert with its defaults), with the ratio of each round and the lowest.
+#
 # usage: Benchmarks/compare.sh [NBDTOP_BIN]       (make bench: release build)
 # env:   RUNS (measured rounds, default 3), CASES (names to run, default all),
 #        CONNS (default "1 2 4"), SCALE (divides every image size, for a quick look)
@@ -14,7 +18,7 @@ bin=${1:-$here/../.build/release/nbdtop}
 runs=${RUNS:-3}
 conns_list=${CONNS:-"1 2 4"}
 scale=${SCALE:-1}
-cases=${CASES:-"null file sparse delay serial rate memory dashboard tls"}
+cases=${CASES:-"null file sparse delay serial rate memory dashboard tls auto-serial auto-python auto-delay auto-null auto-file auto-sparse auto-qemu auto-equal"}
 work=$(mktemp -d /tmp/nbdtop-bench.XXXXXX)
 chmod 700 "$work"
 pids=()
@@ -84,6 +88,51 @@ run_case() {
     report "" "$conns" nbdcopy "$size" "${theirs[@]}"
     if [ "${#qemus[@]}" -gt 0 ]; then report "" "$conns" qemu-img "$size" "${qemus[@]}"; fi
   done
+}
+
+# defaults_case LABEL SIZE SRC_URI DST [QEMU_TARGET]: nbdtop, nbdcopy and qemu-img convert
+# without tuning flags, interleaved; QEMU_TARGET is target image options (null-co) or an
+# NBD URI. Prints the medians, then each round's speed ratio to nbdcopy and the lowest.
+defaults_case() {
+  local label=$1 size=$2 src=$3 dst=$4 qemu=${5:-}
+  local ours=() theirs=() qemus=() ratios=() a b q
+  for i in $(seq 0 "$runs"); do
+    a=$("$here/timed.py" "$bin" copy --no-tui "$src" "$dst")
+    b=$("$here/timed.py" nbdcopy "$src" "$dst")
+    q=""
+    case $qemu in
+    "") ;;
+    nbd*) q=$("$here/timed.py" qemu-img convert -n -f raw "$src" -O raw "$qemu") ;;
+    *) q=$("$here/timed.py" qemu-img convert -n -f raw "$src" --target-image-opts "$qemu") ;;
+    esac
+    [ "$i" -eq 0 ] && continue
+    ours+=("$a"); theirs+=("$b"); [ -n "$q" ] && qemus+=("$q")
+    ratios+=("$(awk -v a="${a%% *}" -v b="${b%% *}" 'BEGIN { printf "%.2f", b / a }')")
+  done
+  report "$label" auto nbdcopy "$size" "${theirs[@]}" >/dev/null
+  report "$label" auto nbdtop "$size" "${ours[@]}"
+  report "" auto nbdcopy "$size" "${theirs[@]}"
+  if [ "${#qemus[@]}" -gt 0 ]; then
+    report "" auto qemu-img "$size" "${qemus[@]}"
+    awk -v l="$label" -v o="$(field 1 "${ours[@]}" | median)" -v q="$(field 1 "${qemus[@]}" | median)" \
+      'BEGIN { printf "%-36s nbdtop vs qemu-img: x %.2f\n", l, q / o }'
+  fi
+  printf '%-36s rounds x speed: %s (lowest %s)\n' "$label" "${ratios[*]}" "$(printf '%s\n' "${ratios[@]}" | sort -n | head -1)"
+}
+
+# A Python plugin that answers one request at a time (the default thread model of
+# nbdkit's Python plugins) and sleeps 2 ms per request, like remote or scripted plugins.
+python_plugin() { # size
+  cat > "$work/slow.py" <<PY
+import time
+def open(readonly):
+    return 1
+def get_size(h):
+    return $1
+def pread(h, count, offset):
+    time.sleep(0.002)
+    return bytearray(count)
+PY
 }
 
 # memory_case LABEL SIZE SRC_URI LANES REQUEST_BYTES "NBDTOP_ARGS" "NBDCOPY_ARGS"
@@ -193,6 +242,57 @@ for case in $cases; do
     make_certificates
     start_nbdkit src --tls=require --tls-certificates="$work/pki" --filter=noextents null "$size"
     run_case "TLS, nbdkit null+noextents" "$size" "$(tls_uri src)" null: null:
+    stop_nbdkit src ;;
+  auto-serial)
+    size=$((1 * G / scale))
+    start_nbdkit src --filter=noextents --filter=noparallel --filter=delay pattern "$size" serialize=requests rdelay=5ms
+    defaults_case "auto: serialized + 5 ms delay" "$size" "$(uri src)" null: "driver=null-co,size=$size"
+    stop_nbdkit src ;;
+  auto-python)
+    size=$((1 * G / scale))
+    python_plugin "$size"
+    start_nbdkit src python "$work/slow.py"
+    defaults_case "auto: python, 2 ms per request" "$size" "$(uri src)" null: "driver=null-co,size=$size"
+    stop_nbdkit src ;;
+  auto-delay)
+    size=$((1 * G / scale))
+    start_nbdkit src --filter=noextents --filter=delay pattern "$size" rdelay=5ms
+    defaults_case "auto: parallel, 5 ms delay" "$size" "$(uri src)" null: "driver=null-co,size=$size"
+    stop_nbdkit src ;;
+  auto-null)
+    size=$((4 * G / scale))
+    start_nbdkit src --filter=noextents null "$size"
+    defaults_case "auto: null+noextents" "$size" "$(uri src)" null: "driver=null-co,size=$size"
+    stop_nbdkit src ;;
+  auto-file)
+    size=$((2 * G / scale))
+    head -c "$size" /dev/urandom > "$work/disk.img"
+    cat "$work/disk.img" > /dev/null
+    start_nbdkit src file "$work/disk.img"
+    defaults_case "auto: file (page-cached)" "$size" "$(uri src)" null: "driver=null-co,size=$size"
+    stop_nbdkit src; rm -f "$work/disk.img" ;;
+  auto-sparse)
+    size=$((8 * G / scale))
+    start_nbdkit src sparse-random "$size" seed=42 percent=25 runlength=$((4 * M))
+    start_nbdkit dst sparse-random "$size" seed=42 percent=25 runlength=$((4 * M))
+    defaults_case "auto: sparse-random -> sparse-random" "$size" "$(uri src)" "$(uri dst)" "$(uri dst)"
+    stop_nbdkit src; stop_nbdkit dst ;;
+  auto-qemu)
+    # qemu-nbd with -e 8, so that it advertises multi-conn.
+    size=$((2 * G / scale))
+    head -c "$size" /dev/urandom > "$work/disk.img"
+    cat "$work/disk.img" > /dev/null
+    qemu-nbd -t -e 8 -k "$work/q.sock" --pid-file="$work/q.pid" -f raw -r "$work/disk.img" &
+    pids+=($!)
+    for _ in $(seq 400); do [ -S "$work/q.sock" ] && break; sleep 0.05; done
+    defaults_case "auto: qemu-nbd file" "$size" "$(uri q)" null: "driver=null-co,size=$size"
+    kill "$(cat "$work/q.pid")" 2>/dev/null || true; rm -f "$work/disk.img" ;;
+  auto-equal)
+    # Equal explicit settings: 2 connections, 256 KiB requests, into null:.
+    size=$((4 * G / scale))
+    start_nbdkit src --filter=noextents null "$size"
+    memory_case "equal: -C 2, 256K, null+noextents" "$size" "$(uri src)" 2 $((256 * 1024)) \
+      "-C 2 --request-size 256K" "-C 2 -T 2 --request-size=262144"
     stop_nbdkit src ;;
   *) echo "unknown case $case" >&2; exit 2 ;;
   esac

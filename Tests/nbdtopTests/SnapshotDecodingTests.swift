@@ -39,7 +39,9 @@ import Testing
         var snapshot = CopySnapshot(elapsed: .milliseconds(75_250), bytesTotal: 4 << 30, bytesDone: 1 << 30, bytesZeroed: 256 << 20,
                             bytesSkipped: 64 << 20, bytesPerSecond: 104_857_600, averageBytesPerSecond: 94_371_840,
                             eta: .milliseconds(30_500), lanes: 2, maximumLanes: 16,
-                            laneLimitReason: "source: server advertises multi-conn", paused: true, connections: connections)
+                            laneLimitReason: "source: server advertises multi-conn", paused: true, connections: connections,
+                            tuning: TuningStatus(laneMode: .manual, requestSizeIsAuto: true, requestSize: 1 << 20,
+                                                 lastDecision: "a lane was added or dropped by hand: lanes are manual"))
         snapshot.destinationIsNBD = false
         snapshot.bottleneck = Bottleneck(kind: .laneLimit, detail: "server does not advertise multi-conn: 1 lane")
         return snapshot
@@ -81,6 +83,11 @@ import Testing
         .retry(laneID: 4, side: .source, offset: 4096, length: 512, attempt: 2, error: "EAGAIN"),
         .laneReconnecting(laneID: 1, side: .destination, attempt: 3, error: "connection refused"),
         .laneReconnected(laneID: 1, side: .source), .paused(true), .paused(false),
+        .auto(TuningDecision(action: .dropLane, lanesBefore: 5, lanesAfter: 4, requestSizeBefore: 1 << 20,
+                             requestSizeAfter: 1 << 20, baselineBytesPerSecond: 300e6, measuredBytesPerSecond: 301e6,
+                             reason: "lane 5 taken back")),
+        .auto(TuningDecision(action: .growRequestSize, lanesBefore: 1, lanesAfter: 1, requestSizeBefore: 256 << 10,
+                             requestSizeAfter: 512 << 10, baselineBytesPerSecond: 50e6, reason: "trying 512K")),
     ])
     func eventRoundTrips(event: CopyEvent) throws {
         #expect(SnapshotDecoding.event(try JSONValue.parse(StatsJSON.event(event, t: 1.5))) == event)

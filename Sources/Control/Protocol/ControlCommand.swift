@@ -1,10 +1,12 @@
 /// A command a control client sends, one JSON object per line:
 /// `{"cmd":"add_lane"}`, `{"cmd":"drop_lane","id":N}` (the newest lane when `id` is
-/// absent), `{"cmd":"pause"}`, `{"cmd":"resume"}`, `{"cmd":"stop"}`,
+/// absent), `{"cmd":"auto_lanes"}` (tune lanes again after a manual change), `{"cmd":"pause"}`, `{"cmd":"resume"}`, `{"cmd":"stop"}`,
 /// `{"cmd":"interval","ms":N}`. `"v"` may be given and must then be 1.
 public enum ControlCommand: Sendable, Equatable {
     case addLane
     case dropLane(id: Int?)
+    /// Lanes are tuned automatically again (they became manual with `add_lane` or `drop_lane`).
+    case autoLanes
     case pause
     case resume
     case stop
@@ -19,6 +21,7 @@ public enum ControlCommand: Sendable, Equatable {
         switch self {
         case .addLane: return "add_lane"
         case .dropLane: return "drop_lane"
+        case .autoLanes: return "auto_lanes"
         case .pause: return "pause"
         case .resume: return "resume"
         case .stop: return "stop"
@@ -32,7 +35,7 @@ public enum ControlCommand: Sendable, Equatable {
         switch self {
         case .dropLane(let id?): members.append(("id", .int(Int64(id))))
         case .interval(let milliseconds): members.append(("ms", .int(Int64(milliseconds))))
-        case .addLane, .dropLane(nil), .pause, .resume, .stop: break
+        case .addLane, .dropLane(nil), .autoLanes, .pause, .resume, .stop: break
         }
         return JSONValue.object(members).compact
     }
@@ -61,6 +64,7 @@ public enum ControlCommand: Sendable, Equatable {
                 throw ControlCommandError("\"id\" must be a lane number")
             }
             self = .dropLane(id: lane)
+        case "auto_lanes": self = .autoLanes
         case "pause": self = .pause
         case "resume": self = .resume
         case "stop": self = .stop

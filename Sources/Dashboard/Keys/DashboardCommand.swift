@@ -5,6 +5,8 @@ public enum DashboardCommand: Sendable, Equatable {
     case addLane
     /// Call `CopyEngine.dropLane(id:)`; nil drops the newest lane.
     case dropLane(laneID: Int?)
+    /// Call `CopyEngine.resumeAutoLanes()`: lanes are tuned again after a `+` or `-`.
+    case resumeAutoLanes
     /// Call `CopyEngine.setPaused(_:)`.
     case setPaused(Bool)
     /// Leave the dashboard; if the copy still runs, stop it cleanly (`CopyEngine.stop()`).

@@ -2,7 +2,7 @@
 public enum KeyAction: String, Sendable, CaseIterable {
     case addLane, dropLane, selectUp, selectDown, togglePause, freezeDisplay, cycleTheme
     case slowerRefresh, fasterRefresh, quit, stopCopy, help
-    case sortColumn, invertSort, saveSettings
+    case sortColumn, invertSort, saveSettings, autoLanes
 }
 
 /// One entry of the key table: the keys, what they do, and how help and footer say it.
@@ -53,6 +53,9 @@ public enum KeyTable {
         KeyBinding(keys: [.character("-"), .character("d")], action: .dropLane,
                    description: "drop the selected lane (the newest when none is selected)",
                    footerKeys: "-", footerLabel: "drop"),
+        KeyBinding(keys: [.character("A")], action: .autoLanes,
+                   description: "tune lanes automatically again (after + or - made them manual)",
+                   footerKeys: "", footerLabel: ""),
         KeyBinding(keys: [.up, .character("k")], action: .selectUp,
                    description: "select the connection above", footerKeys: "↑↓", footerLabel: "select"),
         KeyBinding(keys: [.down, .character("j")], action: .selectDown,

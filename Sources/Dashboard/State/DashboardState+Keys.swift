@@ -64,6 +64,8 @@ extension DashboardState {
             return .addLane
         case .dropLane:
             return .dropLane(laneID: selectedConnection(in: displayed(snapshot))?.laneID)
+        case .autoLanes:
+            return .resumeAutoLanes
         case .selectUp:
             moveSelection(by: -1, in: displayed(snapshot))
         case .selectDown:

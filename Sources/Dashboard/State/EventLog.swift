@@ -44,6 +44,8 @@ public struct EventLogEntry: Sendable, Equatable {
             (text, severity) = ("lane \(id) \(side.rawValue) reconnected", .ok)
         case .paused(let paused):
             (text, severity) = (paused ? "transfer paused" : "transfer resumed", .info)
+        case .auto(let decision):
+            (text, severity) = ("auto: \(decision.reason)", .info)
         }
     }
 }

@@ -1,8 +1,9 @@
 import NBDCopy
 
 /// The top rows: title bar with source, destination and badges; the progress bar; the
-/// global figures (current and average rate, ETA, elapsed, stalls, lanes and why that is
-/// the most, zero and skipped bytes); and what limits the transfer now.
+/// global figures (current and average rate, ETA, elapsed, stalls, lanes with `auto` or
+/// `manual` and the tuner's last decision, or why that is the most; zero and skipped
+/// bytes); and what limits the transfer now.
 struct Header {
     let snapshot: CopySnapshot
     let state: DashboardState
@@ -99,11 +100,15 @@ struct Header {
         let label = theme[.dim], value = theme[.normal]
         let zeroes = [TextRun("zero ", label), TextRun(Format.bytes(snapshot.bytesZeroed), value),
                       TextRun("  skipped ", label), TextRun(Format.bytes(snapshot.bytesSkipped), value)]
-        let lanes = [TextRun("lanes ", label), TextRun("\(snapshot.lanes)/\(snapshot.maximumLanes)", value)]
+        var lanes = [TextRun("lanes ", label), TextRun("\(snapshot.lanes)/\(snapshot.maximumLanes)", value)]
+        // Tuned lanes say so, and the tuner's last decision takes the place of the limit's reason.
+        let tuning = snapshot.tuning.flatMap { $0.laneMode == .fixed && !$0.requestSizeIsAuto ? nil : $0 }
+        if let tuning { lanes.append(TextRun(" " + tuning.laneMode.rawValue, value.adding(.bold))) }
+        let reason = tuning?.lastDecision.map { "auto: " + $0 } ?? snapshot.laneLimitReason
         let reasonRoom = line.columns - 2 - lanes.width - zeroes.width - 2 - 3
         var runs = lanes
         if reasonRoom >= 8 {
-            runs.append(TextRun(" (" + TextFitting.truncate(snapshot.laneLimitReason, to: reasonRoom, ellipsis: state.glyphs.ellipsis) + ")", label))
+            runs.append(TextRun(" (" + TextFitting.truncate(reason, to: reasonRoom, ellipsis: state.glyphs.ellipsis) + ")", label))
         }
         runs.append(TextRun("  ", label))
         grid.write(runs + zeroes, at: Position(row: line.row, column: line.column + 1), clip: line)

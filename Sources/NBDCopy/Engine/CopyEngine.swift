@@ -20,6 +20,9 @@ public final class CopyEngine: @unchecked Sendable {
     /// The most lanes the endpoints allow, and why.
     public let maximumLanes: Int
     public let laneLimitReason: String
+    /// Lanes the copy starts with, and the request size it starts with.
+    public let initialLanes: Int
+    public let initialRequestSize: UInt64
 
     private let eventContinuation: AsyncStream<CopyEvent>.Continuation
     private let group: any EventLoopGroup
@@ -43,6 +46,7 @@ public final class CopyEngine: @unchecked Sendable {
     private var paused = false
     private var checkpoint = CheckpointSchedule()
     private var checkpointTimer: RepeatedTask?
+    private var tuning: TuningState
 
     public init(source: any CopyEndpoint, destination: any CopyEndpoint, options: CopyOptions,
                 group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
@@ -65,11 +69,26 @@ public final class CopyEngine: @unchecked Sendable {
         let sourceConstraints = source.constraints, destinationConstraints = destination.constraints
         let alignment = UInt64(max(sourceConstraints.minimum, destinationConstraints.minimum))
         let maximum = UInt64(min(sourceConstraints.maximum, destinationConstraints.maximum))
-        var requestSize = min(options.requestSize, maximum)
-        requestSize -= requestSize % alignment
-        guard requestSize > 0 else {
-            throw CopyError.incompatible("request size \(options.requestSize) does not fit the endpoints' block sizes (alignment \(alignment), maximum \(maximum))")
+        let requestSizes: [UInt64]
+        if options.autoRequestSize {
+            requestSizes = RequestSizeLadder(source: sourceConstraints, destination: destinationConstraints,
+                                             queueSize: options.queueSize).sizes
+        } else {
+            var requestSize = min(options.requestSize, maximum)
+            requestSize -= requestSize % alignment
+            guard requestSize > 0 else {
+                throw CopyError.incompatible("request size \(options.requestSize) does not fit the endpoints' block sizes (alignment \(alignment), maximum \(maximum))")
+            }
+            requestSizes = [requestSize]
         }
+        let requestSize = requestSizes[0]
+        initialRequestSize = requestSize
+        let autoLaneLimit = max(1, min(limit, options.maximumAutoLanes))
+        tuning = TuningState(tuner: AutoTuner(AutoTuner.Configuration(
+            maximumLanes: autoLaneLimit, tunesLanes: options.autoLanes,
+            initialLanes: max(1, min(options.connections, options.autoLanes ? autoLaneLimit : limit)),
+            requestSizes: requestSizes)))
+        initialLanes = tuning.tuner.lanes
         var granularity = destination.discardsWrites ? 0 : options.sparseGranularity
         if granularity > 0, granularity % UInt64(destinationConstraints.minimum) != 0 {
             granularity += UInt64(destinationConstraints.minimum) - granularity % UInt64(destinationConstraints.minimum)
@@ -124,12 +143,13 @@ public final class CopyEngine: @unchecked Sendable {
             perform(lock.withLock { lifecycle.stop(error as? CopyError ?? .failed("\(error)"), drainTimeout: .zero) })
         }
         if lock.withLock({ lifecycle.start() }) {
-            let initial = max(1, min(options.connections, maximumLanes))
+            let initial = lock.withLock { tuning.tuner.lanes }
             for _ in 0..<initial {
                 guard case .open(let id) = lock.withLock({ lifecycle.reserveLane() }) else { break }
                 _ = try? await openLane(id)
             }
             startCheckpoints()
+            startTuning()
         }
         let outcome = try await finished.futureResult.get()
         if let error = outcome.error { throw error }
@@ -152,11 +172,13 @@ public final class CopyEngine: @unchecked Sendable {
 
     // MARK: Lanes
 
-    /// Opens a lane and starts it; returns its id or throws `CopyError` saying why not.
+    /// Opens a lane and starts it, for a user: lanes are manual from then on (auto-tuning
+    /// of lanes stops until `resumeAutoLanes`). Returns its id or throws `CopyError`.
     @discardableResult
     public func addLane() async throws -> Int {
         switch lock.withLock({ lifecycle.reserveLane() }) {
         case .open(let id):
+            lanesSetByUser()
             return try await openLane(id)
         case .refused(let reason):
             eventContinuation.yield(.laneRefused(reason: reason))
@@ -205,9 +227,16 @@ public final class CopyEngine: @unchecked Sendable {
         }!
     }
 
-    /// Drains a lane (the newest when `id` is nil); the last lane is never dropped.
+    /// Drains a lane (the newest when `id` is nil), for a user: lanes are manual from then
+    /// on, as with `addLane`. The last lane is never dropped.
     @discardableResult
     public func dropLane(id: Int? = nil) -> Int? {
+        let dropped = drainLane(id: id)
+        if dropped != nil { lanesSetByUser() }
+        return dropped
+    }
+
+    private func drainLane(id: Int?) -> Int? {
         let chosen = lock.withLock { () -> (Int, NIOLoopBound<Lane>)? in
             guard let target = lifecycle.dropLane(id), let lane = lanes[target] else { return nil }
             return (target, lane)
@@ -260,7 +289,10 @@ public final class CopyEngine: @unchecked Sendable {
                     self.perform(self.lock.withLock { self.lifecycle.drainTimedOut() })
                 }
             case .closeEndpoints:
-                lock.withLock { checkpointTimer?.cancel() }
+                lock.withLock {
+                    checkpointTimer?.cancel()
+                    tuning.timer?.cancel()
+                }
                 Task {
                     await source.close()
                     await destination.close()
@@ -366,7 +398,7 @@ public final class CopyEngine: @unchecked Sendable {
             bytesSkipped: progress.bytesSkipped, bytesPerSecond: rate, averageBytesPerSecond: average, eta: eta,
             lanes: openLanes, maximumLanes: maximumLanes,
             laneLimitReason: laneLimitReason, paused: isPaused,
-            connections: connections)
+            connections: connections, tuning: lock.withLock { tuning.status })
         snapshot.destinationIsNBD = destination is NBDEndpoint
         judgement.withLockedValue { judgement in
             snapshot.eventLoopCPU = judgement.cpu.busiestShare()
@@ -421,5 +453,97 @@ extension CopyEngine: LaneDelegate {
 
     func laneReported(_ event: CopyEvent) {
         eventContinuation.yield(event)
+    }
+}
+
+// MARK: Auto-tuning (-C auto, --request-size auto)
+
+/// The auto-tuner and what the engine keeps for it; protected by the engine's lock.
+struct TuningState: Sendable {
+    var tuner: AutoTuner
+    var timer: RepeatedTask?
+    /// The planner's copied bytes and the time at the last tick.
+    var lastBytesCopied: UInt64 = 0
+    var lastTick: Duration = .zero
+
+    var status: TuningStatus {
+        TuningStatus(laneMode: tuner.laneMode, requestSizeIsAuto: tuner.tunesRequestSize, requestSize: tuner.requestSize,
+                     lastDecision: tuner.lastDecision?.reason)
+    }
+}
+
+extension CopyEngine {
+    /// How often the tuner gets a measurement.
+    static let tuningTick = TimeAmount.milliseconds(100)
+
+    /// Starts the tuner's ticks, when there is something to tune.
+    fileprivate func startTuning() {
+        let tunes = lock.withLock { tuning.tuner.laneMode == .auto || tuning.tuner.tunesRequestSize }
+        guard tunes else { return }
+        let timer = group.next().scheduleRepeatedTask(initialDelay: .zero, delay: Self.tuningTick) { _ in
+            self.tuningTick()
+        }
+        lock.withLock { tuning.timer = timer }
+    }
+
+    private var elapsed: Duration { ContinuousClock.now - startTime }
+
+    private func tuningTick() {
+        let progress = planner.currentProgress
+        let handedOut = planner.allHandedOut
+        let inFlight = planner.bytesInFlight
+        let now = elapsed
+        let decisions = lock.withLock { () -> [TuningDecision] in
+            // Once every range is handed out, lanes run dry one by one: nothing to learn.
+            guard lifecycle.phase == .running, !handedOut else {
+                tuning.timer?.cancel()
+                tuning.timer = nil
+                return []
+            }
+            let tick = now - tuning.lastTick
+            let bytes = progress.bytesCopied - min(progress.bytesCopied, tuning.lastBytesCopied)
+            tuning.lastTick = now
+            tuning.lastBytesCopied = progress.bytesCopied
+            guard tick > .zero else { return [] }
+            return tuning.tuner.observe(AutoTuner.Measurement(
+                now: now, tick: tick, bytesPerSecond: Double(bytes) / tick.seconds,
+                lanes: lifecycle.openLaneCount, bytesInFlight: inFlight, paused: paused))
+        }
+        carryOut(decisions)
+    }
+
+    private func carryOut(_ decisions: [TuningDecision]) {
+        for decision in decisions {
+            eventContinuation.yield(.auto(decision))
+            switch decision.action {
+            case .addLane:
+                if case .open(let id) = lock.withLock({ lifecycle.reserveLane() }) {
+                    Task { _ = try? await self.openLane(id) }
+                }
+            case .dropLane:
+                _ = drainLane(id: nil)
+            case .growRequestSize, .shrinkRequestSize:
+                planner.setRequestSize(decision.requestSizeAfter)
+            case .hold, .manual, .resume:
+                break
+            }
+        }
+    }
+
+    fileprivate func lanesSetByUser() {
+        let now = elapsed
+        carryOut(lock.withLock { tuning.tuner.lanesSetByUser(now: now) })
+    }
+
+    /// Tunes lanes again after a user's `+` or `-` made them manual; false when lanes are
+    /// not auto-tuned in this copy (`-C N`, or endpoints that allow one connection).
+    @discardableResult
+    public func resumeAutoLanes() -> Bool {
+        let now = elapsed
+        let (decisions, tunable) = lock.withLock { () -> ([TuningDecision], Bool) in
+            (tuning.tuner.resumeLanes(now: now), tuning.tuner.laneMode != .fixed)
+        }
+        carryOut(decisions)
+        return tunable
     }
 }

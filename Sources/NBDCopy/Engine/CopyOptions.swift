@@ -2,6 +2,12 @@
 public struct CopyOptions: Sendable {
     /// Lanes to start with (`-C`); capped by what both endpoints allow.
     public var connections = 4
+    /// Tune the lane count while copying (`-C auto`), starting from `connections`.
+    public var autoLanes = false
+    /// The most lanes auto-tuning opens (`--max-connections`), within the endpoints' limit.
+    public var maximumAutoLanes = 16
+    /// Tune the request size while copying (`--request-size auto`), from 256 KiB.
+    public var autoRequestSize = false
     /// Requests in flight per lane (`-R`).
     public var requestsPerLane = 64
     /// Bytes per READ/WRITE (`--request-size`), aligned to both endpoints' block sizes.
@@ -59,6 +65,8 @@ public enum CopyEvent: Sendable, Equatable {
     /// A lane's connection is open again.
     case laneReconnected(laneID: Int, side: ConnectionSide)
     case paused(Bool)
+    /// The auto-tuner changed the lanes or the request size, or holds, and why.
+    case auto(TuningDecision)
 }
 
 /// The kind of an NBD (or file) request, for events.

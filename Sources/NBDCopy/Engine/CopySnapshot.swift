@@ -34,11 +34,14 @@ public struct CopySnapshot: Sendable {
     public var eventLoopCPU: Double?
     /// What limits the copy now; nil while there is too little history to judge by.
     public var bottleneck: Bottleneck?
+    /// How lanes and the request size are chosen, and the tuner's last decision; nil when
+    /// not known (an attached copy's older lines).
+    public var tuning: TuningStatus?
 
     public init(elapsed: Duration = .zero, bytesTotal: UInt64? = nil, bytesDone: UInt64 = 0, completedPrefix: UInt64 = 0, bytesZeroed: UInt64 = 0,
                 bytesSkipped: UInt64 = 0, bytesPerSecond: Double = 0, averageBytesPerSecond: Double = 0,
                 eta: Duration? = nil, lanes: Int = 0, maximumLanes: Int = 1, laneLimitReason: String = "",
-                paused: Bool = false, connections: [ConnectionSnapshot] = []) {
+                paused: Bool = false, connections: [ConnectionSnapshot] = [], tuning: TuningStatus? = nil) {
         self.elapsed = elapsed
         self.bytesTotal = bytesTotal
         self.bytesDone = bytesDone
@@ -53,6 +56,7 @@ public struct CopySnapshot: Sendable {
         self.laneLimitReason = laneLimitReason
         self.paused = paused
         self.connections = connections
+        self.tuning = tuning
     }
 }
 

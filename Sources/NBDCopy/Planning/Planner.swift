@@ -12,7 +12,7 @@ final class Planner: @unchecked Sendable {
     struct Configuration: Sendable {
         /// Image size; nil for a pipe source until its end is reached.
         var size: UInt64?
-        /// Largest copy item (the request size).
+        /// Largest copy item (the request size) to start with; `setRequestSize` changes it.
         var requestSize: UInt64
         /// Every boundary the planner makes is a multiple of this (except the image end).
         var alignment: UInt64
@@ -41,11 +41,16 @@ final class Planner: @unchecked Sendable {
         var bytesDone: UInt64 = 0
         var bytesZeroed: UInt64 = 0
         var bytesSkipped: UInt64 = 0
+        /// Bytes of copy items completed: what was read from the source (and written, or
+        /// found zero), the work the auto-tuner measures.
+        var bytesCopied: UInt64 = 0
     }
 
     private let configuration: Configuration
     private let lock = NIOLock()
     private var size: UInt64?
+    /// Largest copy item handed out from now on.
+    private var requestSize: UInt64
     private var cursor: UInt64 = 0
     private var known = Deque<ImageExtent>()
     private var fetching = false
@@ -54,6 +59,8 @@ final class Planner: @unchecked Sendable {
     /// offset), for `completedPrefix`.
     private var outstanding: [UInt64: Int] = [:]
     private var outstandingCount = 0
+    /// Bytes of the copy items outstanding: the work queued at the servers.
+    private var outstandingCopyBytes: UInt64 = 0
     private var waiters: [@Sendable () -> Void] = []
     /// Lanes that found the planner finished: woken only when work comes back (a failed
     /// lane's ranges, unflushed writes to copy again), so idle lanes never wake each other.
@@ -63,12 +70,28 @@ final class Planner: @unchecked Sendable {
     init(_ configuration: Configuration) {
         self.configuration = configuration
         self.size = configuration.size
+        requestSize = configuration.requestSize
+    }
+
+    /// Copy items handed out from now on are at most `bytes` (already aligned and within
+    /// both endpoints' limits); items in flight keep their size.
+    func setRequestSize(_ bytes: UInt64) {
+        lock.withLock { requestSize = bytes }
+    }
+
+    /// Whether every range of the image has been handed out at least once: no new work
+    /// is left to tune for.
+    var allHandedOut: Bool {
+        lock.withLock { size.map { cursor >= $0 } ?? false }
     }
 
     /// The image size, once known.
     var imageSize: UInt64? { lock.withLock { size } }
 
     var currentProgress: Progress { lock.withLock { progress } }
+
+    /// Bytes of copy ranges handed out and not completed yet: what is queued at the servers.
+    var bytesInFlight: UInt64 { lock.withLock { outstandingCopyBytes } }
 
     /// The next thing for a lane to do. When the answer is `.wait`, `waiter` is kept and
     /// called once the planner has news (work returned, extents arrived, finished); when it
@@ -101,7 +124,7 @@ final class Planner: @unchecked Sendable {
                 return outstandingCount == 0 ? .finished : .wait
             }
             guard configuration.useExtents, let size else {
-                let length = size.map { min(configuration.requestSize, $0 - cursor) } ?? configuration.requestSize
+                let length = size.map { min(requestSize, $0 - cursor) } ?? requestSize
                 return handOut(WorkItem(offset: cursor, length: length, kind: .copy))
             }
             guard let extent = known.first else {
@@ -120,7 +143,7 @@ final class Planner: @unchecked Sendable {
                 }
                 return handOut(WorkItem(offset: extent.offset, length: length, kind: .zero))
             }
-            let length = min(extent.length, configuration.requestSize)
+            let length = min(extent.length, requestSize)
             consumeKnown(length)
             return handOut(WorkItem(offset: extent.offset, length: length, kind: .copy))
         }
@@ -135,10 +158,12 @@ final class Planner: @unchecked Sendable {
     private func markOutstanding(_ item: WorkItem) {
         outstanding[item.offset, default: 0] += 1
         outstandingCount += 1
+        if item.kind == .copy { outstandingCopyBytes += item.length }
     }
 
     private func clearOutstanding(_ item: WorkItem) {
         outstandingCount -= 1
+        if item.kind == .copy { outstandingCopyBytes -= item.length }
         if let count = outstanding[item.offset], count > 1 {
             outstanding[item.offset] = count - 1
         } else {
@@ -183,6 +208,7 @@ final class Planner: @unchecked Sendable {
             progress.bytesDone += bytes
             progress.bytesZeroed += zeroed
             progress.bytesSkipped += skipped
+            if item.kind == .copy { progress.bytesCopied += bytes }
             return isFinishedLocked ? takeWaitersLocked() : []
         }
         wake.forEach { $0() }

@@ -97,6 +97,7 @@ final class ControlStream: TransferSource {
 
     func addLane() { send(.addLane) }
     func dropLane(id: Int?) { send(.dropLane(id: id)) }
+    func resumeAutoLanes() { send(.autoLanes) }
     func setPaused(_ paused: Bool) { send(paused ? .pause : .resume) }
     func stop() { send(.stop) }
 

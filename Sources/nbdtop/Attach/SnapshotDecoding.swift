@@ -25,10 +25,18 @@ enum SnapshotDecoding {
             maximumLanes: integer(start["max_lanes"]) ?? 1,
             laneLimitReason: start["max_lanes_reason"]?.string ?? "",
             paused: sample["paused"]?.bool ?? false,
-            connections: (sample["conns"]?.array ?? []).compactMap(connection))
+            connections: (sample["conns"]?.array ?? []).compactMap(connection),
+            tuning: tuning(sample))
         snapshot.destinationIsNBD = start["dst_nbd"]?.bool ?? true
         snapshot.bottleneck = bottleneck(sample["bottleneck"])
         return snapshot
+    }
+
+    /// The tuning keys of a `sample` line; nil when it has none.
+    static func tuning(_ sample: JSONValue) -> TuningStatus? {
+        guard let mode = sample["lanes_mode"]?.string.flatMap(LaneMode.init(rawValue:)) else { return nil }
+        return TuningStatus(laneMode: mode, requestSizeIsAuto: sample["request_size_mode"]?.string == "auto",
+                            requestSize: sample["request_size_bytes"]?.uint ?? 0, lastDecision: sample["last_auto"]?.string)
     }
 
     /// A sample's `bottleneck` object; nil when null, missing or of an unknown kind.
@@ -124,6 +132,14 @@ enum SnapshotDecoding {
         case "lane_reconnected":
             guard let id, let side else { return nil }
             return .laneReconnected(laneID: id, side: side)
+        case "auto":
+            guard let action = line["action"]?.string.flatMap(TuningDecision.Action.init(rawValue:)) else { return nil }
+            return .auto(TuningDecision(
+                action: action, lanesBefore: integer(line["lanes_before"]) ?? 0, lanesAfter: integer(line["lanes_after"]) ?? 0,
+                requestSizeBefore: line["request_size_before"]?.uint ?? 0,
+                requestSizeAfter: line["request_size_after"]?.uint ?? 0,
+                baselineBytesPerSecond: line["baseline_rate_bps"]?.double,
+                measuredBytesPerSecond: line["measured_rate_bps"]?.double, reason: reason))
         case "paused": return .paused(true)
         case "resumed": return .paused(false)
         default: return nil

@@ -37,14 +37,21 @@ struct CopyCommand: AsyncParsableCommand {
             """
     )
 
-    @Option(name: [.customShort("C"), .customLong("connections")], help: "Lanes (connection pairs) to start with.")
-    var connections = 4
+    @Option(name: [.customShort("C"), .customLong("connections")],
+            help: ArgumentHelp("Lanes (connection pairs): auto tunes the count while copying (from 4, up to --max-connections), N fixes it.",
+                               valueName: "auto|n"))
+    var connections = LaneCount.auto
+
+    @Option(name: .customLong("max-connections"), help: "With -C auto: the most lanes tuning opens.")
+    var maxConnections = 16
 
     @Option(name: [.customShort("R"), .customLong("requests")], help: "Requests in flight per lane.")
     var requests = 64
 
-    @Option(name: .customLong("request-size"), help: ArgumentHelp("Bytes per request, 512 to 32M (e.g. 256K, 1M).", valueName: "size"))
-    var requestSize = ByteCount(bytes: 256 << 10)
+    @Option(name: .customLong("request-size"),
+            help: ArgumentHelp("Bytes per request: auto tunes it while copying (from 256K), a size from 512 to 32M (e.g. 1M) fixes it.",
+                               valueName: "auto|size"))
+    var requestSize = RequestSizeSetting.auto
 
     @Option(name: .customLong("queue-size"),
             help: ArgumentHelp("Bytes of data in flight per lane at most; one request always fits.", valueName: "size"))
@@ -138,7 +145,7 @@ struct CopyCommand: AsyncParsableCommand {
         if endpoints.prefix(while: { $0 != "--" && $0 != "[" }).contains(where: { ["--help", "-h", "-help"].contains($0) }) {
             throw CleanExit.helpRequest(self)
         }
-        guard connections >= 1 else { throw ValidationError("--connections must be at least 1") }
+        guard maxConnections >= 1 else { throw ValidationError("--max-connections must be at least 1") }
         guard requests >= 1 else { throw ValidationError("--requests must be at least 1") }
         guard retries >= 0 else { throw ValidationError("--retries must not be negative") }
         _ = try copyOptions()
@@ -156,17 +163,30 @@ struct CopyCommand: AsyncParsableCommand {
 
     func copyOptions() throws -> CopyOptions {
         var options = CopyOptions()
-        options.connections = connections
-        options.requestsPerLane = requests
-        let size = requestSize.bytes
-        guard size >= 512, size <= 32 << 20 else {
-            throw ValidationError("--request-size \(Units.sizeText(size)) must be from 512 to 32M")
+        switch connections {
+        case .auto:
+            options.autoLanes = true
+            options.connections = min(LaneCount.autoStart, maxConnections)
+        case .fixed(let count):
+            options.connections = count
         }
-        options.requestSize = size
-        // Only a block size given explicitly can be wrong: the default follows a small request size.
-        let granularity = sparse?.bytes ?? min(4096, size)
-        guard granularity == 0 || (granularity >= 512 && granularity <= size) else {
-            throw ValidationError("--sparse \(Units.sizeText(granularity)) must be 0 or from 512 up to the request size (\(Units.sizeText(size)))")
+        options.maximumAutoLanes = maxConnections
+        options.requestsPerLane = requests
+        switch requestSize {
+        case .auto:
+            options.autoRequestSize = true
+        case .fixed(let size):
+            guard size.bytes >= 512, size.bytes <= 32 << 20 else {
+                throw ValidationError("--request-size \(Units.sizeText(size.bytes)) must be auto or a size from 512 to 32M")
+            }
+            options.requestSize = size.bytes
+        }
+        // Zero detection works within a request: with auto sizes, within the smallest. Only
+        // a block size given explicitly can be wrong: the default follows a small request size.
+        let smallestRequest = options.autoRequestSize ? RequestSizeLadder.startingSize : options.requestSize
+        let granularity = sparse?.bytes ?? min(4096, smallestRequest)
+        guard granularity == 0 || (granularity >= 512 && granularity <= smallestRequest) else {
+            throw ValidationError("--sparse \(Units.sizeText(granularity)) must be 0 or from 512 up to the request size (\(Units.sizeText(smallestRequest)))")
         }
         options.sparseGranularity = granularity
         options.allocated = allocated

@@ -102,6 +102,9 @@ final class CopyControlTarget: ControlTarget {
         started = WallClock.now() - StatsJSON.seconds(.now - startTime)
     }
 
+    /// Why lanes cannot be tuned again.
+    static let lanesAreFixed = "lanes are not tuned in this copy (-C N, or the endpoints allow one connection)"
+
     func helloMembers() async -> [(String, JSONValue)] {
         let snapshot = await engine.snapshot()
         return [
@@ -133,6 +136,9 @@ final class CopyControlTarget: ControlTarget {
                                           ?? "cannot drop: the last lane stays")
             }
             return [("id", .int(Int64(dropped)))]
+        case .autoLanes:
+            guard engine.resumeAutoLanes() else { throw ControlCommandError(Self.lanesAreFixed) }
+            return []
         case .pause:
             engine.setPaused(true)
             return []

@@ -134,18 +134,17 @@ final class CopySession: Sendable {
             metrics.registry.update(MetricsFrame(copy: await engine.snapshot()))
             printError("nbdtop: metrics at http://\(metrics.address)/metrics")
         }
-        let lanes = max(1, min(options.connections, engine.maximumLanes))
         let startLine = StatsJSON.start(t: seconds, source: source.description, destination: destination.description,
-                                        destinationIsNBD: destinationEndpoint is NBDEndpoint, size: sourceEndpoint.size, lanes: lanes,
-                                        maximumLanes: engine.maximumLanes, laneLimitReason: engine.laneLimitReason,
-                                        requestSize: options.requestSize,
+                                        destinationIsNBD: destinationEndpoint is NBDEndpoint, size: sourceEndpoint.size,
+                                        lanes: engine.initialLanes, maximumLanes: engine.maximumLanes,
+                                        laneLimitReason: engine.laneLimitReason, requestSize: engine.initialRequestSize,
                                         sourceTLS: sourceEndpoint.tls?.summary, destinationTLS: destinationEndpoint.tls?.summary)
         statsOutput?.writeLine(startLine)
         let control = await CopyControl.start(configuration.control, engine: engine, startLine: startLine,
                                               configuration: configuration, startTime: startTime)
         progress.withLock { $0.control = control }
         readiness?.started(socket: control?.server.path)
-        if options.connections > engine.maximumLanes {
+        if !options.autoLanes && options.connections > engine.maximumLanes {
             log("using \(engine.maximumLanes) lane\(engine.maximumLanes == 1 ? "" : "s") instead of \(options.connections): \(engine.laneLimitReason)")
         }
         watcher.attach(engine)
@@ -345,6 +344,7 @@ final class CopySession: Sendable {
         case .laneReconnected(let id, let side):
             return "lane \(id) \(side.rawValue): reconnected"
         case .paused(let paused): return paused ? "paused" : "resumed"
+        case .auto(let decision): return "auto: \(decision.reason)"
         }
     }
 }

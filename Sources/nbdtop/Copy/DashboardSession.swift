@@ -97,6 +97,8 @@ final class DashboardSession {
                     source.addLane()
                 case .dropLane(let laneID):
                     source.dropLane(id: laneID)
+                case .resumeAutoLanes:
+                    source.resumeAutoLanes()
                 case .setPaused(let paused):
                     source.setPaused(paused)
                 case .stopCopy:

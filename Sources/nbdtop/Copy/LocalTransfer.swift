@@ -38,6 +38,12 @@ final class LocalTransfer: TransferSource {
         }
     }
 
+    func resumeAutoLanes() {
+        if !engine.resumeAutoLanes() {
+            pending.append(.text(CopyControlTarget.lanesAreFixed, severity: .warning, at: ContinuousClock.now - startTime))
+        }
+    }
+
     func setPaused(_ paused: Bool) { engine.setPaused(paused) }
 
     func stop() { engine.stop() }

@@ -35,12 +35,24 @@ enum StatsJSON {
             ("lanes", .int(Int64(snapshot.lanes))),
             ("paused", .bool(snapshot.paused)),
             ("bottleneck", snapshot.bottleneck.map(bottleneck) ?? .null),
+        ] + tuning(snapshot.tuning) + [
             ("conns", .array(snapshot.connections.map(connection))),
         ])
     }
 
     static func bottleneck(_ bottleneck: Bottleneck) -> JSONValue {
         .object([("kind", .string(bottleneck.kind.rawValue)), ("detail", .string(bottleneck.detail))])
+    }
+
+    /// How lanes and the request size are chosen now, and the tuner's last decision.
+    static func tuning(_ status: TuningStatus?) -> [(String, JSONValue)] {
+        guard let status else { return [] }
+        return [
+            ("lanes_mode", .string(status.laneMode.rawValue)),
+            ("request_size_mode", .string(status.requestSizeIsAuto ? "auto" : "fixed")),
+            ("request_size_bytes", .uint(status.requestSize)),
+            ("last_auto", status.lastDecision.map { .string($0) } ?? .null),
+        ]
     }
 
     static func connection(_ connection: ConnectionSnapshot) -> JSONValue {
@@ -100,6 +112,16 @@ enum StatsJSON {
             return line("lane_reconnected", t: t, [("id", .int(Int64(id))), ("side", .string(side.rawValue))])
         case .paused(let paused):
             return line(paused ? "paused" : "resumed", t: t, [])
+        case .auto(let decision):
+            return line("auto", t: t, [
+                ("action", .string(decision.action.rawValue)),
+                ("lanes_before", .int(Int64(decision.lanesBefore))), ("lanes_after", .int(Int64(decision.lanesAfter))),
+                ("request_size_before", .uint(decision.requestSizeBefore)),
+                ("request_size_after", .uint(decision.requestSizeAfter)),
+                ("baseline_rate_bps", decision.baselineBytesPerSecond.map { .double(rounded($0, 0)) } ?? .null),
+                ("measured_rate_bps", decision.measuredBytesPerSecond.map { .double(rounded($0, 0)) } ?? .null),
+                ("reason", .string(decision.reason)),
+            ])
         }
     }
 

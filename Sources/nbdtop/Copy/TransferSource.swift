@@ -16,6 +16,8 @@ protocol TransferSource: AnyObject {
     func addLane()
     /// Drops lane `id`, or the newest when nil; a refusal comes back as a note.
     func dropLane(id: Int?)
+    /// Lanes are tuned again after a `+` or `-`; a refusal comes back as a note.
+    func resumeAutoLanes()
     func setPaused(_ paused: Bool)
     /// Stops the copy cleanly (exit 130).
     func stop()

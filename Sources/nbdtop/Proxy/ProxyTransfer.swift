@@ -82,8 +82,10 @@ final class ProxyTransfer: TransferSource, Sendable {
         }
     }
 
+    // A proxy's clients choose their connections: its key table offers none of these.
     func addLane() {}
     func dropLane(id: Int?) {}
+    func resumeAutoLanes() {}
     func setPaused(_ paused: Bool) {}
 
     func stop() {

@@ -1,0 +1,338 @@
+/// Chooses the lane count (`-C auto`) and the request size (`--request-size auto`) from
+/// the aggregate completion rate, as a plain value: measurements in, decisions out. It
+/// reads no clock; the time comes with each measurement.
+///
+/// The rule is a hill climb, one probe at a time:
+/// - measure the current setting until the window is stable (`RateWindow`);
+/// - probe one step up (one more lane, or the next request size) and measure again;
+/// - keep the step when the rate rose by at least `gain` (5%), and try the next step of
+///   the same kind; otherwise take it back, and try the other kind;
+/// - when neither kind helps, hold. While holding, a rate that moves by more than
+///   `markedChange` (20%) in two windows in a row starts the climb again; otherwise one
+///   probe every `probeInterval` (30 s) checks that the setting is still the best.
+///
+/// Lanes never pass `maximumLanes` (the endpoints' multi-conn limit and
+/// `--max-connections`). A user's `+` or `-` makes lanes manual until `resumeLanes`; the
+/// request size goes on being tuned. Ticks while paused, while a lane being probed is still
+/// connecting, and for `settle` after any change are not measured.
+struct AutoTuner: Sendable {
+    struct Configuration: Sendable {
+        var maximumLanes: Int
+        var tunesLanes: Bool
+        var initialLanes: Int
+        /// The sizes to choose from; the first is where it starts. One size: not tuned.
+        var requestSizes: [UInt64]
+        /// The smallest rise in rate that keeps a step.
+        var gain = 0.05
+        /// A rise or fall, while holding, that means conditions changed.
+        var markedChange = 0.2
+        /// A probe whose change is this far from `gain` (and four standard errors) is
+        /// decided before its window is stable: a doubling needs no long look.
+        var clearMargin = 0.1
+        /// Ticks this long after a change are not measured (pipelines refill), or longer:
+        /// until the work in flight at the change has turned over, up to `longestSettle`.
+        var settle: Duration = .milliseconds(200)
+        var longestSettle: Duration = .seconds(2)
+        /// While holding, at most one probe this often.
+        var probeInterval: Duration = .seconds(30)
+        /// A probed lane that has not opened after this long is given up.
+        var laneOpenTimeout: Duration = .seconds(5)
+        var window = RateWindow.Limits()
+    }
+
+    /// One tick's figures.
+    struct Measurement: Sendable {
+        /// Time since the copy started.
+        var now: Duration
+        /// How long the tick lasted.
+        var tick: Duration
+        /// Bytes completed per second over the tick.
+        var bytesPerSecond: Double
+        /// Lanes open now (not draining).
+        var lanes: Int
+        /// Bytes of copy work handed out and not completed: with a deep queue at a server
+        /// that answers in order, a change shows only once this has turned over.
+        var bytesInFlight: UInt64 = 0
+        var paused = false
+    }
+
+    enum Dimension: Sendable, Equatable {
+        case lanes, requestSize
+    }
+
+    private struct Probe: Sendable {
+        var dimension: Dimension
+        /// The rate before the step.
+        var baseline: Double
+        var startedAt: Duration
+        /// For lanes: the probed lane has opened.
+        var applied: Bool
+    }
+
+    private enum Phase: Sendable {
+        case measuring
+        case probing(Probe)
+        /// `reference` is the mean of the `windows` measured since holding began: a steadier
+        /// baseline for the next probe than the last window alone.
+        case holding(reference: Double, windows: Int, since: Duration, changedWindows: Int)
+    }
+
+    let configuration: Configuration
+    private var phase = Phase.measuring
+    private var window = RateWindow()
+    /// Nil until the first measurement, which only starts the clock: what came before it
+    /// (lanes connecting, pipelines filling) is no setting's rate.
+    private var settleUntil: Duration?
+    /// The lane count the tuner expects.
+    private(set) var lanes: Int
+    private var sizeIndex = 0
+    private(set) var laneMode: LaneMode
+    /// Kinds of step that did not help since the last one that did.
+    private var settled: Set<Dimension> = []
+    /// The kind the last periodic probe tried, so they alternate.
+    private var lastPeriodic: Dimension = .lanes
+    private(set) var lastDecision: TuningDecision?
+    /// How long the work in flight takes to complete at the latest tick's rate.
+    private var turnover: Duration = .zero
+
+    init(_ configuration: Configuration) {
+        self.configuration = configuration
+        lanes = configuration.initialLanes
+        laneMode = configuration.tunesLanes && configuration.maximumLanes > 1 ? .auto : .fixed
+    }
+
+    var requestSize: UInt64 { configuration.requestSizes[sizeIndex] }
+
+    var tunesRequestSize: Bool { configuration.requestSizes.count > 1 }
+
+    // MARK: Inputs
+
+    /// One tick's figures; returns the decisions to carry out, in order.
+    mutating func observe(_ measurement: Measurement) -> [TuningDecision] {
+        let now = measurement.now
+        if measurement.bytesPerSecond > 0 {
+            turnover = .milliseconds(Int64(Double(measurement.bytesInFlight) / measurement.bytesPerSecond * 1000))
+        }
+        if measurement.paused {
+            restartWindow(now)
+            return []
+        }
+        guard let settleUntil else {
+            lanes = measurement.lanes
+            restartWindow(now)
+            return []
+        }
+        if measurement.lanes != lanes {
+            return laneCountDiffers(measurement)
+        }
+        if case .probing(var probe) = phase, !probe.applied {
+            // The probed lane has just opened: measure from now.
+            probe.applied = true
+            phase = .probing(probe)
+            restartWindow(now)
+            return []
+        }
+        guard now >= settleUntil else { return [] }
+        window.add(bytesPerSecond: measurement.bytesPerSecond, over: measurement.tick)
+        guard window.isStable(configuration.window) || probeIsClear else { return [] }
+        let rate = window.bytesPerSecond
+        window = RateWindow()
+        switch phase {
+        case .measuring:
+            return climb(from: rate, now: now, prefix: nil)
+        case .probing(let probe):
+            return concludeProbe(probe, measured: rate, now: now)
+        case .holding(let reference, let windows, let since, let changedWindows):
+            return hold(reference: reference, windows: windows, since: since, changedWindows: changedWindows,
+                        measured: rate, now: now)
+        }
+    }
+
+    /// A user added or dropped a lane: lanes are manual from now on.
+    mutating func lanesSetByUser(now: Duration) -> [TuningDecision] {
+        guard laneMode == .auto else { return [] }
+        laneMode = .manual
+        if case .probing(let probe) = phase, probe.dimension == .lanes { phase = .measuring }
+        restartWindow(now)
+        return [decide(.manual, lanes: lanes, reason: "a lane was added or dropped by hand: lanes are manual")]
+    }
+
+    /// Lanes are tuned again, from the count open now.
+    mutating func resumeLanes(now: Duration) -> [TuningDecision] {
+        guard laneMode == .manual else { return [] }
+        laneMode = .auto
+        settled = []
+        phase = .measuring
+        restartWindow(now)
+        return [decide(.resume, lanes: lanes, reason: "lanes are tuned again from \(lanes)")]
+    }
+
+    /// The probe's window already differs from its baseline by far more than the gain
+    /// asked for and its own noise: decided early.
+    private var probeIsClear: Bool {
+        guard case .probing(let probe) = phase, probe.baseline > 0, window.samples.count >= 3 else { return false }
+        let distance = abs(window.bytesPerSecond / probe.baseline - 1 - configuration.gain)
+        return distance >= max(configuration.clearMargin, 4 * window.relativeError)
+    }
+
+    // MARK: Steps
+
+    /// The open lanes are not what the tuner expects: a probed lane is still connecting (or
+    /// never opened), or a lane failed or a user changed the count.
+    private mutating func laneCountDiffers(_ measurement: Measurement) -> [TuningDecision] {
+        if case .probing(let probe) = phase, probe.dimension == .lanes, !probe.applied, measurement.lanes + 1 == lanes {
+            guard measurement.now - probe.startedAt >= configuration.laneOpenTimeout else { return [] }
+            lanes = measurement.lanes
+            settled.insert(.lanes)
+            phase = .measuring
+            restartWindow(measurement.now)
+            return [decide(.hold, lanes: lanes, reason: "the lane added did not open; \(lanes) lane\(lanes == 1 ? "" : "s") stay")]
+        }
+        lanes = measurement.lanes
+        if case .probing = phase { phase = .measuring }
+        restartWindow(measurement.now)
+        return []
+    }
+
+    /// Takes the next step up after measuring `rate`, or holds.
+    private mutating func climb(from rate: Double, now: Duration, prefix: String?, preferring preferred: Dimension? = nil) -> [TuningDecision] {
+        let order: [Dimension] = preferred == .lanes ? [.lanes, .requestSize] : [.requestSize, .lanes]
+        guard let dimension = order.first(where: { !settled.contains($0) && canStep($0) }) else {
+            phase = .holding(reference: rate, windows: 1, since: now, changedWindows: 0)
+            let reason = [prefix, "holding at \(lanes) lane\(lanes == 1 ? "" : "s"), \(Self.size(requestSize)) requests, \(Self.rate(rate))"]
+                .compactMap { $0 }.joined(separator: "; ")
+            return [decide(.hold, lanes: lanes, measured: rate, reason: reason)]
+        }
+        return [step(dimension, baseline: rate, now: now, prefix: prefix)]
+    }
+
+    private func canStep(_ dimension: Dimension) -> Bool {
+        switch dimension {
+        case .lanes: return laneMode == .auto && lanes < configuration.maximumLanes
+        case .requestSize: return sizeIndex + 1 < configuration.requestSizes.count
+        }
+    }
+
+    private mutating func step(_ dimension: Dimension, baseline: Double, now: Duration, prefix: String?) -> TuningDecision {
+        let before = (lanes, requestSize)
+        let decision: TuningDecision
+        switch dimension {
+        case .lanes:
+            lanes += 1
+            decision = TuningDecision(action: .addLane, lanesBefore: before.0, lanesAfter: lanes, requestSizeBefore: before.1,
+                                      requestSizeAfter: requestSize, baselineBytesPerSecond: baseline,
+                                      reason: Self.joined(prefix, "adding lane \(lanes) to see if it raises \(Self.rate(baseline))"))
+        case .requestSize:
+            sizeIndex += 1
+            decision = TuningDecision(action: .growRequestSize, lanesBefore: before.0, lanesAfter: lanes, requestSizeBefore: before.1,
+                                      requestSizeAfter: requestSize, baselineBytesPerSecond: baseline,
+                                      reason: Self.joined(prefix, "trying \(Self.size(requestSize)) requests to see if they raise \(Self.rate(baseline))"))
+        }
+        phase = .probing(Probe(dimension: dimension, baseline: baseline, startedAt: now, applied: dimension == .requestSize))
+        restartWindow(now)
+        lastDecision = decision
+        return decision
+    }
+
+    private mutating func concludeProbe(_ probe: Probe, measured rate: Double, now: Duration) -> [TuningDecision] {
+        let change = probe.baseline > 0 ? rate / probe.baseline - 1 : (rate > 0 ? 1 : 0)
+        let what = probe.dimension == .lanes ? "lane \(lanes)" : "\(Self.size(requestSize)) requests"
+        let comparison = "\(Self.rate(probe.baseline)) → \(Self.rate(rate)), \(Self.percent(change))"
+        if change >= configuration.gain {
+            settled = []
+            return climb(from: rate, now: now, prefix: "\(what) kept (\(comparison))", preferring: probe.dimension)
+        }
+        settled.insert(probe.dimension)
+        let before = (lanes, requestSize)
+        let action: TuningDecision.Action
+        switch probe.dimension {
+        case .lanes:
+            lanes -= 1
+            action = .dropLane
+        case .requestSize:
+            sizeIndex -= 1
+            action = .shrinkRequestSize
+        }
+        let taken = TuningDecision(action: action, lanesBefore: before.0, lanesAfter: lanes, requestSizeBefore: before.1,
+                                   requestSizeAfter: requestSize, baselineBytesPerSecond: probe.baseline,
+                                   measuredBytesPerSecond: rate,
+                                   reason: "\(what) taken back: under \(Self.percent(configuration.gain)) more (\(comparison))")
+        lastDecision = taken
+        phase = .measuring
+        restartWindow(now)
+        // The rate before the probe still holds: go on from it without measuring again.
+        var next = climb(from: probe.baseline, now: now, prefix: nil)
+        if next.count == 1, next[0].action == .hold {
+            // The take-back already says what happened; holding needs no second event.
+            lastDecision = taken
+            return [taken]
+        }
+        next.insert(taken, at: 0)
+        return next
+    }
+
+    private mutating func hold(reference: Double, windows: Int, since: Duration, changedWindows: Int,
+                               measured rate: Double, now: Duration) -> [TuningDecision] {
+        let change = reference > 0 ? rate / reference - 1 : 0
+        if abs(change) > configuration.markedChange {
+            if changedWindows + 1 < 2 {
+                phase = .holding(reference: reference, windows: windows, since: since, changedWindows: changedWindows + 1)
+                return []
+            }
+            settled = []
+            return climb(from: rate, now: now,
+                         prefix: "the rate changed \(Self.percent(change)) (\(Self.rate(reference)) → \(Self.rate(rate))): probing again")
+        }
+        let mean = (reference * Double(windows) + rate) / Double(windows + 1)
+        guard now - since >= configuration.probeInterval else {
+            phase = .holding(reference: mean, windows: windows + 1, since: since, changedWindows: 0)
+            return []
+        }
+        // One kind of step, alternating, unless only the other can move.
+        let preferred: Dimension = lastPeriodic == .lanes ? .requestSize : .lanes
+        let candidates = [preferred, preferred == .lanes ? .requestSize : .lanes].filter(canStep)
+        guard let dimension = candidates.first else {
+            phase = .holding(reference: mean, windows: windows + 1, since: now, changedWindows: 0)
+            return []
+        }
+        lastPeriodic = dimension
+        settled = [Dimension.lanes, .requestSize].filter { $0 != dimension }.reduce(into: []) { $0.insert($1) }
+        return [step(dimension, baseline: mean, now: now,
+                     prefix: "\(Int(configuration.probeInterval.seconds)) s since the last probe")]
+    }
+
+    private mutating func restartWindow(_ now: Duration) {
+        window = RateWindow()
+        settleUntil = now + max(configuration.settle, min(turnover, configuration.longestSettle))
+    }
+
+    private mutating func decide(_ action: TuningDecision.Action, lanes after: Int, measured: Double? = nil,
+                                 reason: String) -> TuningDecision {
+        let decision = TuningDecision(action: action, lanesBefore: lanes, lanesAfter: after, requestSizeBefore: requestSize,
+                                      requestSizeAfter: requestSize, measuredBytesPerSecond: measured, reason: reason)
+        lastDecision = decision
+        return decision
+    }
+
+    // MARK: Words
+
+    private static func joined(_ prefix: String?, _ text: String) -> String {
+        prefix.map { "\($0); \(text)" } ?? text
+    }
+
+    static func rate(_ bytesPerSecond: Double) -> String {
+        let megabytes = bytesPerSecond / 1e6
+        return megabytes >= 100 ? "\(Int(megabytes.rounded())) MB/s" : "\((megabytes * 10).rounded() / 10) MB/s"
+    }
+
+    static func percent(_ fraction: Double) -> String {
+        let value = Int((fraction * 100).rounded())
+        return value > 0 ? "+\(value)%" : "\(value)%"
+    }
+
+    static func size(_ bytes: UInt64) -> String {
+        if bytes >= 1 << 20, bytes % (1 << 20) == 0 { return "\(bytes >> 20)M" }
+        if bytes >= 1 << 10, bytes % (1 << 10) == 0 { return "\(bytes >> 10)K" }
+        return "\(bytes)"
+    }
+}

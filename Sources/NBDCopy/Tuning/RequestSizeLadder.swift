@@ -1,0 +1,37 @@
+/// The request sizes `--request-size auto` may choose, smallest first: each a multiple of
+/// both endpoints' minimum and preferred block sizes and at most their maximum, 32 MiB,
+/// and half of `--queue-size` (so a lane still keeps two requests in flight).
+///
+/// The first rung is 256 KiB (or the nearest aligned size); each next one doubles, and
+/// the last is the largest aligned size under the limits, so odd maximums are reached.
+public struct RequestSizeLadder: Sendable, Equatable {
+    /// The sizes, smallest first; never empty.
+    public let sizes: [UInt64]
+    /// Every size is a multiple of this.
+    public let alignment: UInt64
+
+    public static let startingSize: UInt64 = 256 << 10
+    public static let largestSize: UInt64 = 32 << 20
+
+    public init(source: BlockConstraints, destination: BlockConstraints, queueSize: UInt64) {
+        let maximum = UInt64(min(source.maximum, destination.maximum))
+        let minimum = UInt64(max(source.minimum, destination.minimum, 1))
+        // Preferred sizes are powers of two, and so are minimums, so the larger one is a
+        // multiple of every other. A preferred size past the maximum cannot be honoured.
+        let preferred = UInt64(max(source.preferred, destination.preferred))
+        let alignment = preferred % minimum == 0 && preferred <= maximum ? max(preferred, minimum) : minimum
+        self.alignment = alignment
+        let ceiling = max(alignment, Self.roundedDown(min(maximum, Self.largestSize, max(queueSize / 2, Self.startingSize)), to: alignment))
+        var size = min(ceiling, max(alignment, Self.roundedDown(Self.startingSize, to: alignment)))
+        var sizes = [size]
+        while size < ceiling {
+            size = min(ceiling, Self.roundedDown(size * 2, to: alignment))
+            sizes.append(size)
+        }
+        self.sizes = sizes
+    }
+
+    private static func roundedDown(_ value: UInt64, to alignment: UInt64) -> UInt64 {
+        value - value % alignment
+    }
+}

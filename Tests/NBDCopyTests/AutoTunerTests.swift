@@ -1,0 +1,237 @@
+import Testing
+
+@testable import NBDCopy
+
+/// The auto-tuner on synthetic servers: each is a function from (lanes, request size,
+/// time) to the aggregate rate, sampled every 100 ms as the engine does, with the tuner's
+/// decisions carried out (a lane opens one tick after it is asked for). No clock: time is
+/// the simulation's.
+@Suite struct AutoTunerTests {
+    static let sizes: [UInt64] = [256 << 10, 512 << 10, 1 << 20, 2 << 20, 4 << 20, 8 << 20]
+
+    /// What a run did: the decisions with their times, and the settings over time.
+    struct Run {
+        var decisions: [(at: Duration, decision: TuningDecision)] = []
+        var lanes: [(at: Duration, count: Int)] = []
+        var finalLanes = 0
+        var finalRequestSize: UInt64 = 0
+
+        /// Probes (lane added or requests grown) at or after `time`.
+        func probes(after time: Duration) -> Int {
+            decisions.filter { $0.at >= time && [.addLane, .growRequestSize].contains($0.decision.action) }.count
+        }
+
+        var mostLanes: Int { lanes.map(\.count).max() ?? 0 }
+    }
+
+    /// A deterministic noise source (xorshift), so a noisy run is the same every time.
+    struct Noise {
+        var state: UInt64
+        mutating func next() -> Double {
+            state ^= state << 13
+            state ^= state >> 7
+            state ^= state << 17
+            return Double(state % 10_000) / 10_000
+        }
+    }
+
+    static func simulate(seconds: Int, maximumLanes: Int = 16, initialLanes: Int = 4, tunesLanes: Bool = true,
+                         sizes: [UInt64] = [256 << 10], noise: Double = 0, seed: UInt64 = 1,
+                         userAt: Duration? = nil, resumeAt: Duration? = nil, queueSeconds: Double = 0,
+                         rate: (_ lanes: Int, _ requestSize: UInt64, _ time: Duration) -> Double) -> Run {
+        var tuner = AutoTuner(AutoTuner.Configuration(maximumLanes: maximumLanes, tunesLanes: tunesLanes,
+                                                      initialLanes: initialLanes, requestSizes: sizes))
+        var run = Run()
+        var lanes = tuner.lanes, requestSize = tuner.requestSize
+        var opening = 0
+        var random = Noise(state: seed)
+        let tick = Duration.milliseconds(100)
+        var now = Duration.zero
+        while now < .seconds(seconds) {
+            now += tick
+            lanes += opening
+            opening = 0
+            var decisions: [TuningDecision] = []
+            if let userAt, now == userAt {
+                lanes += 1
+                decisions += tuner.lanesSetByUser(now: now)
+            }
+            if let resumeAt, now == resumeAt { decisions += tuner.resumeLanes(now: now) }
+            let jitter = noise > 0 ? 1 + noise * (2 * random.next() - 1) : 1
+            let bytesPerSecond = rate(lanes, requestSize, now) * jitter
+            decisions += tuner.observe(AutoTuner.Measurement(now: now, tick: tick, bytesPerSecond: bytesPerSecond, lanes: lanes,
+                                                             bytesInFlight: UInt64(bytesPerSecond * queueSeconds)))
+            for decision in decisions {
+                run.decisions.append((now, decision))
+                switch decision.action {
+                case .addLane: opening += 1
+                case .dropLane: lanes -= 1
+                case .growRequestSize, .shrinkRequestSize: requestSize = decision.requestSizeAfter
+                case .hold, .manual, .resume: break
+                }
+                #expect(decision.lanesAfter <= maximumLanes)
+            }
+            run.lanes.append((now, lanes + opening))
+        }
+        run.finalLanes = lanes
+        run.finalRequestSize = requestSize
+        return run
+    }
+
+    /// 100 MB/s per lane up to 3 lanes, then flat; the request size does not matter.
+    static func plateau(_ lanes: Int, _ size: UInt64, _ time: Duration) -> Double {
+        Double(min(lanes, 3)) * 100e6
+    }
+
+    @Test func plateauStopsWhereMoreLanesStopHelping() {
+        let run = Self.simulate(seconds: 120, initialLanes: 1, sizes: Self.sizes, rate: Self.plateau)
+        #expect(run.finalLanes == 3)
+        #expect(run.finalRequestSize == 256 << 10, "larger requests did not help, so they were taken back")
+        // Converged within seconds; afterwards at most one probe every 30 s.
+        #expect(run.lanes.first { $0.at == .seconds(10) }?.count == 3)
+        #expect(run.probes(after: .seconds(20)) <= 4)
+        #expect(run.decisions.contains { $0.decision.action == .dropLane && $0.decision.lanesBefore == 4 })
+    }
+
+    @Test func noisyPlateauDoesNotOscillate() {
+        for seed: UInt64 in [1, 7, 42] {
+            let run = Self.simulate(seconds: 120, initialLanes: 1, sizes: Self.sizes, noise: 0.1, seed: seed, rate: Self.plateau)
+            #expect((3...4).contains(run.finalLanes), "seed \(seed): \(run.finalLanes) lanes")
+            #expect(run.mostLanes <= 5, "seed \(seed)")
+            #expect(run.probes(after: .seconds(20)) <= 4, "seed \(seed): \(run.probes(after: .seconds(20))) probes")
+        }
+    }
+
+    /// One request at a time per connection, 5 ms each plus the transfer at 1 GB/s, the
+    /// machine's limit at 2 GB/s: lanes and request size both help, up to that limit.
+    static func serializing(_ lanes: Int, _ size: UInt64, _ time: Duration) -> Double {
+        let perLane = Double(size) / (0.005 + Double(size) / 1e9)
+        return min(Double(lanes) * perLane, 2e9)
+    }
+
+    @Test func serializingServerGrowsLanesAndRequests() {
+        let run = Self.simulate(seconds: 30, sizes: Self.sizes, rate: Self.serializing)
+        let best = Self.serializing(16, 8 << 20, .zero)
+        let reached = Self.serializing(run.finalLanes, run.finalRequestSize, .zero)
+        #expect(reached >= 0.9 * best, "\(run.finalLanes) lanes, \(run.finalRequestSize) bytes")
+        #expect(run.finalRequestSize > 256 << 10)
+        let atTenSeconds = run.lanes.first { $0.at == .seconds(10) }!.count
+        #expect(atTenSeconds > 1)
+    }
+
+    @Test func neverPassesTheLaneLimit() {
+        let run = Self.simulate(seconds: 60, maximumLanes: 5, initialLanes: 1) { lanes, _, _ in Double(lanes) * 50e6 }
+        #expect(run.mostLanes == 5)
+        #expect(run.finalLanes == 5)
+    }
+
+    @Test func oneConnectionOnlyStaysAtOne() {
+        let run = Self.simulate(seconds: 30, maximumLanes: 1, initialLanes: 1) { lanes, _, _ in Double(lanes) * 50e6 }
+        #expect(run.mostLanes == 1)
+        #expect(!run.decisions.contains { $0.decision.action == .addLane })
+    }
+
+    /// The plateau, and at 40 s the server halves every rate: the tuner notices, probes
+    /// again, and settles where it was instead of adding lanes that do not help.
+    @Test func serverThatSlowsDownMidCopy() throws {
+        let run = Self.simulate(seconds: 120, initialLanes: 1) { lanes, size, time in
+            Self.plateau(lanes, size, time) * (time >= .seconds(40) ? 0.5 : 1)
+        }
+        #expect(run.finalLanes == 3)
+        #expect(run.mostLanes <= 4)
+        let reprobe = run.decisions.first { $0.at >= .seconds(40) && $0.decision.reason.contains("rate changed") }
+        #expect(reprobe != nil)
+        let reprobedAt = try #require(reprobe).at
+        #expect(reprobedAt < Duration.seconds(45), "a marked change is probed at once, not after 30 s")
+    }
+
+    /// At 40 s the server doubles its per-lane rate and scales to 6 lanes: the tuner notices
+    /// the change and climbs to 6.
+    @Test func serverThatGetsFasterMidCopy() {
+        let run = Self.simulate(seconds: 90, initialLanes: 1) { lanes, _, time in
+            time >= .seconds(40) ? Double(min(lanes, 6)) * 200e6 : Double(min(lanes, 3)) * 100e6
+        }
+        #expect(run.lanes.first { $0.at == .seconds(39) }?.count == 3)
+        #expect(run.finalLanes == 6)
+        #expect(run.lanes.first { $0.at == .seconds(55) }?.count == 6)
+    }
+
+    @Test func userChangeMakesLanesManualUntilResumed() {
+        let linear: (Int, UInt64, Duration) -> Double = { lanes, _, _ in Double(min(lanes, 8)) * 50e6 }
+        let manual = Self.simulate(seconds: 60, initialLanes: 1, userAt: .milliseconds(200), rate: linear)
+        #expect(manual.decisions.contains { $0.decision.action == .manual })
+        #expect(!manual.decisions.contains { $0.decision.action == .addLane })
+        #expect(manual.finalLanes == 2)
+
+        let resumed = Self.simulate(seconds: 60, initialLanes: 1, userAt: .milliseconds(200), resumeAt: .seconds(10), rate: linear)
+        #expect(resumed.decisions.contains { $0.decision.action == .resume })
+        #expect(resumed.decisions.contains { $0.at > .seconds(10) && $0.decision.action == .addLane })
+        #expect(resumed.finalLanes == 8)
+    }
+
+    /// A deep queue at a server that answers in order: a change shows only once the work
+    /// in flight has turned over, so the tuner waits that long before measuring.
+    @Test func deepQueuesAreWaitedOut() {
+        func gaps(queueSeconds: Double) -> [Duration] {
+            let run = Self.simulate(seconds: 20, initialLanes: 1, queueSeconds: queueSeconds, rate: Self.plateau)
+            let times = run.decisions.map(\.at)
+            return zip(times.dropFirst(), times).map { $0 - $1 }.filter { $0 > .zero }
+        }
+        #expect(gaps(queueSeconds: 1).allSatisfy { $0 >= .milliseconds(1200) }, "\(gaps(queueSeconds: 1))")
+        #expect(gaps(queueSeconds: 0).contains { $0 < .milliseconds(1000) }, "\(gaps(queueSeconds: 0))")
+        #expect(gaps(queueSeconds: 60).allSatisfy { $0 <= .seconds(3) }, "at most 2 s of waiting: \(gaps(queueSeconds: 60))")
+    }
+
+    /// One request at a time, 2 ms each: every doubling of the request size nearly doubles
+    /// the rate, which is clear after 3 ticks, so the climb takes well under a second a step.
+    @Test func clearGainsAreDecidedEarly() {
+        let run = Self.simulate(seconds: 10, maximumLanes: 1, initialLanes: 1, sizes: Self.sizes) { _, size, _ in
+            Double(size) / (0.002 + Double(size) / 2e9)
+        }
+        let grows = run.decisions.filter { $0.decision.action == .growRequestSize }.map(\.at)
+        #expect(grows.count == Self.sizes.count - 1, "\(grows)")
+        #expect(zip(grows.dropFirst(), grows).allSatisfy { $0 - $1 <= .milliseconds(600) }, "\(grows)")
+    }
+
+    @Test func decisionsCarryTheirRates() {
+        let run = Self.simulate(seconds: 20, initialLanes: 1, rate: Self.plateau)
+        let taken = run.decisions.first { $0.decision.action == .dropLane }!.decision
+        #expect(taken.lanesBefore == 4 && taken.lanesAfter == 3)
+        #expect(taken.baselineBytesPerSecond.map { abs($0 - 300e6) < 1e6 } == true)
+        #expect(taken.measuredBytesPerSecond.map { abs($0 - 300e6) < 1e6 } == true)
+        #expect(taken.reason.contains("taken back"))
+        let added = run.decisions.first { $0.decision.action == .addLane }!.decision
+        #expect(added.lanesBefore == 1 && added.lanesAfter == 2 && added.baselineBytesPerSecond != nil)
+    }
+}
+
+/// The request sizes auto may choose: aligned to both endpoints and within every limit.
+@Suite struct RequestSizeLadderTests {
+    @Test func defaultsDoubleFrom256KToHalfTheQueue() {
+        let ladder = RequestSizeLadder(source: BlockConstraints(), destination: BlockConstraints(), queueSize: 16 << 20)
+        #expect(ladder.sizes == AutoTunerTests.sizes)
+    }
+
+    @Test func oddLimitsStayAlignedAndWithin() {
+        let cases: [(BlockConstraints, BlockConstraints, UInt64)] = [
+            (BlockConstraints(minimum: 512, preferred: 65536, maximum: 3 << 20), BlockConstraints(), 64 << 20),
+            (BlockConstraints(minimum: 4096, preferred: 1 << 20, maximum: 5 << 20 + 4096 * 3), BlockConstraints(minimum: 512), 64 << 20),
+            (BlockConstraints(minimum: 1, preferred: 512, maximum: 100_000), BlockConstraints(), 16 << 20),
+            (BlockConstraints(minimum: 65536, preferred: 65536, maximum: 65536), BlockConstraints(), 16 << 20),
+        ]
+        for (source, destination, queue) in cases {
+            let ladder = RequestSizeLadder(source: source, destination: destination, queueSize: queue)
+            let maximum = UInt64(min(source.maximum, destination.maximum))
+            #expect(!ladder.sizes.isEmpty)
+            for size in ladder.sizes {
+                #expect(size % UInt64(max(source.minimum, destination.minimum)) == 0, "\(size)")
+                #expect(size % UInt64(max(source.preferred, destination.preferred)) == 0 || UInt64(max(source.preferred, destination.preferred)) > maximum, "\(size)")
+                #expect(size <= maximum && size <= 32 << 20, "\(size)")
+                #expect(size > 0)
+            }
+            #expect(ladder.sizes == ladder.sizes.sorted() && Set(ladder.sizes).count == ladder.sizes.count)
+        }
+        let odd = RequestSizeLadder(source: cases[0].0, destination: cases[0].1, queueSize: 64 << 20)
+        #expect(odd.sizes.last == 3 << 20, "the odd maximum itself is the last rung")
+    }
+}
