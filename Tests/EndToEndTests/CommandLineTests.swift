@@ -17,7 +17,7 @@ import Testing
         }
     }
 
-    @Test(arguments: ["copy", "info", "ls", "attach", "demo"])
+    @Test(arguments: ["copy", "info", "ls", "attach", "demo", "proxy"])
     func everyCommandHasHelp(command: String) throws {
         let result = try nbdtop(command, "--help")
         #expect(result.status == 0, "\(result.stderr)")

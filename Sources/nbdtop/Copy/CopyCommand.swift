@@ -140,11 +140,7 @@ struct CopyCommand: AsyncParsableCommand {
     var endpoints: [String] = []
 
     func validate() throws {
-        // SRC and DST are captured whole, for a captive server's own flags; a help flag
-        // before them, or before the '--' that starts a captive server, is still ours.
-        if endpoints.prefix(while: { $0 != "--" && $0 != "[" }).contains(where: { ["--help", "-h", "-help"].contains($0) }) {
-            throw CleanExit.helpRequest(self)
-        }
+        if PassthroughHelp.isRequested(in: endpoints) { throw CleanExit.helpRequest(self) }
         guard maxConnections >= 1 else { throw ValidationError("--max-connections must be at least 1") }
         guard requests >= 1 else { throw ValidationError("--requests must be at least 1") }
         guard retries >= 0 else { throw ValidationError("--retries must not be negative") }

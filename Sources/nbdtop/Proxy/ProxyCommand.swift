@@ -37,8 +37,13 @@ struct ProxyCommand: AsyncParsableCommand {
     @Option(name: .customLong("stats-json"), help: "Write JSON lines of events and samples to PATH (- for stdout).")
     var statsJSON: String?
 
-    @Option(help: "Time between samples for --stats-json (e.g. 1s, 250ms).")
-    var interval = "1s"
+    @Option(help: ArgumentHelp("Time between samples for --stats-json and --metrics (e.g. 1s, 250ms), at least 100ms.",
+                               valueName: "duration"))
+    var interval = TimeSpan(.seconds(1))
+
+    @Option(help: ArgumentHelp("Serve Prometheus metrics at http://ADDR:PORT/metrics, a series per client; PORT alone listens on loopback.",
+                               valueName: "addr:port"))
+    var metrics: MetricsAddress?
 
     @Option(name: .customLong("stall-threshold"),
             help: ArgumentHelp("A connection with requests in flight that completes nothing for this long is stalled; adaptive by default.",
@@ -69,6 +74,7 @@ struct ProxyCommand: AsyncParsableCommand {
     var addresses: [String] = []
 
     func validate() throws {
+        if PassthroughHelp.isRequested(in: addresses) { throw CleanExit.helpRequest(self) }
         _ = try settings()
     }
 
@@ -100,8 +106,9 @@ struct ProxyCommand: AsyncParsableCommand {
         default:
             throw ValidationError("UPSTREAM '\(specs[0])' must be an NBD URI or a captive server [ CMD ... ]")
         }
-        guard let sampleInterval = Units.parseDuration(interval), sampleInterval >= .milliseconds(100) else {
-            throw ValidationError("--interval '\(interval)' must be at least 100ms")
+        let sampleInterval = interval.duration
+        guard sampleInterval >= .milliseconds(100) else {
+            throw ValidationError("--interval \(Units.durationText(sampleInterval)) must be at least 100ms")
         }
         for (name, threshold) in [("--stall-threshold", stallThreshold), ("--slow-threshold", slowThreshold)] {
             if let threshold, threshold.duration <= .zero {
@@ -113,7 +120,7 @@ struct ProxyCommand: AsyncParsableCommand {
                              interval: sampleInterval, stallThreshold: stallThreshold?.duration,
                              slowThreshold: slowThreshold?.duration, verbose: verbose,
                              control: noControl ? .off : control.map { .path($0) } ?? .standard,
-                             tui: try wantsDashboard(), themes: nil)
+                             tui: try wantsDashboard(), themes: nil, metrics: metrics)
     }
 
     /// The dashboard needs the terminal, which JSON on stdout would take; by default it is

@@ -58,13 +58,30 @@ struct ProxySession {
         defer { signals.cancel() }
         let configuration = ProxyConfiguration(listen: settings.listen, upstream: upstream,
                                                stallThreshold: settings.stallThreshold, slowThreshold: settings.slowThreshold)
+        let metrics: MetricsServer?
+        if let address = settings.metrics {
+            do {
+                metrics = try await MetricsServer.start(at: address, registry: MetricsRegistry())
+            } catch {
+                printError("nbdtop: \(error)")
+                await captive?.stop()
+                return 1
+            }
+        } else {
+            metrics = nil
+        }
         let server: ProxyServer
         do {
             server = try await ProxyServer.start(configuration) { continuation.yield(.event($0)) }
         } catch {
             printError("nbdtop: cannot listen on \(Self.describe(settings.listen)): \(error)")
+            await metrics?.close()
             await captive?.stop()
             return 1
+        }
+        if let metrics {
+            metrics.registry.update(MetricsFrame(proxy: await server.snapshot()))
+            printError("nbdtop: metrics at http://\(metrics.address)/metrics")
         }
 
         let startLine = ProxyStatsJSON.start(t: elapsed(), uri: server.uri, upstream: settings.upstream.description)
@@ -98,6 +115,7 @@ struct ProxySession {
                 dashboard?.restore()
                 printError("nbdtop: \(error)")
                 await server.close()
+                await metrics?.close()
                 await captive?.stop()
                 return 1
             }
@@ -122,7 +140,10 @@ struct ProxySession {
                     if verbose, let human = ProxyStatsJSON.humanLine(event) { printError("nbdtop: \(human)") }
                     if case .clientLeft = event, settings.once, settings.run == nil, server.activeClients == 0 { return (0, false, nil) }
                 case .sample:
-                    if let stats { stats.writeLine(ProxyStatsJSON.sample(await server.snapshot())) }
+                    guard stats != nil || metrics != nil else { break }
+                    let snapshot = await server.snapshot()
+                    stats?.writeLine(ProxyStatsJSON.sample(snapshot))
+                    metrics?.registry.update(MetricsFrame(proxy: snapshot))
                 case .stop(let signal):
                     return (signal.exitStatus, false, signal)
                 case .controlStop:
@@ -151,6 +172,8 @@ struct ProxySession {
         await captive?.stop()
         let snapshot = await server.snapshot()
         if stats != nil { stats?.writeLine(ProxyStatsJSON.sample(snapshot)) }
+        metrics?.registry.update(MetricsFrame(proxy: snapshot))
+        await metrics?.close()
         let done = ProxyStatsJSON.done(snapshot, exitStatus: exitStatus)
         stats?.writeLastLine(done)
         control?.finish(done: done)

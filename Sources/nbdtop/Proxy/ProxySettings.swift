@@ -19,6 +19,8 @@ struct ProxySettings: Sendable {
     /// Show the dashboard; `themes` is then its theme cycle.
     var tui: Bool
     var themes: ThemeCycle?
+    /// `--metrics`: where to serve Prometheus metrics, if anywhere.
+    var metrics: MetricsAddress?
 }
 
 extension ProxySettings {
