@@ -86,15 +86,7 @@ struct CopyCommand: AsyncParsableCommand {
                                valueName: "size,duration"))
     var checkpoint = CheckpointPolicy.standard
 
-    @Option(name: .customLong("stall-threshold"),
-            help: ArgumentHelp("A connection with requests in flight that completes nothing for this long is stalled (e.g. 200ms); adaptive by default.",
-                               valueName: "duration"))
-    var stallThreshold: TimeSpan?
-
-    @Option(name: .customLong("slow-threshold"),
-            help: ArgumentHelp("A request slower than this while its connection keeps moving is a slow request; adaptive by default.",
-                               valueName: "duration"))
-    var slowThreshold: TimeSpan?
+    @OptionGroup var thresholds: ThresholdOptions
 
     @Flag(name: [.customShort("p"), .customLong("progress")], help: "Show progress on stderr.")
     var progress = false
@@ -110,20 +102,12 @@ struct CopyCommand: AsyncParsableCommand {
                                valueName: "addr:port"))
     var metrics: MetricsAddress?
 
-    @Flag(inversion: .prefixedNo, help: "Full-screen dashboard (the default when stdin and stdout are a terminal).")
-    var tui: Bool?
-
-    @Option(help: "Dashboard theme: a name (default, mono, high-contrast, light) or a file path.")
-    var theme: String?
+    @OptionGroup var display: DisplayOptions
 
     @Flag(name: [.customShort("v"), .customLong("verbose")], help: "Log lanes, retries and stalls to stderr.")
     var verbose = false
 
-    @Option(help: ArgumentHelp("The control socket's path, instead of PID.sock in the control folder.", valueName: "path"))
-    var control: String?
-
-    @Flag(name: .customLong("no-control"), help: "No control socket (the copy cannot be listed or attached to).")
-    var noControl = false
+    @OptionGroup var controlSocket: ControlOptions
 
     @Flag(help: "Run detached from the terminal, in a session of its own; print the pid and control socket once started.")
     var background = false
@@ -147,10 +131,9 @@ struct CopyCommand: AsyncParsableCommand {
         _ = try copyOptions()
         let (source, destination) = try specs()
         _ = try sampleInterval()
-        if control != nil && noControl { throw ValidationError("--control and --no-control contradict each other") }
         if log != nil && !background && readyDescriptor == nil { throw ValidationError("--log needs --background") }
         if background {
-            if tui == true { throw ValidationError("--background has no terminal for --tui") }
+            if display.tui == true { throw ValidationError("--background has no terminal for --tui") }
             if source == .pipe || destination == .pipe {
                 throw ValidationError("--background has no stdin or stdout for a '-' endpoint")
             }
@@ -194,13 +177,8 @@ struct CopyCommand: AsyncParsableCommand {
         options.reconnect = reconnect?.duration
         options.checkpointBytes = checkpoint.bytes
         options.checkpointInterval = checkpoint.interval
-        for (name, threshold) in [("--stall-threshold", stallThreshold), ("--slow-threshold", slowThreshold)] {
-            if let threshold, threshold.duration <= .zero {
-                throw ValidationError("\(name) must be longer than 0, such as 200ms or 1s")
-            }
-        }
-        options.stallThreshold = stallThreshold?.duration
-        options.slowThreshold = slowThreshold?.duration
+        options.stallThreshold = thresholds.stallThreshold?.duration
+        options.slowThreshold = thresholds.slowThreshold?.duration
         return options
     }
 
@@ -232,8 +210,8 @@ struct CopyCommand: AsyncParsableCommand {
         let (source, destination) = try specs()
         return CopyConfiguration(options: try copyOptions(), source: source, destination: destination,
                                  statsJSONPath: statsJSON, showProgress: progress, interval: try sampleInterval(),
-                                 verbose: verbose, tui: tui, theme: theme,
-                                 control: noControl ? .off : control.map { .path($0) } ?? .standard,
+                                 verbose: verbose, tui: display.tui, theme: display.theme,
+                                 control: controlSocket.setting,
                                  readyDescriptor: readyDescriptor, metrics: metrics)
     }
 

@@ -5,14 +5,6 @@ import Synchronization
 import Glibc
 #endif
 
-/// Where a copy's control socket goes: `--control PATH`, `--no-control`, or the default
-/// folder.
-enum ControlSocketSetting: Sendable, Equatable {
-    case standard
-    case path(String)
-    case off
-}
-
 /// The control socket of one running copy, from start to `finish`.
 ///
 /// When the copy ends, `finish` sends the `done` line to the clients, leaves the result
@@ -32,27 +24,14 @@ final class CopyControl: Sendable {
     /// setting is off or the folder or socket cannot be used: the copy runs without one.
     static func start(_ setting: ControlSocketSetting, engine: CopyEngine, startLine: String,
                       configuration: CopyConfiguration, startTime: ContinuousClock.Instant) async -> CopyControl? {
-        let socketPath: String
-        switch setting {
-        case .off: return nil
-        case .path(let path): socketPath = path
-        case .standard:
-            let directory = ControlDirectory.standard
-            do {
-                try directory.prepare()
-            } catch {
-                printError("nbdtop: no control socket: \(error)")
-                return nil
-            }
-            socketPath = directory.socketPath(pid: getpid())
-        }
-        let folder = socketPath.contains("/") ? String(socketPath[..<socketPath.lastIndex(of: "/")!]) : "."
+        guard let paths = setting.resolvedPaths() else { return nil }
+        let socketPath = paths.socket
         let target = CopyControlTarget(engine: engine, startLine: startLine, startTime: startTime,
                                        requestsPerLane: configuration.options.requestsPerLane)
         do {
             let server = try await ControlServer.start(
                 at: socketPath, hub: ControlHub(target: target, defaultInterval: configuration.interval))
-            return CopyControl(server: server, target: target, resultPath: "\(folder)/\(getpid()).result.json")
+            return CopyControl(server: server, target: target, resultPath: paths.result)
         } catch {
             printError("nbdtop: no control socket at \(socketPath): \(error)")
             return nil

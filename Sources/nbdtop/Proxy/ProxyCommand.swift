@@ -45,30 +45,14 @@ struct ProxyCommand: AsyncParsableCommand {
                                valueName: "addr:port"))
     var metrics: MetricsAddress?
 
-    @Option(name: .customLong("stall-threshold"),
-            help: ArgumentHelp("A connection with requests in flight that completes nothing for this long is stalled; adaptive by default.",
-                               valueName: "duration"))
-    var stallThreshold: TimeSpan?
+    @OptionGroup var thresholds: ThresholdOptions
 
-    @Option(name: .customLong("slow-threshold"),
-            help: ArgumentHelp("A request slower than this while its connection keeps moving is a slow request; adaptive by default.",
-                               valueName: "duration"))
-    var slowThreshold: TimeSpan?
-
-    @Flag(inversion: .prefixedNo, help: "Full-screen dashboard (the default when stdin and stdout are a terminal).")
-    var tui: Bool?
-
-    @Option(help: "Dashboard theme: a name (default, mono, high-contrast, light) or a file path.")
-    var theme: String?
+    @OptionGroup var display: DisplayOptions
 
     @Flag(name: [.customShort("v"), .customLong("verbose")], help: "Log clients coming and going, and stalls, to stderr.")
     var verbose = false
 
-    @Option(help: ArgumentHelp("The control socket's path, instead of PID.sock in the control folder.", valueName: "path"))
-    var control: String?
-
-    @Flag(name: .customLong("no-control"), help: "No control socket (the proxy cannot be listed).")
-    var noControl = false
+    @OptionGroup var controlSocket: ControlOptions
 
     @Argument(parsing: .captureForPassthrough, help: "LISTEN UPSTREAM")
     var addresses: [String] = []
@@ -79,7 +63,6 @@ struct ProxyCommand: AsyncParsableCommand {
     }
 
     func settings() throws -> ProxySettings {
-        if control != nil && noControl { throw ValidationError("--control and --no-control contradict each other") }
         var words = addresses.first == "--" ? Array(addresses.dropFirst()) : addresses
         guard let listenText = words.first else { throw ValidationError("expected LISTEN and UPSTREAM") }
         words.removeFirst()
@@ -110,16 +93,11 @@ struct ProxyCommand: AsyncParsableCommand {
         guard sampleInterval >= .milliseconds(100) else {
             throw ValidationError("--interval \(Units.durationText(sampleInterval)) must be at least 100ms")
         }
-        for (name, threshold) in [("--stall-threshold", stallThreshold), ("--slow-threshold", slowThreshold)] {
-            if let threshold, threshold.duration <= .zero {
-                throw ValidationError("\(name) must be longer than 0, such as 200ms or 1s")
-            }
-        }
         if let runCommand, runCommand.allSatisfy({ $0 == " " || $0 == "\t" }) { throw ValidationError("--run needs a command") }
         return ProxySettings(listen: listen, upstream: specs[0], once: once, run: runCommand, statsJSONPath: statsJSON,
-                             interval: sampleInterval, stallThreshold: stallThreshold?.duration,
-                             slowThreshold: slowThreshold?.duration, verbose: verbose,
-                             control: noControl ? .off : control.map { .path($0) } ?? .standard,
+                             interval: sampleInterval, stallThreshold: thresholds.stallThreshold?.duration,
+                             slowThreshold: thresholds.slowThreshold?.duration, verbose: verbose,
+                             control: controlSocket.setting,
                              tui: try wantsDashboard(), themes: nil, metrics: metrics)
     }
 
@@ -128,15 +106,15 @@ struct ProxyCommand: AsyncParsableCommand {
     private func wantsDashboard() throws -> Bool {
         var obstacle = TerminalCheck.obstacle()
         if statsJSON == "-" { obstacle = obstacle ?? "--stats-json - writes to stdout" }
-        if tui == true, let obstacle { throw ValidationError("--tui cannot be used: \(obstacle)") }
-        return tui ?? (obstacle == nil)
+        if display.tui == true, let obstacle { throw ValidationError("--tui cannot be used: \(obstacle)") }
+        return display.tui ?? (obstacle == nil)
     }
 
     func run() async throws {
         var settings = try settings()
         if settings.tui {
             do {
-                settings.themes = try ThemeLocator().cycle(selected: theme)
+                settings.themes = try ThemeLocator().cycle(selected: display.theme)
             } catch {
                 throw ValidationError("--theme: \(error)")
             }

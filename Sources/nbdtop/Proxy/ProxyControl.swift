@@ -70,25 +70,12 @@ final class ProxyControl: Sendable {
     static func start(_ setting: ControlSocketSetting, server proxy: ProxyServer, startLine: String,
                       startTime: ContinuousClock.Instant, interval: Duration,
                       onStop: @escaping @Sendable () -> Void) async -> ProxyControl? {
-        let socketPath: String
-        switch setting {
-        case .off: return nil
-        case .path(let path): socketPath = path
-        case .standard:
-            let directory = ControlDirectory.standard
-            do {
-                try directory.prepare()
-            } catch {
-                printError("nbdtop: no control socket: \(error)")
-                return nil
-            }
-            socketPath = directory.socketPath(pid: getpid())
-        }
-        let folder = socketPath.contains("/") ? String(socketPath[..<socketPath.lastIndex(of: "/")!]) : "."
+        guard let paths = setting.resolvedPaths() else { return nil }
+        let socketPath = paths.socket
         let target = ProxyControlTarget(server: proxy, startLine: startLine, startTime: startTime, onStop: onStop)
         do {
             let server = try await ControlServer.start(at: socketPath, hub: ControlHub(target: target, defaultInterval: interval))
-            return ProxyControl(server: server, target: target, resultPath: "\(folder)/\(getpid()).result.json")
+            return ProxyControl(server: server, target: target, resultPath: paths.result)
         } catch {
             printError("nbdtop: no control socket at \(socketPath): \(error)")
             return nil
