@@ -12,11 +12,19 @@ import Testing
         #expect(map.readBlockCount == 2)
         #expect(map.fraction(written: false) == 2.0 / 256)
         #expect(map.fraction(written: true) == 0.5)
-        #expect(map.columns(2, written: true) == [0, 1])
         // Past the end and empty ranges change nothing.
         map.record(offset: 1 << 20, length: 4096, written: false)
         map.record(offset: 0, length: 0, written: true)
         #expect(map.readBlockCount == 2 && map.writtenBlockCount == 128)
+    }
+
+    /// A size and requests near 2^64, as a hostile server or client may send them: no
+    /// overflow, and the last block is marked.
+    @Test func sizesNearTheTopOfTheRangeDoNotOverflow() {
+        var map = CoverageMap(exportSize: UInt64.max)
+        #expect(map.blockCount <= CoverageMap.maximumBlocks)
+        map.record(offset: UInt64.max - 10, length: UInt64.max, written: true)
+        #expect(map.writtenBlockCount == 1)
     }
 
     @Test func aHugeExportKeepsTheMapSmall() {

@@ -126,6 +126,10 @@ public struct ChartMarker: Sendable, Equatable {
         Kind(glyph: "-", legend: "dropped") { if case .laneDropped = $0 { true } else { false } },
         Kind(glyph: "x", legend: "failed") { if case .laneFailed = $0 { true } else { false } },
         Kind(glyph: "r", legend: "reconnected") { if case .laneReconnected = $0 { true } else { false } },
+        // Lanes the tuner adds or drops already show as + and -; its other step is the request size.
+        Kind(glyph: "s", legend: "request size") { event in
+            if case .auto(let decision) = event { decision.requestSizeBefore != decision.requestSizeAfter } else { false }
+        },
     ]
 
     /// The marker for `event` at `elapsed`, when it is one the chart marks.

@@ -43,6 +43,11 @@ public struct NBDErrno: RawRepresentable, Sendable, Hashable, CustomStringConver
     /// The symbolic name, e.g. `EIO`.
     public var name: String { Self.names[rawValue]?.name ?? "error \(rawValue)" }
 
+    /// The name to count errors under: the symbolic name, or `other` for a value the
+    /// protocol does not define, so that a server sending ever new values cannot grow a
+    /// table (or the metrics' label sets) without bound.
+    public var tallyName: String { Self.names[rawValue]?.name ?? "other" }
+
     /// The name and a short explanation, e.g. `EIO (input/output error)`.
     public var description: String {
         guard let known = Self.names[rawValue] else { return name }

@@ -94,13 +94,6 @@ public struct RelayDecoder {
         return inFlight.count < Self.requestsInFlightToPause
     }
 
-    /// Whether the handshake is over.
-    public var inTransmission: Bool {
-        switch serverState {
-        case .replyHeader, .simpleReadPayload, .chunkErrno, .chunkPayload: return true
-        default: return false
-        }
-    }
 
     /// Whether the client ended the connection (NBD_CMD_DISC or NBD_OPT_ABORT).
     public var clientDisconnected: Bool {

@@ -37,7 +37,7 @@ public struct RequestTally: Sendable, Equatable {
     mutating func record(_ operation: RequestOperation, roundTripNanoseconds: UInt64, succeeded: Bool, errno: NBDErrno?) {
         requestsByOperation[operation, default: 0] += 1
         guard succeeded else {
-            errorsByErrno[errno?.name ?? "none", default: 0] += 1
+            errorsByErrno[errno?.tallyName ?? "none", default: 0] += 1
             return
         }
         let bucket = Self.boundNanoseconds.firstIndex { roundTripNanoseconds <= $0 } ?? Self.boundNanoseconds.count

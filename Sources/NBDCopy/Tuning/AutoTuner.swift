@@ -111,7 +111,9 @@ struct AutoTuner: Sendable {
     mutating func observe(_ measurement: Measurement) -> [TuningDecision] {
         let now = measurement.now
         if measurement.bytesPerSecond > 0 {
-            turnover = .milliseconds(Int64(Double(measurement.bytesInFlight) / measurement.bytesPerSecond * 1000))
+            // Clamped: a rate near zero must not overflow the conversion.
+            let milliseconds = min(Double(measurement.bytesInFlight) / measurement.bytesPerSecond * 1000, 86_400_000)
+            turnover = .milliseconds(Int64(milliseconds))
         }
         if measurement.paused {
             restartWindow(now)

@@ -46,7 +46,7 @@ final class ClientFigures {
         totalsByKind[kind, default: KindTotals()].requests += 1
         if let error {
             totalsByKind[kind, default: KindTotals()].errors += 1
-            errorsByErrno[error.name, default: 0] += 1
+            errorsByErrno[error.tallyName, default: 0] += 1
         } else {
             totalsByKind[kind, default: KindTotals()].bytes += UInt64(request.length)
             let elapsed = elapsedNanoseconds(now)

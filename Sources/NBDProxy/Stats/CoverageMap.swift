@@ -20,19 +20,26 @@ public struct CoverageMap: Sendable, Equatable {
         var blockSize = Self.minimumBlockSize
         while exportSize / blockSize >= UInt64(Self.maximumBlocks) { blockSize *= 2 }
         self.blockSize = blockSize
-        let blocks = Int((exportSize + blockSize - 1) / blockSize)
+        let blocks = Self.blocks(exportSize, of: blockSize)
         readBlocks = Array(repeating: 0, count: (blocks + 63) / 64)
         writtenBlocks = readBlocks
     }
 
     /// Blocks in the export.
-    public var blockCount: Int { Int((exportSize + blockSize - 1) / blockSize) }
+    public var blockCount: Int { Self.blocks(exportSize, of: blockSize) }
+
+    /// Blocks of `blockSize` that cover `size` bytes, without overflow for a size near
+    /// 2^64 (a size a hostile server may announce).
+    private static func blocks(_ size: UInt64, of blockSize: UInt64) -> Int {
+        Int(size / blockSize + (size % blockSize == 0 ? 0 : 1))
+    }
 
     /// Marks the blocks `offset..<offset+length` touches as read or written.
     public mutating func record(offset: UInt64, length: UInt64, written: Bool) {
         guard length > 0, offset < exportSize else { return }
         let first = Int(offset / blockSize)
-        let last = Int((min(exportSize, offset &+ length) - 1) / blockSize)
+        // The last byte touched, without overflow for a request near the top of 2^64.
+        let last = Int(min(exportSize - 1, offset + min(length - 1, UInt64.max - offset)) / blockSize)
         for block in first...last {
             let word = block / 64, bit = UInt64(1) << UInt64(block % 64)
             if written {
@@ -48,22 +55,5 @@ public struct CoverageMap: Sendable, Equatable {
         let blocks = blockCount
         guard blocks > 0 else { return 0 }
         return Double(written ? writtenBlockCount : readBlockCount) / Double(blocks)
-    }
-
-    /// For each of `columns` equal parts of the export, the fraction of its blocks read
-    /// (or written): what a bar across the screen draws.
-    public func columns(_ columns: Int, written: Bool) -> [Double] {
-        let blocks = blockCount
-        guard columns > 0, blocks > 0 else { return [] }
-        let map = written ? writtenBlocks : readBlocks
-        return (0..<columns).map { column in
-            let first = column * blocks / columns
-            let end = max(first + 1, (column + 1) * blocks / columns)
-            var set = 0
-            for block in first..<min(end, blocks) where map[block / 64] & (UInt64(1) << UInt64(block % 64)) != 0 {
-                set += 1
-            }
-            return Double(set) / Double(min(end, blocks) - first)
-        }
     }
 }
