@@ -117,10 +117,10 @@ import Testing
         defer { source.stop() }
         let copy = try CopyCommandTests.startedCopy(["-C", "2", "--no-extents", "--interval", "100ms", source.uri, "null:"])
         defer { copy.stop() }
-        // Both connections have answered: each knows how often it completes.
+        // Both connections know how often they complete: their stall thresholds are known.
         let moving = try copy.waitUntil(timeout: .seconds(30)) {
             try StatsLog(copy.stdout, partial: true).samples.last?.conns
-                .filter { $0.string("side") == "src" && ($0.uint("bytes") ?? 0) > 0 }.count == 2
+                .filter { $0.string("side") == "src" && $0.double("stall_threshold_ms") != nil }.count == 2
         }
         try #require(moving, "\(copy.stderr)")
         source.signal(SIGSTOP)

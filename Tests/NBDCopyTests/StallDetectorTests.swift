@@ -145,8 +145,12 @@ import Testing
         }
         #expect(ConnectionStatsTests.isClose(stats.snapshot(now: Self.at(now)).stallThreshold, toMilliseconds: 320))
         let fast = ConnectionStats(laneID: 1, side: .source, stallThreshold: nil, now: Self.at(0))
-        ConnectionStatsTests.roundTrip(fast, sentAt: 0, completedAt: 1)
-        #expect(fast.snapshot(now: Self.at(2)).stallThreshold == .milliseconds(100))
+        for answer in 1...StallDetector.minimumAnswers {
+            // Not known until the connection has given its first few answers.
+            #expect(fast.snapshot(now: Self.at(Double(answer))).stallThreshold == nil)
+            ConnectionStatsTests.roundTrip(fast, sentAt: Double(answer), completedAt: Double(answer) + 1)
+        }
+        #expect(fast.snapshot(now: Self.at(20)).stallThreshold == .milliseconds(100))
     }
 
     @Test func explicitThresholdsReplaceTheAdaptiveOnes() {
@@ -172,5 +176,43 @@ import Testing
         #expect(!snapshot.stalled)
         #expect(snapshot.stalledTime == .milliseconds(130))
         #expect(snapshot.errors == 1)
+    }
+
+    /// An in-order server capped at `bytesPerMillisecond`, `depth` requests in flight, whose
+    /// request `index` is `size(index)` bytes; request `stuckIndex` also waits `stuck` ms.
+    static func byteCapped(depth: Int, requests: Int, bytesPerMillisecond: Double, size: (Int) -> UInt64,
+                           stuckIndex: Int = -1, stuck: Double = 0) -> ConnectionStats {
+        let stats = ConnectionStats(laneID: 1, side: .source, stallThreshold: nil, now: at(0))
+        var pending: [(token: ConnectionStats.RequestToken, bytes: UInt64)] = []
+        var now = 0.0, sent = 0, answered = 0
+        func send() {
+            pending.append((stats.requestSent(bytes: size(sent), now: at(now)), size(sent)))
+            sent += 1
+        }
+        while sent < depth { send() }
+        while answered < requests {
+            let oldest = pending.removeFirst()
+            let finishAt = now + Double(oldest.bytes) / bytesPerMillisecond + (answered == stuckIndex ? stuck : 0)
+            _ = tick(stats, from: now, to: finishAt - 1)
+            now = finishAt
+            stats.requestCompleted(oldest.token, succeeded: true, now: at(now))
+            answered += 1
+            if sent < requests { send() }
+        }
+        return stats
+    }
+
+    @Test func aLargeRequestUnderABandwidthCapIsNoStall() {
+        // 10 MB/s; 64 KiB requests (6.5 ms each), every 50th one 4 MiB (419 ms): the gaps say
+        // 100 ms, but the bytes of the large one need that long at the connection's pace.
+        let sizes: (Int) -> UInt64 = { $0 % 50 == 49 ? 4 << 20 : 64 << 10 }
+        let capped = Self.byteCapped(depth: 4, requests: 400, bytesPerMillisecond: 10_000, size: sizes)
+        #expect(capped.snapshot(now: Self.at(60_000)).stallEpisodes == 0)
+        // The same server with one small request stuck for 1.5 s: still a stall.
+        let stuck = Self.byteCapped(depth: 4, requests: 400, bytesPerMillisecond: 10_000, size: sizes,
+                                    stuckIndex: 120, stuck: 1500)
+        let snapshot = stuck.snapshot(now: Self.at(60_000))
+        #expect(snapshot.stallEpisodes == 1)
+        #expect(snapshot.stalledTime >= .milliseconds(1400), "\(snapshot.stalledTime)")
     }
 }

@@ -87,7 +87,7 @@ public final class ConnectionStats {
         } else {
             errors += 1
         }
-        let slow = stalls.requestAnswered(at: elapsed, sentAt: request.sentAtNanoseconds,
+        let slow = stalls.requestAnswered(at: elapsed, bytes: request.bytes, sentAt: request.sentAtNanoseconds,
                                           stalledAtSend: request.stalledAtSendNanoseconds, succeeded: succeeded,
                                           latency: latency, overtaking: { inFlight.overtaking(request, token: token) })
         return slow ? .nanoseconds(Int64(clamping: roundTrip)) : nil
@@ -101,7 +101,8 @@ public final class ConnectionStats {
     /// Re-evaluates the stall state; returns a value when a new episode starts.
     public func evaluateStall(now: NIODeadline) -> StallStarted? {
         let elapsed = elapsedNanoseconds(at: now)
-        guard let started = stalls.evaluate(at: elapsed, inFlight: inFlight.count, oldestSentAt: inFlight.oldestSentAtNanoseconds) else {
+        guard let started = stalls.evaluate(at: elapsed, inFlight: inFlight.count, oldestSentAt: inFlight.oldestSentAtNanoseconds,
+                                            oldestBytes: inFlight.oldestBytes) else {
             return nil
         }
         return StallStarted(oldestAge: .nanoseconds(Int64(clamping: started.oldestAgeNanoseconds)), held: started.held)
@@ -127,7 +128,7 @@ public final class ConnectionStats {
         snapshot.oldestInFlight = inFlight.oldestSentAtNanoseconds.map {
             .nanoseconds(Int64(clamping: elapsed >= $0 ? elapsed - $0 : 0))
         }
-        snapshot.stallThreshold = stalls.stallThreshold.duration
+        snapshot.stallThreshold = stalls.stallThresholdInForce
         snapshot.slowThreshold = stalls.slowThreshold.duration
         snapshot.stalled = stalls.isStalled
         snapshot.stallEpisodes = stalls.episodes

@@ -38,10 +38,16 @@ struct InFlightRequests {
         return requestsByToken[token]?.sentAtNanoseconds
     }
 
-    /// Adds a request; `token` must be greater than every token added before.
+    /// Size of the oldest request in flight; 0 when none.
+    var oldestBytes: UInt64 {
+        guard let token = tokensInSendOrder.first else { return 0 }
+        return requestsByToken[token]?.bytes ?? 0
+    }
+
     /// Requests answered so far.
     private(set) var answered: UInt64 = 0
 
+    /// Adds a request; `token` must be greater than every token added before.
     mutating func insert(token: UInt64, sentAtNanoseconds: UInt64, bytes: UInt64, stalledAtSendNanoseconds: UInt64 = 0) {
         requestsByToken[token] = Request(sentAtNanoseconds: sentAtNanoseconds, bytes: bytes,
                                          stalledAtSendNanoseconds: stalledAtSendNanoseconds,

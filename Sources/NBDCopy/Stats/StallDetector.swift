@@ -6,7 +6,11 @@
 ///   request behind the oldest one is **held**. The threshold is `--stall-threshold`, or
 ///   adaptive: 8 × the median gap between completions while requests were in flight, over
 ///   the last 5 to 10 s, and at least 100 ms. (Gaps, not round trips: a bandwidth cap or a
-///   deep queue gives long round trips but steady completions, which is not a stall.)
+///   deep queue gives long round trips but steady completions, which is not a stall.) When
+///   the oldest request is larger than usual, the adaptive threshold is at least 8 × the
+///   time the connection's recent busy rate needs to move its bytes: under a bandwidth cap
+///   one 4 MiB read after many small ones takes long, and nothing is blocked. An adaptive
+///   threshold is known once the connection has given 8 answers.
 ///   An episode is timed from the last completion before it to the first one after it
 ///   (or to the moment nothing is in flight any more): the connection was blocked all
 ///   that while, even though it is only recognised once the threshold has passed.
@@ -43,11 +47,17 @@ struct StallDetector {
     /// Requests sent after a slow request that must be answered before it: the proof that
     /// the connection kept moving while it took long.
     static let minimumOvertaking = 8
+    /// Answers a connection gives before an adaptive stall threshold is known: the first
+    /// few come in a burst (a rate limiter's bucket, a server's cache) and say little of
+    /// its pace.
+    static let minimumAnswers = 8
 
     private(set) var stallThreshold: AdaptiveThreshold
     private(set) var slowThreshold: AdaptiveThreshold
     /// Gaps between completions while requests were in flight.
     private var gaps = LatencyWindow()
+    /// Bytes answered per busy second, for requests larger than the gaps were measured on.
+    private var busyRate = BusyRateWindow()
     /// Since when nothing has completed while requests were in flight: the later of the
     /// last completion and the send that ended an idle spell.
     private var quietSinceNanoseconds: UInt64 = 0
@@ -68,6 +78,11 @@ struct StallDetector {
     }
 
     var isStalled: Bool { running != nil }
+
+    /// The stall threshold in force, or nil while an adaptive one is not known yet.
+    var stallThresholdInForce: Duration? {
+        stallThreshold.explicitNanoseconds == nil && answers < Self.minimumAnswers ? nil : stallThreshold.duration
+    }
 
     /// Requests held behind the oldest in the running episode (at most), 0 when not stalled.
     var held: Int { running?.mostHeld ?? 0 }
@@ -90,15 +105,17 @@ struct StallDetector {
         if inFlightBefore == 0 { quietSinceNanoseconds = elapsed }
     }
 
-    /// A request sent at `sentAt` (when the connection had been stalled `stalledAtSend` in
-    /// all) was answered at `elapsed`. Returns whether it was a slow request. `latency` is
+    /// A request of `bytes` sent at `sentAt` (when the connection had been stalled
+    /// `stalledAtSend` in all) was answered at `elapsed`. Returns whether it was a slow request. `latency` is
     /// the window of round trips the slow threshold follows; `overtaking` counts the
     /// requests sent after it that were answered before it (asked only of candidates).
-    mutating func requestAnswered(at elapsed: UInt64, sentAt: UInt64, stalledAtSend: UInt64, succeeded: Bool,
-                                  latency: LatencyWindow, overtaking: () -> Int) -> Bool {
-        if elapsed > quietSinceNanoseconds {
-            gaps.record(latencyNanoseconds: elapsed - quietSinceNanoseconds, elapsedNanoseconds: elapsed)
+    mutating func requestAnswered(at elapsed: UInt64, bytes: UInt64 = 0, sentAt: UInt64, stalledAtSend: UInt64,
+                                  succeeded: Bool, latency: LatencyWindow, overtaking: () -> Int) -> Bool {
+        let gap = elapsed > quietSinceNanoseconds ? elapsed - quietSinceNanoseconds : 0
+        if gap > 0 {
+            gaps.record(latencyNanoseconds: gap, elapsedNanoseconds: elapsed)
         }
+        busyRate.record(bytes: succeeded ? bytes : 0, busyNanoseconds: gap, elapsedNanoseconds: elapsed)
         let stalledDuring = stalledNanoseconds(at: elapsed) &- stalledAtSend
         // Any answer ends a stall: the connection moves again.
         endEpisode(at: elapsed)
@@ -115,8 +132,8 @@ struct StallDetector {
     }
 
     /// Re-evaluates at `elapsed` with `inFlight` requests, the oldest sent at
-    /// `oldestSentAt`; returns a value when a new episode starts.
-    mutating func evaluate(at elapsed: UInt64, inFlight: Int, oldestSentAt: UInt64?) -> Started? {
+    /// `oldestSentAt` and of `oldestBytes`; returns a value when a new episode starts.
+    mutating func evaluate(at elapsed: UInt64, inFlight: Int, oldestSentAt: UInt64?, oldestBytes: UInt64 = 0) -> Started? {
         guard inFlight > 0, let oldestSentAt else {
             endEpisode(at: elapsed)
             return nil
@@ -126,19 +143,30 @@ struct StallDetector {
             running = episode
             return nil
         }
+        guard stallThreshold.explicitNanoseconds != nil || answers >= Self.minimumAnswers else { return nil }
         let quiet = elapsed > quietSinceNanoseconds ? elapsed - quietSinceNanoseconds : 0
         // Cheap exit first: reading the adaptive threshold may walk the histogram.
         guard quiet > stallThreshold.lowestPossibleNanoseconds else { return nil }
         refresh(at: elapsed, force: false)
-        guard quiet > stallThreshold.nanoseconds else { return nil }
+        guard quiet > stallThreshold.nanoseconds, quiet > timeToMoveNanoseconds(oldestBytes) else { return nil }
         running = Episode(startedAtNanoseconds: quietSinceNanoseconds, mostHeld: inFlight - 1)
         episodes += 1
         return Started(oldestAgeNanoseconds: elapsed > oldestSentAt ? elapsed - oldestSentAt : 0, held: inFlight - 1)
     }
 
+    /// The adaptive threshold's lower bound for a request of `bytes`: 8 × the time the
+    /// connection's recent busy rate needs to move them (0 with an explicit threshold).
+    private func timeToMoveNanoseconds(_ bytes: UInt64) -> UInt64 {
+        guard stallThreshold.explicitNanoseconds == nil, bytes > 0,
+              let needed = busyRate.nanoseconds(toMove: bytes) else { return 0 }
+        let (scaled, overflow) = needed.multipliedReportingOverflow(by: Self.multiple)
+        return overflow ? .max : scaled
+    }
+
     /// Brings the adaptive thresholds up to date (for snapshots, with `force`).
     mutating func refresh(at elapsed: UInt64, force: Bool, latency: LatencyWindow? = nil) {
         gaps.advance(elapsedNanoseconds: elapsed)
+        busyRate.advance(elapsedNanoseconds: elapsed)
         stallThreshold.refresh(from: gaps, elapsedNanoseconds: elapsed, force: force)
         if let latency { slowThreshold.refresh(from: latency, elapsedNanoseconds: elapsed, force: force) }
     }
