@@ -34,7 +34,7 @@ struct ChannelNegotiationTransport: NegotiationTransport {
     }
 
     /// Puts `NIOSSLClientHandler` at the front of the pipeline (with `ServerHelloObserver`
-    /// before it, to learn the cipher) and waits for its handshake.
+    /// before it, to learn the cipher, and `PlaintextCopier` after it) and waits for its handshake.
     func startTLS() async throws -> NBDTLSSession {
         guard let tls else { throw NBDError.tlsFailed("no TLS settings for this connection") }
         let handler = self.handler
@@ -46,7 +46,7 @@ struct ChannelNegotiationTransport: NegotiationTransport {
             let sslHandler: NIOSSLClientHandler
             do {
                 sslHandler = try NIOSSLClientHandler(context: tls.context, serverHostname: tls.serverHostname)
-                try channel.pipeline.syncOperations.addHandlers([observer, sslHandler], position: .first)
+                try channel.pipeline.syncOperations.addHandlers([observer, sslHandler, PlaintextCopier()], position: .first)
             } catch {
                 let failure = tls.failure(error)
                 handler.value.fail(failure)
