@@ -27,7 +27,7 @@ DEBIAN_PACKAGES := nbdkit nbdkit-plugin-python qemu-utils nbd-server libnbd-bin 
 DEBUG_BIN := .build/debug/nbdtop
 RELEASE_BIN := .build/release/nbdtop
 
-.PHONY: all deps build release test golden demo bench bench-proxy bench-seed fuzz sanitize install clean
+.PHONY: all deps build release test golden demo bench bench-proxy bench-seed bench-convergence fuzz sanitize install clean
 
 all: build
 
@@ -72,6 +72,11 @@ demo: deps release
 bench: deps release
 	Benchmarks/compare.sh $(CURDIR)/$(RELEASE_BIN)
 	Benchmarks/proxy.sh $(CURDIR)/$(RELEASE_BIN)
+	Benchmarks/convergence.py $(CURDIR)/$(RELEASE_BIN)
+
+## bench-convergence: auto-tuning against the best fixed setting found on each server (SERVERS, HOLD, AUTO)
+bench-convergence: deps release
+	Benchmarks/convergence.py $(CURDIR)/$(RELEASE_BIN)
 
 ## bench-proxy: nbdcopy and qemu-img through nbdtop proxy against direct, on the same servers
 bench-proxy: deps release

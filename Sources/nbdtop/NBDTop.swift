@@ -70,13 +70,33 @@ struct NBDTop: AsyncParsableCommand {
         var message = fullMessage(for: error)
         if message.hasPrefix("Error: ") { message.removeFirst("Error: ".count) }
         if code == .validationFailure {
-            printError("nbdtop: \(message)")
-            printError("Run 'nbdtop --help' for usage.")
+            // One line for what was wrong and one for where help is, not the parser's usage.
+            var brief = self.message(for: error)
+            if brief.hasPrefix("Error: ") { brief.removeFirst("Error: ".count) }
+            printError("nbdtop: \(brief)")
+            // A typed option's bad value: its help says what it takes.
+            if let help = message.split(separator: "\n").first(where: { $0.hasPrefix("Help:") }) { printError(String(help)) }
+            printError("Run '\(helpCommand(in: message)) --help' for usage.")
             Glibc.exit(2)
         }
         if !message.isEmpty { printError("nbdtop: \(message)") }
         Glibc.exit(code.rawValue == 0 ? 1 : code.rawValue)
     }
+}
+
+/// The command whose help a parser message points to ("nbdtop copy" from its
+/// "See 'nbdtop copy --help'"), or "nbdtop".
+func helpCommand(in parserMessage: String) -> String {
+    for line in parserMessage.split(separator: "\n") {
+        let trimmed = line.drop(while: { $0 == " " })
+        guard trimmed.hasPrefix("See '") else { continue }
+        let quoted = trimmed.dropFirst("See '".count)
+        guard let quote = quoted.firstIndex(of: "'") else { continue }
+        let command = quoted[..<quote]
+        guard command.hasSuffix(" --help") else { continue }
+        return String(command.dropLast(" --help".count))
+    }
+    return "nbdtop"
 }
 
 /// Writes a line to standard error.

@@ -106,4 +106,18 @@ import Testing
         let others = ["--request-size", "--sparse", "--queue-size", "--interval", "--metrics"].filter { $0 != option }
         #expect(!others.contains { first.contains($0) }, "\(arguments) blames another option: \(first)")
     }
+
+    /// A usage error is its line, the option's help when a value was bad, and where to find
+    /// the command's help; not the parser's usage block.
+    @Test(arguments: [(["copy", "null:"], "nbdtop copy"), (["info", "--bogus", "x"], "nbdtop info"),
+                      (["proxy"], "nbdtop proxy"), (["bogus"], "nbdtop")])
+    func usageErrorsPointToTheirCommandsHelp(arguments: [String], command: String) throws {
+        let result = try CommandRunner.run([try CommandRunner.nbdtopBinary()] + arguments)
+        #expect(result.status == 2, "\(result.stderr)")
+        let lines = result.stderr.split(separator: "\n").map(String.init)
+        #expect(lines.count == 2, "\(result.stderr)")
+        #expect(lines.first?.hasPrefix("nbdtop: ") == true)
+        #expect(lines.last == "Run '\(command) --help' for usage.", "\(result.stderr)")
+        #expect(!result.stderr.contains("Usage:"))
+    }
 }

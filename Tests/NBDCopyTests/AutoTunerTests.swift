@@ -183,14 +183,32 @@ import Testing
     }
 
     /// One request at a time, 2 ms each: every doubling of the request size nearly doubles
-    /// the rate, which is clear after 3 ticks, so the climb takes well under a second a step.
+    /// the rate, which is clear after 3 ticks, so the climb takes well under a second a step,
+    /// and after the first step each one skips a rung (256K, 512K, 2M, 8M).
     @Test func clearGainsAreDecidedEarly() {
         let run = Self.simulate(seconds: 10, maximumLanes: 1, initialLanes: 1, sizes: Self.sizes) { _, size, _ in
             Double(size) / (0.002 + Double(size) / 2e9)
         }
-        let grows = run.decisions.filter { $0.decision.action == .growRequestSize }.map(\.at)
-        #expect(grows.count == Self.sizes.count - 1, "\(grows)")
-        #expect(zip(grows.dropFirst(), grows).allSatisfy { $0 - $1 <= .milliseconds(600) }, "\(grows)")
+        let grows = run.decisions.filter { $0.decision.action == .growRequestSize }
+        let grownTo: [UInt64] = grows.map(\.decision.requestSizeAfter)
+        let expected: [UInt64] = [512 << 10, 2 << 20, 8 << 20]
+        #expect(grownTo == expected)
+        #expect(run.finalRequestSize == 8 << 20)
+        let times = grows.map(\.at)
+        #expect(zip(times.dropFirst(), times).allSatisfy { $0 - $1 <= .milliseconds(600) }, "\(times)")
+    }
+
+    /// Proportional gains up to 4M, worse beyond: the leap from 512K to 2M pays, the leap
+    /// to 8M does not and is taken back, and 4M, the rung it skipped, is found on its own.
+    @Test func aLeapThatDoesNotPayTriesTheRungItSkipped() {
+        let run = Self.simulate(seconds: 20, maximumLanes: 1, initialLanes: 1, sizes: Self.sizes) { _, size, _ in
+            size <= 4 << 20 ? Double(size) / 0.002 : Double(4 << 20) / 0.002 * 0.7
+        }
+        #expect(run.finalRequestSize == 4 << 20, "\(run.decisions.map(\.decision.reason))")
+        let changes = run.decisions.filter { [.growRequestSize, .shrinkRequestSize].contains($0.decision.action) }
+        let sizes: [UInt64] = changes.map(\.decision.requestSizeAfter)
+        let expected: [UInt64] = [512 << 10, 2 << 20, 8 << 20, 2 << 20, 4 << 20]
+        #expect(Array(sizes.prefix(5)) == expected)
     }
 
     @Test func decisionsCarryTheirRates() {

@@ -7,6 +7,10 @@
 /// - probe one step up (one more lane, or the next request size) and measure again;
 /// - keep the step when the rate rose by at least `gain` (5%), and try the next step of
 ///   the same kind; otherwise take it back, and try the other kind;
+/// - while a larger request size pays almost in proportion (at least `leap`, +50%, for a
+///   doubling: per-request latency dominates), the next size step skips a rung. A leap is
+///   kept only when it pays that much too; otherwise it is taken back and the rung it
+///   skipped is tried on its own, so a peak between the two is not passed over;
 /// - when neither kind helps, hold. While holding, a rate that moves by more than
 ///   `markedChange` (20%) in two windows in a row starts the climb again; otherwise one
 ///   probe every `probeInterval` (30 s) checks that the setting is still the best.
@@ -29,6 +33,8 @@ struct AutoTuner: Sendable {
         /// A probe whose change is this far from `gain` (and four standard errors) is
         /// decided before its window is stable: a doubling needs no long look.
         var clearMargin = 0.1
+        /// A request-size step that raised the rate this much makes the next one skip a rung.
+        var leap = 0.5
         /// Ticks this long after a change are not measured (pipelines refill), or longer:
         /// until the work in flight at the change has turned over, up to `longestSettle`.
         var settle: Duration = .milliseconds(200)
@@ -67,6 +73,8 @@ struct AutoTuner: Sendable {
         var startedAt: Duration
         /// For lanes: the probed lane has opened.
         var applied: Bool
+        /// For the request size: how many rungs the step went up.
+        var rungs = 1
     }
 
     private enum Phase: Sendable {
@@ -94,6 +102,8 @@ struct AutoTuner: Sendable {
     private(set) var lastDecision: TuningDecision?
     /// How long the work in flight takes to complete at the latest tick's rate.
     private var turnover: Duration = .zero
+    /// The last request-size step paid at least `leap`: the next one skips a rung.
+    private var leapsPay = false
 
     init(_ configuration: Configuration) {
         self.configuration = configuration
@@ -170,10 +180,11 @@ struct AutoTuner: Sendable {
     }
 
     /// The probe's window already differs from its baseline by far more than the gain
-    /// asked for and its own noise: decided early.
+    /// asked for (a leap's, for a leap) and its own noise: decided early.
     private var probeIsClear: Bool {
         guard case .probing(let probe) = phase, probe.baseline > 0, window.samples.count >= 3 else { return false }
-        let distance = abs(window.bytesPerSecond / probe.baseline - 1 - configuration.gain)
+        let wanted = probe.dimension == .requestSize && probe.rungs > 1 ? configuration.leap : configuration.gain
+        let distance = abs(window.bytesPerSecond / probe.baseline - 1 - wanted)
         return distance >= max(configuration.clearMargin, 4 * window.relativeError)
     }
 
@@ -200,6 +211,7 @@ struct AutoTuner: Sendable {
     private mutating func climb(from rate: Double, now: Duration, prefix: String?, preferring preferred: Dimension? = nil) -> [TuningDecision] {
         let order: [Dimension] = preferred == .lanes ? [.lanes, .requestSize] : [.requestSize, .lanes]
         guard let dimension = order.first(where: { !settled.contains($0) && canStep($0) }) else {
+            leapsPay = false
             phase = .holding(reference: rate, windows: 1, since: now, changedWindows: 0)
             let reason = [prefix, "holding at \(lanes) lane\(lanes == 1 ? "" : "s"), \(Self.size(requestSize)) requests, \(Self.rate(rate))"]
                 .compactMap { $0 }.joined(separator: "; ")
@@ -215,9 +227,11 @@ struct AutoTuner: Sendable {
         }
     }
 
-    private mutating func step(_ dimension: Dimension, baseline: Double, now: Duration, prefix: String?) -> TuningDecision {
+    private mutating func step(_ dimension: Dimension, baseline: Double, now: Duration, prefix: String?,
+                               leaping: Bool? = nil) -> TuningDecision {
         let before = (lanes, requestSize)
         let decision: TuningDecision
+        var rungs = 1
         switch dimension {
         case .lanes:
             lanes += 1
@@ -225,12 +239,14 @@ struct AutoTuner: Sendable {
                                       requestSizeAfter: requestSize, baselineBytesPerSecond: baseline,
                                       reason: Self.joined(prefix, "adding lane \(lanes) to see if it raises \(Self.rate(baseline))"))
         case .requestSize:
-            sizeIndex += 1
+            rungs = (leaping ?? leapsPay) && sizeIndex + 2 < configuration.requestSizes.count ? 2 : 1
+            sizeIndex += rungs
             decision = TuningDecision(action: .growRequestSize, lanesBefore: before.0, lanesAfter: lanes, requestSizeBefore: before.1,
                                       requestSizeAfter: requestSize, baselineBytesPerSecond: baseline,
                                       reason: Self.joined(prefix, "trying \(Self.size(requestSize)) requests to see if they raise \(Self.rate(baseline))"))
         }
-        phase = .probing(Probe(dimension: dimension, baseline: baseline, startedAt: now, applied: dimension == .requestSize))
+        phase = .probing(Probe(dimension: dimension, baseline: baseline, startedAt: now, applied: dimension == .requestSize,
+                               rungs: rungs))
         restartWindow(now)
         lastDecision = decision
         return decision
@@ -240,11 +256,15 @@ struct AutoTuner: Sendable {
         let change = probe.baseline > 0 ? rate / probe.baseline - 1 : (rate > 0 ? 1 : 0)
         let what = probe.dimension == .lanes ? "lane \(lanes)" : "\(Self.size(requestSize)) requests"
         let comparison = "\(Self.rate(probe.baseline)) → \(Self.rate(rate)), \(Self.percent(change))"
-        if change >= configuration.gain {
+        let leapt = probe.dimension == .requestSize && probe.rungs > 1
+        let wanted = leapt ? configuration.leap : configuration.gain
+        if change >= wanted {
             settled = []
+            if probe.dimension == .requestSize { leapsPay = change >= configuration.leap }
             return climb(from: rate, now: now, prefix: "\(what) kept (\(comparison))", preferring: probe.dimension)
         }
-        settled.insert(probe.dimension)
+        leapsPay = false
+        if !leapt { settled.insert(probe.dimension) }
         let before = (lanes, requestSize)
         let action: TuningDecision.Action
         switch probe.dimension {
@@ -252,18 +272,20 @@ struct AutoTuner: Sendable {
             lanes -= 1
             action = .dropLane
         case .requestSize:
-            sizeIndex -= 1
+            sizeIndex -= probe.rungs
             action = .shrinkRequestSize
         }
         let taken = TuningDecision(action: action, lanesBefore: before.0, lanesAfter: lanes, requestSizeBefore: before.1,
                                    requestSizeAfter: requestSize, baselineBytesPerSecond: probe.baseline,
                                    measuredBytesPerSecond: rate,
-                                   reason: "\(what) taken back: under \(Self.percent(configuration.gain)) more (\(comparison))")
+                                   reason: "\(what) taken back: under \(Self.percent(wanted)) more (\(comparison))")
         lastDecision = taken
         phase = .measuring
         restartWindow(now)
-        // The rate before the probe still holds: go on from it without measuring again.
-        var next = climb(from: probe.baseline, now: now, prefix: nil)
+        // The rate before the probe still holds: go on from it without measuring again,
+        // with the rung a leap skipped when it was one.
+        var next = leapt ? [step(.requestSize, baseline: probe.baseline, now: now, prefix: nil, leaping: false)]
+            : climb(from: probe.baseline, now: now, prefix: nil)
         if next.count == 1, next[0].action == .hold {
             // The take-back already says what happened; holding needs no second event.
             lastDecision = taken
