@@ -91,6 +91,26 @@ import Testing
         #expect(try ImageCheck.sizes(of: output).size == 16 * Self.mib)
     }
 
+    /// qemu-nbd with a PSK credentials object as a captive server: the folder's keys.psk,
+    /// under the login name.
+    @Test func captiveQemuNBDWithPreSharedKeys() throws {
+        let certificates = try TLSCertificates()
+        defer { certificates.remove() }
+        let folder = try TemporaryDirectory(prefix: "nbdtop-tls-captive-psk")
+        defer { folder.remove() }
+        let user = String(cString: getpwuid(geteuid()).pointee.pw_name)
+        let keys = try certificates.pskFile(username: user)
+        let image = folder.file("in.img"), output = folder.file("out.img")
+        try Data((0..<(4 << 20)).map { UInt8(truncatingIfNeeded: $0 &* 2_654_435_761 >> 13) }).write(to: URL(fileURLWithPath: image))
+        let keysFolder = (keys as NSString).deletingLastPathComponent
+        let result = try nbdtop("copy", "--stats-json", "-", "--", "[", "qemu-nbd", "--object",
+                                "tls-creds-psk,id=k,endpoint=server,dir=\(keysFolder)", "--tls-creds", "k", "-f", "raw",
+                                image, "]", output)
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(try StatsLog(result.stdout).start?.string("src_tls")?.hasPrefix("TLSv1.2") == true)
+        #expect(FileManager.default.contentsEqual(atPath: image, andPath: output))
+    }
+
     @Test func defaultFolderUnderHome() throws {
         let certificates = try TLSCertificates()
         defer { certificates.remove() }

@@ -22,6 +22,11 @@ import Testing
         #expect(CaptiveTLS.parameters(for: command) == NBDTLSParameters(certificatesDirectory: "/q"))
     }
 
+    @Test func qemuNBDPreSharedKeyObject() {
+        let command = ["qemu-nbd", "--object", "tls-creds-psk,id=k,endpoint=server,dir=/q", "--tls-creds", "k", "-f", "raw", "d"]
+        #expect(CaptiveTLS.parameters(for: command) == NBDTLSParameters(pskFile: "/q/keys.psk"))
+    }
+
     @Test func captiveURIUsesTLS() throws {
         let server = try CaptiveServer.start(["nbdkit", "--tls=require", "--tls-certificates=/nowhere", "memory", "1M"],
                                              logPath: "/dev/null")

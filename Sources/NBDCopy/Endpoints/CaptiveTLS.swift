@@ -7,7 +7,9 @@ import NBD
 /// - nbdkit `--tls=require` or `--tls=on`, with `--tls-certificates=DIR` (the server's
 ///   folder holds `ca-cert.pem`, which then verifies it) or `--tls-psk=FILE` (the same key
 ///   file, with the login name as the user, as libnbd does);
-/// - qemu-nbd `--tls-creds ID` with `--object tls-creds-x509,id=ID,dir=DIR,...`.
+/// - qemu-nbd `--tls-creds ID` with `--object tls-creds-x509,id=ID,dir=DIR,...`, or with
+///   `--object tls-creds-psk,id=ID,dir=DIR,...` (the folder's `keys.psk`, the login name as
+///   the user, as for nbdkit).
 /// Without a folder, the usual libnbd folders apply. Over a Unix socket the chain is
 /// verified but not a host name.
 enum CaptiveTLS {
@@ -20,9 +22,14 @@ enum CaptiveTLS {
         if let credentials = options.value("--tls-creds") {
             for object in options.values("--object") {
                 let fields = object.split(separator: ",").map(String.init)
-                guard fields.first == "tls-creds-x509", fields.contains("id=\(credentials)") else { continue }
+                guard fields.contains("id=\(credentials)") else { continue }
                 let directory = fields.first { $0.hasPrefix("dir=") }.map { String($0.dropFirst(4)) }
-                return NBDTLSParameters(certificatesDirectory: directory)
+                switch fields.first {
+                case "tls-creds-x509": return NBDTLSParameters(certificatesDirectory: directory)
+                // qemu keeps the keys in the folder's keys.psk, in the same format as nbdkit's.
+                case "tls-creds-psk": return NBDTLSParameters(pskFile: "\(directory ?? ".")/keys.psk")
+                default: continue
+                }
             }
             return NBDTLSParameters()
         }
