@@ -74,8 +74,9 @@ public final class ProxyServer: Sendable {
         let id = registry.nextID()
         let figures = ClientFigures(id: id, client: client, stallThreshold: configuration.stallThreshold,
                                     slowThreshold: configuration.slowThreshold, now: .now())
-        let pair = NIOLoopBound(RelayPair(figures: figures, eventLoop: eventLoop, coverage: coverage, report: report,
-                                          onEnd: { registry.left($0) }), eventLoop: eventLoop)
+        let pair = NIOLoopBound(RelayPair(figures: figures, eventLoop: eventLoop, upstreamTLS: configuration.upstreamTLS,
+                                          coverage: coverage, report: report, onEnd: { registry.left($0) }),
+                                eventLoop: eventLoop)
         return ClientBootstrap(group: eventLoop)
             .channelOption(.writeBufferWaterMark, value: writeBufferWaterMark)
             .channelOption(.recvAllocator, value: receiveAllocator)
