@@ -92,6 +92,21 @@ import Testing
         #expect(log.events("client_left").first?.bool("failed") == false, "\(log.events("client_left").map(\.text))")
     }
 
+    @Test(.timeLimit(.minutes(2))) func theDashboardShowsTheUpstreamsTLS() throws {
+        let certificates = try TLSCertificates()
+        defer { certificates.remove() }
+        let server = try TLSTests.nbdkit(certificates, ["memory", "8M"])
+        defer { server.stop() }
+        let run = try DashboardRun { folder in ["proxy", folder.file("p.sock"), Self.upstream(server, certificates)] }
+        defer { run.stop() }
+        let screen = try run.terminal.waitForScreen("the header's TLS badge") { $0.contains("clients now/seen") && $0.contains("TLS dst") }
+        #expect(!screen.contains("TLS src"))
+        try run.terminal.type("q")
+        try run.terminal.type("y")
+        _ = try run.terminal.waitForExit()
+        #expect(run.exitStatus == 0, "\(run.failureContext)")
+    }
+
     // MARK: Failures
 
     @Test func wrongCertificateAuthorityExitsAtStart() throws {
