@@ -170,7 +170,7 @@ public struct RelayDecoder {
         return events
     }
 
-    /// `NBD_OPT_STARTTLS` as the relay sends it.
+    /// An option without data as the relay sends it on its own (`NBD_OPT_STARTTLS`).
     static func relayOption(_ option: UInt32) -> ByteBuffer {
         var request = ByteBuffer()
         request.writeInteger(NBDMagic.optionRequest)
