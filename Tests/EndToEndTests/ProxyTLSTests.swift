@@ -191,4 +191,37 @@ import Testing
         let info = try peer("nbdinfo", "--size", proxy.uri)
         #expect(info.status == 0, "\(info.stderr)")
     }
+
+    /// A server that accepts NBD_OPT_STARTTLS and hangs up: the client hears why, as the
+    /// answer to its option (qemu-img prints what the server reported).
+    @Test func upstreamThatHangsUpAfterAcceptingTLSIsReportedToTheClient() throws {
+        let certificates = try TLSCertificates()
+        defer { certificates.remove() }
+        let good = try TLSTests.nbdkit(certificates, ["memory", "8M"])
+        defer { good.stop() }
+        let hangsUp = try ScriptedServer(handshake: { connection in
+            try connection.sendGreeting()
+            _ = try connection.receiveClientFlags()
+            let (option, _) = try connection.receiveOption()
+            try connection.sendOptionReply(option: option, type: 1)  // NBD_REP_ACK
+            return .close
+        })
+        defer { hangsUp.stop() }
+        let directory = try TemporaryDirectory(prefix: "proxy-tls-hangup")
+        defer { directory.remove() }
+        let link = directory.file("upstream.sock")
+        try FileManager.default.createSymbolicLink(atPath: link, withDestinationPath: good.socketPath)
+        let proxy = try ProxyHarness(upstream: ["nbds+unix:///?socket=\(link)&\(TLSTests.query(certificates))"])
+        defer { proxy.stop() }
+        unlink(link)
+        try FileManager.default.createSymbolicLink(atPath: link, withDestinationPath: hangsUp.socketPath)
+        let info = try peer("qemu-img", "info", proxy.uri)
+        #expect(info.status != 0, "\(info.stdout)")
+        #expect(info.stderr.contains("upstream: TLS: the server accepted NBD_OPT_STARTTLS"), "\(info.stderr)")
+        #expect(proxy.waitFor { !$0.events("client_left").isEmpty })
+        let left = proxy.lines.events("client_left").last
+        #expect(left?.bool("failed") == true)
+        #expect(left?.string("reason")?.contains("accepted NBD_OPT_STARTTLS") == true, "\(left?.text ?? "")")
+        #expect(proxy.command.exitStatus == nil)
+    }
 }
