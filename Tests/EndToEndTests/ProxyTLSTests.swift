@@ -78,6 +78,25 @@ import Testing
         #expect(written == 32 * Self.mib)
     }
 
+    /// The proxy presents the client certificate of the URI's folder, or uses a pre-shared key.
+    @Test func clientCertificateAndPreSharedKeyUpstreams() throws {
+        let certificates = try TLSCertificates(clientCertificate: true)
+        defer { certificates.remove() }
+        let verifying = try TLSTests.nbdkit(certificates, ["memory", "8M"], options: ["--tls-verify-peer"])
+        defer { verifying.stop() }
+        let keys = try certificates.pskFile(username: "nbdtop-test")
+        let keyed = try ServerProcess.nbdkit(["memory", "16M"], options: ["--tls=require", "--tls-psk=\(keys)"])
+        defer { keyed.stop() }
+        for (upstream, size) in [(Self.upstream(verifying, certificates), 8 * Self.mib),
+                                 (keyed.tlsURI("tls-psk-file=\(keys)&tls-username=nbdtop-test"), 16 * Self.mib)] {
+            let proxy = try ProxyHarness(upstream: [upstream])
+            defer { proxy.stop() }
+            let info = try peer("nbdinfo", "--size", proxy.uri)
+            #expect(info.status == 0, "\(upstream): \(info.stderr)")
+            #expect(info.stdout.trimmingCharacters(in: .whitespacesAndNewlines) == "\(size)", "\(upstream)")
+        }
+    }
+
     @Test func captiveTLSUpstream() throws {
         let certificates = try TLSCertificates()
         defer { certificates.remove() }
