@@ -91,6 +91,9 @@ import Testing
         var replies: [(RelayedRequest, NBDErrno?)] = []
         var answeredByRelay: [UInt32] = []
         var exportSize: UInt64?
+        var upstreamTLSAccepted = false
+        var upstreamTLSRefusals: [String] = []
+        var turnedAway = false
 
         mutating func take(_ events: [RelayEvent]) {
             for event in events {
@@ -102,6 +105,9 @@ import Testing
                 case .optionAnsweredByRelay(let code, _): answeredByRelay.append(code)
                 case .transmissionStarted(let size, _): exportSize = size
                 case .optionSent: break
+                case .upstreamTLSAccepted: upstreamTLSAccepted = true
+                case .upstreamTLSRefused(_, let message): upstreamTLSRefusals.append(message)
+                case .clientTurnedAway: turnedAway = true
                 }
             }
         }

@@ -84,6 +84,13 @@ struct Negotiator {
         return exports
     }
 
+    /// Starts TLS, then ends the handshake without choosing an export.
+    func negotiateTLSOnly() async throws -> NBDTLSSession {
+        let session = try await startTLS(try await greet())
+        await abort()
+        return session
+    }
+
     // MARK: Greeting
 
     func greet() async throws -> Greeting {
@@ -124,9 +131,7 @@ struct Negotiator {
         guard reply.type == NBDOptionReplyType.ack else {
             guard Self.isError(reply) else { throw unexpected(.startTLS, reply) }
             await abort()
-            let message = Self.message(of: reply)
-            let detail = message.isEmpty ? "" : ": \(message)"
-            throw NBDError.tlsFailed("the server refused NBD_OPT_STARTTLS (\(NBDOptionReplyType.errorName(reply.type)))\(detail); nbds:// never falls back to plaintext, so no export was asked for")
+            throw TLSClientSetup.refused(replyType: reply.type, message: Self.message(of: reply))
         }
         return try await transport.startTLS()
     }

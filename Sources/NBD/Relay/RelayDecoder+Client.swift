@@ -23,7 +23,16 @@ extension RelayDecoder {
                 let value = flags.getInteger(at: flags.readerIndex, as: UInt32.self)!
                 clientNoZeroes = value & UInt32(NBDHandshakeFlags.noZeroes) != 0
                 events.append(.toServer(flags))
-                clientState = .optionHeader
+                guard upstreamTLS else {
+                    clientState = .optionHeader
+                    continue
+                }
+                guard value & UInt32(NBDHandshakeFlags.fixedNewstyle) != 0 else {
+                    throw RelayViolation(.client, "did not take the fixed newstyle handshake, which TLS towards the server needs")
+                }
+                events.append(.toServer(Self.relayOption(NBDOption.startTLS.rawValue)))
+                pendingOptions.append(.askedByRelay(NBDOption.startTLS.rawValue))
+                clientState = .waitingForServer
 
             case .optionHeader:
                 guard let header = clientHeader.gather(16, from: &buffer) else { return }
@@ -34,7 +43,19 @@ extension RelayDecoder {
                 guard pendingOptions.count < Self.maximumPendingOptions else {
                     throw RelayViolation(.client, "sent more than \(Self.maximumPendingOptions) options without waiting for answers")
                 }
-                if let replyType = Self.answeredByRelay[code] {
+                if refusal != nil {
+                    refusedOptions += 1
+                    // EXPORT_NAME has no error reply, ABORT wants none: the connection just ends.
+                    guard code != NBDOption.exportName.rawValue, code != NBDOption.abort.rawValue,
+                          refusedOptions <= Self.maximumRefusedOptions else {
+                        clientState = .finished
+                        buffer.moveReaderIndex(to: buffer.writerIndex)
+                        events.append(.clientTurnedAway)
+                        return
+                    }
+                    pendingOptions.append(.answeredByRelay(code, replyType: Self.refusalReplyType))
+                    clientState = .optionData(remaining: Int(length), passOn: false)
+                } else if let replyType = Self.answeredByRelay[code] {
                     pendingOptions.append(.answeredByRelay(code, replyType: replyType))
                     clientState = .optionData(remaining: Int(length), passOn: false)
                 } else {

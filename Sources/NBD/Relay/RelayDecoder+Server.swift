@@ -12,6 +12,9 @@ extension RelayDecoder {
                     throw RelayViolation(.server, "greeting has wrong magic 0x\(String(password, radix: 16))")
                 }
                 events.append(.toClient(greeting))
+                if upstreamTLS && style != NBDMagic.optionRequest {
+                    throw RelayViolation(.server, "uses the old-style handshake, so it cannot start TLS")
+                }
                 switch style {
                 case NBDMagic.optionRequest: serverState = .handshakeFlags
                 case NBDMagic.oldstyle: serverState = .oldstyleExport
@@ -20,6 +23,10 @@ extension RelayDecoder {
 
             case .handshakeFlags:
                 guard let flags = serverHeader.gather(2, from: &buffer) else { return }
+                if upstreamTLS, let value = flags.getInteger(at: flags.readerIndex, as: UInt16.self),
+                   value & NBDHandshakeFlags.fixedNewstyle == 0 {
+                    throw RelayViolation(.server, "greeting is not fixed newstyle, so it cannot start TLS")
+                }
                 events.append(.toClient(flags))
                 serverState = .optionReplyHeader
                 try resumeClient(.clientFlags, into: &events)
@@ -43,6 +50,18 @@ extension RelayDecoder {
                     at: header.readerIndex, as: (UInt64, UInt32, UInt32, UInt32).self)!
                 guard magic == NBDMagic.optionReply else {
                     throw RelayViolation(.server, "option reply has wrong magic 0x\(String(magic, radix: 16))")
+                }
+                if case .askedByRelay(let asked)? = pendingOptions.first {
+                    guard asked == option else {
+                        throw RelayViolation(.server, "replied to option \(option) instead of the relay's \(asked)")
+                    }
+                    guard length <= Self.maximumRelayOptionReply else {
+                        throw RelayViolation(.server, "answered option \(option) with \(length) bytes")
+                    }
+                    replyType = type
+                    serverState = .relayOptionReplyData(length: Int(length))
+                    if length == 0 { try relayOptionAnswered(message: ByteBuffer(), into: &events) }
+                    continue
                 }
                 guard case .passedOn(let asked)? = pendingOptions.first, asked == option else {
                     throw RelayViolation(.server, "replied to option \(option), which is not the one waiting for an answer")
@@ -79,6 +98,13 @@ extension RelayDecoder {
                 events.append(.toClient(export))
                 pendingOptions.removeFirst()
                 try startTransmission(size: size, flags: flags, after: clientNoZeroes ? 0 : 124, into: &events)
+
+            case .relayOptionReplyData(let length):
+                guard let message = serverHeader.gather(length, from: &buffer) else { return }
+                try relayOptionAnswered(message: message, into: &events)
+
+            case .startingTLS:
+                throw RelayViolation(.server, "sent \(buffer.readableBytes) bytes in the clear after accepting NBD_OPT_STARTTLS")
 
             case .replyHeader:
                 guard let magic = serverHeader.peekMagic(from: &buffer) else { return }
@@ -144,13 +170,28 @@ extension RelayDecoder {
         }
     }
 
+    /// The server answered the relay's `NBD_OPT_STARTTLS` (`replyType`, with `message`):
+    /// an ACK means the TLS handshake comes next, an error that the client must be turned away.
+    private mutating func relayOptionAnswered(message: ByteBuffer, into events: inout [RelayEvent]) throws(RelayViolation) {
+        pendingOptions.removeFirst()
+        if replyType == NBDOptionReplyType.ack {
+            serverState = .startingTLS
+            events.append(.upstreamTLSAccepted)
+        } else if replyType & NBDOptionReplyType.errorBit != 0 {
+            serverState = .finished
+            events.append(.upstreamTLSRefused(replyType: replyType, message: String(buffer: message)))
+        } else {
+            throw RelayViolation(.server, "answered NBD_OPT_STARTTLS with reply type \(replyType), neither an ACK nor an error")
+        }
+    }
+
     /// Between option replies: answers the options the relay answers itself when their
     /// turn has come, and expects EXPORT_NAME's reply when it is next.
     mutating func serverAtOptionBoundary(into events: inout [RelayEvent]) throws(RelayViolation) {
         guard case .optionReplyHeader = serverState, serverHeader.pendingBytes == 0 else { return }
         while case .answeredByRelay(let option, let replyType)? = pendingOptions.first {
             pendingOptions.removeFirst()
-            events.append(.toClient(Self.relayReply(option: option, replyType: replyType)))
+            events.append(.toClient(Self.relayReply(option: option, replyType: replyType, message: refusal ?? "")))
             events.append(.optionAnsweredByRelay(code: option, replyType: replyType))
         }
         if case .passedOn(NBDOption.exportName.rawValue)? = pendingOptions.first {

@@ -14,6 +14,12 @@ import NIOCore
 /// Two options cannot be followed from the middle, so they are not passed on: the decoder
 /// answers `NBD_OPT_STARTTLS` with `NBD_REP_ERR_POLICY` and `NBD_OPT_EXTENDED_HEADERS` with
 /// `NBD_REP_ERR_UNSUP` itself, in order with the server's replies to the options around them.
+///
+/// With `upstreamTLS` the relay is the TLS client towards the server: after the client's
+/// flags it asks the server for `NBD_OPT_STARTTLS` itself and holds what the client sends
+/// until `upstreamTLSEstablished` (the relay's TLS handshake is done) or `turnAwayClient`
+/// (the server refused or the handshake failed: every option the client then sends gets
+/// `NBD_REP_ERR_POLICY` with the reason, and nothing reaches the server in the clear).
 public struct RelayDecoder {
     /// Options answered by the relay, with the error reply it gives.
     public static let answeredByRelay: [UInt32: UInt32] = [
@@ -31,6 +37,12 @@ public struct RelayDecoder {
     public static let maximumPendingOptions = 64
     /// Bytes a client may send before the server answered what it needs answered first.
     public static let maximumHeldClientBytes = 1 << 20
+    /// Options a turned-away client may send before it is cut off.
+    public static let maximumRefusedOptions = 16
+    /// Longest answer to the relay's own `NBD_OPT_STARTTLS` (an error's message).
+    static let maximumRelayOptionReply = 4096
+    /// What the relay answers every option with once it turned a client away.
+    static let refusalReplyType = NBDOptionReplyType.errorBit | 2  // NBD_REP_ERR_POLICY
 
     enum ClientState {
         /// Before the server's greeting, and after GO or EXPORT_NAME until it is answered:
@@ -54,6 +66,10 @@ public struct RelayDecoder {
         case optionReplyData(remaining: Int)
         case exportInfo(remaining: Int)
         case exportNameReply
+        /// The data of the server's answer to the relay's own option.
+        case relayOptionReplyData(length: Int)
+        /// The server accepted the relay's `NBD_OPT_STARTTLS`; nothing may come in the clear.
+        case startingTLS
         case replyHeader
         case simpleReadPayload(cookie: UInt64, remaining: Int)
         case chunkErrno(cookie: UInt64, flags: UInt16, remaining: Int)
@@ -64,6 +80,8 @@ public struct RelayDecoder {
     enum PendingOption {
         case passedOn(UInt32)
         case answeredByRelay(UInt32, replyType: UInt32)
+        /// Sent by the relay itself (`NBD_OPT_STARTTLS` with `upstreamTLS`); its reply is not passed on.
+        case askedByRelay(UInt32)
     }
 
     struct InFlight {
@@ -84,8 +102,15 @@ public struct RelayDecoder {
     var transmissionFlags: UInt16?
     /// The type of the option reply being passed on.
     var replyType: UInt32 = 0
+    /// Whether the relay starts TLS towards the server before passing options on.
+    let upstreamTLS: Bool
+    /// Why the client is being turned away, once it is: every option it sends is refused with this.
+    var refusal: String?
+    var refusedOptions = 0
 
-    public init() {}
+    public init(upstreamTLS: Bool = false) {
+        self.upstreamTLS = upstreamTLS
+    }
 
     /// Whether the relay should read more from the client now: not while the decoder
     /// waits for the server, nor while many requests are in flight.
@@ -121,13 +146,47 @@ public struct RelayDecoder {
         return events
     }
 
+    /// The relay's TLS handshake with the server is done: the client's options go on, inside TLS.
+    public mutating func upstreamTLSEstablished() throws(RelayViolation) -> [RelayEvent] {
+        var events: [RelayEvent] = []
+        serverState = .optionReplyHeader
+        try resumeClient(.optionHeader, into: &events)
+        try serverAtOptionBoundary(into: &events)
+        return events
+    }
+
+    /// The server cannot be reached the way the client must be served (it refused TLS, or
+    /// the handshake failed): from now on every option the client sends is answered with
+    /// `NBD_REP_ERR_POLICY` carrying `reason`, until `clientTurnedAway`. Only before any
+    /// option of the client was passed on.
+    public mutating func turnAwayClient(_ reason: String) throws(RelayViolation) -> [RelayEvent] {
+        var events: [RelayEvent] = []
+        refusal = reason
+        pendingOptions.removeAll()
+        serverHeader = HeaderGatherer()
+        serverState = .optionReplyHeader
+        try resumeClient(.optionHeader, into: &events)
+        try serverAtOptionBoundary(into: &events)
+        return events
+    }
+
+    /// An option without data as the relay sends it on its own (`NBD_OPT_STARTTLS`).
+    static func relayOption(_ option: UInt32) -> ByteBuffer {
+        var request = ByteBuffer()
+        request.writeInteger(NBDMagic.optionRequest)
+        request.writeInteger(option)
+        request.writeInteger(UInt32(0))
+        return request
+    }
+
     /// The option reply the relay sends for an option it does not pass on.
-    static func relayReply(option: UInt32, replyType: UInt32) -> ByteBuffer {
+    static func relayReply(option: UInt32, replyType: UInt32, message: String = "") -> ByteBuffer {
         var reply = ByteBuffer()
         reply.writeInteger(NBDMagic.optionReply)
         reply.writeInteger(option)
         reply.writeInteger(replyType)
-        reply.writeInteger(UInt32(0))
+        reply.writeInteger(UInt32(message.utf8.count))
+        reply.writeString(message)
         return reply
     }
 }

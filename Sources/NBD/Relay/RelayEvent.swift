@@ -35,6 +35,13 @@ public enum RelayEvent: Sendable {
     case requestSent(RelayedRequest)
     /// The server answered a request completely; `error` is its first error, if any.
     case replyReceived(RelayedRequest, error: NBDErrno?)
+    /// The server accepted the relay's `NBD_OPT_STARTTLS`: the relay must start its TLS
+    /// handshake before anything more goes to the server, then call `upstreamTLSEstablished`.
+    case upstreamTLSAccepted
+    /// The server refused the relay's `NBD_OPT_STARTTLS` with this error reply.
+    case upstreamTLSRefused(replyType: UInt32, message: String)
+    /// A turned-away client sent EXPORT_NAME or ABORT, or too many options: close it.
+    case clientTurnedAway
 }
 
 /// Which end of a relayed connection broke the protocol.

@@ -158,6 +158,12 @@ extension TLSClientSetup {
         return .tlsFailed("the server accepted NBD_OPT_STARTTLS, but the TLS handshake failed: \(reason)")
     }
 
+    /// The error for a server that answered `NBD_OPT_STARTTLS` with the error `replyType`.
+    static func refused(replyType: UInt32, message: String) -> NBDError {
+        let detail = message.isEmpty ? "" : ": \(message)"
+        return .tlsFailed("the server refused NBD_OPT_STARTTLS (\(NBDOptionReplyType.errorName(replyType)))\(detail); nbds:// never falls back to plaintext, so no export was asked for")
+    }
+
     /// The error for a server that ended the connection after the TLS handshake, before
     /// an export was chosen: what a server that wants a client certificate does in TLS 1.3.
     func endedAfterHandshake(_ reason: String) -> NBDError {

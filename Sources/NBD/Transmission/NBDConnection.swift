@@ -71,6 +71,22 @@ public final class NBDConnection: Sendable {
         }
     }
 
+    /// Connects to the `nbds` server `uri` names, starts TLS and ends the handshake without
+    /// choosing an export: whether TLS to it works, for a relay. Throws `NBDError`.
+    public static func checkTLS(at uri: NBDURI, options: Options = Options(),
+                                group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton) async throws -> NBDTLSSession {
+        let tls = try await TLSClientSetup.make(for: uri)
+        let (channel, handler) = try await open(uri, options: options, group: group)
+        do {
+            let transport = ChannelNegotiationTransport(channel: channel, handler: handler, tls: tls)
+            let session = try await Negotiator(transport: transport, uri: uri).negotiateTLSOnly()
+            try? await channel.close()
+            return session
+        } catch {
+            throw await abandon(channel, handler: handler, error: error)
+        }
+    }
+
     private static func open(_ uri: NBDURI, options: Options, group: any EventLoopGroup) async throws -> (any Channel, NIOLoopBound<NBDClientHandler>) {
         let (channel, handler) = try await Connector.open(uri, group: group, timeout: options.timeout)
         let timeout = options.timeout

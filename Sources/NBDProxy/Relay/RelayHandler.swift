@@ -43,6 +43,11 @@ final class RelayHandler: ChannelDuplexHandler {
         context.fireChannelWritabilityChanged()
     }
 
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if side == .server, RelayTLS.isHandshakeCompleted(event) { pair.upstreamTLSEstablished() }
+        context.fireUserInboundEventTriggered(event)
+    }
+
     func channelInactive(context: ChannelHandlerContext) {
         pair.closed(side)
         context.fireChannelInactive()

@@ -11,10 +11,21 @@ import NIOCore
 /// Backpressure: a side is read only while the other side's channel is writable (and the
 /// client only while the decoder wants its bytes), so a fast sender and a slow receiver
 /// never pile up more than a channel's high water mark in between.
+///
+/// With `upstreamTLS` the pair starts TLS on the upstream connection when the decoder says
+/// the server accepted the relay's `NBD_OPT_STARTTLS`, and lets the client's options go on
+/// once the handshake is done. If the server refuses or the handshake fails, the upstream
+/// connection is closed at once and the client is turned away: its options are answered
+/// with the reason until it gives up, and nothing of it ever reaches the server in the clear.
 final class RelayPair {
     let figures: ClientFigures
     let eventLoop: any EventLoop
-    private var decoder = RelayDecoder()
+    private var decoder: RelayDecoder
+    private let upstreamTLS: RelayTLS?
+    /// Between inserting the TLS handler and its handshake's end.
+    private var upstreamHandshaking = false
+    /// Why the client is being turned away, once it is.
+    private var turnedAway: String?
     private var contexts: [RelaySide: ChannelHandlerContext] = [:]
     private var pendingRead: Set<RelaySide> = []
     private var needsFlush: Set<RelaySide> = []
@@ -27,10 +38,12 @@ final class RelayPair {
     /// How often a stall is looked for, as a copy's lanes do.
     static let stallCheckInterval = TimeAmount.milliseconds(20)
 
-    init(figures: ClientFigures, eventLoop: any EventLoop, coverage: CoverageRecorder,
+    init(figures: ClientFigures, eventLoop: any EventLoop, upstreamTLS: RelayTLS?, coverage: CoverageRecorder,
          report: @escaping @Sendable (ProxyEvent) -> Void, onEnd: @escaping (ClientSnapshot) -> Void) {
         self.figures = figures
         self.eventLoop = eventLoop
+        self.upstreamTLS = upstreamTLS
+        self.decoder = RelayDecoder(upstreamTLS: upstreamTLS != nil)
         self.coverage = coverage
         self.report = report
         self.onEnd = onEnd
@@ -56,7 +69,10 @@ final class RelayPair {
 
     /// Whether `side` may be read now.
     private func mayRead(_ side: RelaySide) -> Bool {
-        guard !ended, let other = contexts[side.other]?.channel, other.isActive, other.isWritable else { return false }
+        guard !ended else { return false }
+        // A turned-away client is read until it gives up; its upstream is gone.
+        if turnedAway != nil { return side == .client }
+        guard let other = contexts[side.other]?.channel, other.isActive, other.isWritable else { return false }
         return side == .server || decoder.wantsClientBytes
     }
 
@@ -77,13 +93,34 @@ final class RelayPair {
 
     func received(_ buffer: ByteBuffer, from side: RelaySide) {
         guard !ended else { return }
+        decode { decoder throws(RelayViolation) in
+            side == .client ? try decoder.clientSent(buffer) : try decoder.serverSent(buffer)
+        }
+        if side == .server { retryRead(.client) }
+    }
+
+    /// The upstream's TLS handshake is done: the client's options go on.
+    func upstreamTLSEstablished() {
+        guard upstreamHandshaking, !ended else { return }
+        upstreamHandshaking = false
+        decode { decoder throws(RelayViolation) in try decoder.upstreamTLSEstablished() }
+        flushWrites()
+        retryRead(.client)
+    }
+
+    /// Runs the decoder and performs what it returns; a violation ends the pair.
+    private func decode(_ step: (inout RelayDecoder) throws(RelayViolation) -> [RelayEvent]) {
         let events: [RelayEvent]
         do {
-            events = side == .client ? try decoder.clientSent(buffer) : try decoder.serverSent(buffer)
+            events = try step(&decoder)
         } catch {
-            end(failed: true, reason: "\(error)")
+            end(failed: true, reason: turnedAway.map { "\($0); then \(error)" } ?? "\(error)")
             return
         }
+        perform(events)
+    }
+
+    private func perform(_ events: [RelayEvent]) {
         let now = NIODeadline.now()
         for event in events {
             switch event {
@@ -103,9 +140,39 @@ final class RelayPair {
                 if let size { coverage.prepare(exportSize: size) }
             case .optionSent, .optionAnsweredByRelay:
                 break
+            case .upstreamTLSAccepted:
+                startUpstreamTLS()
+            case .upstreamTLSRefused(let replyType, let message):
+                turnAway(RelayTLS.refused(replyType: replyType, message: message))
+            case .clientTurnedAway:
+                end(failed: true, reason: turnedAway ?? "the client was turned away")
             }
         }
-        if side == .server { retryRead(.client) }
+    }
+
+    // MARK: TLS towards the server
+
+    private func startUpstreamTLS() {
+        guard let upstreamTLS, let channel = contexts[.server]?.channel else { return }
+        do {
+            try upstreamTLS.start(on: channel)
+            upstreamHandshaking = true
+        } catch {
+            turnAway(error)
+        }
+    }
+
+    /// Closes the upstream connection and answers the client's options with `reason` until
+    /// it gives up: never a byte of it to the server in the clear.
+    private func turnAway(_ reason: NBDError) {
+        guard turnedAway == nil, !ended else { return }
+        let text = "upstream: \(reason)"
+        turnedAway = text
+        upstreamHandshaking = false
+        contexts[.server]?.close(promise: nil)
+        decode { decoder throws(RelayViolation) in try decoder.turnAwayClient(text) }
+        flushWrites()
+        retryRead(.client)
     }
 
     private func replyReceived(_ request: RelayedRequest, error: NBDErrno?, now: NIODeadline) {
@@ -123,6 +190,10 @@ final class RelayPair {
     }
 
     func readComplete(_ side: RelaySide) {
+        flushWrites()
+    }
+
+    private func flushWrites() {
         for target in needsFlush { contexts[target]?.flush() }
         needsFlush = []
     }
@@ -134,6 +205,14 @@ final class RelayPair {
     /// `side`'s connection ended: on its own (`error` nil) or with a reset or other error.
     func closed(_ side: RelaySide, error: (any Error)? = nil) {
         guard !ended else { return }
+        if let turnedAway {
+            if side == .client { end(failed: true, reason: turnedAway) }
+            return
+        }
+        if side == .server, upstreamHandshaking, let upstreamTLS {
+            turnAway(upstreamTLS.handshakeFailure(error))
+            return
+        }
         let inFlight = decoder.requestsInFlight
         let requests = "\(inFlight) request\(inFlight == 1 ? "" : "s") in flight"
         let detail = error.map { " (\($0))" } ?? ""

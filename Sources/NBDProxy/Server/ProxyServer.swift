@@ -9,6 +9,9 @@ import Glibc
 /// A listening NBD proxy: every client connection gets its own upstream connection, and
 /// the bytes between them pass through unchanged while `RelayDecoder` measures them.
 ///
+/// With `upstreamTLS` each upstream connection is encrypted by the proxy itself (see
+/// `RelayPair`); clients still speak plaintext to the listener.
+///
 /// A client the upstream cannot be opened for is closed at once (`clientRefused`); a
 /// connection either side breaks is closed alone, the others go on.
 public final class ProxyServer: Sendable {
@@ -74,8 +77,9 @@ public final class ProxyServer: Sendable {
         let id = registry.nextID()
         let figures = ClientFigures(id: id, client: client, stallThreshold: configuration.stallThreshold,
                                     slowThreshold: configuration.slowThreshold, now: .now())
-        let pair = NIOLoopBound(RelayPair(figures: figures, eventLoop: eventLoop, coverage: coverage, report: report,
-                                          onEnd: { registry.left($0) }), eventLoop: eventLoop)
+        let pair = NIOLoopBound(RelayPair(figures: figures, eventLoop: eventLoop, upstreamTLS: configuration.upstreamTLS,
+                                          coverage: coverage, report: report, onEnd: { registry.left($0) }),
+                                eventLoop: eventLoop)
         return ClientBootstrap(group: eventLoop)
             .channelOption(.writeBufferWaterMark, value: writeBufferWaterMark)
             .channelOption(.recvAllocator, value: receiveAllocator)

@@ -15,6 +15,12 @@ struct ProxyCommand: AsyncParsableCommand {
             connection; bytes pass through unchanged both ways, the handshake included, except that the \
             proxy refuses NBD_OPT_STARTTLS and NBD_OPT_EXTENDED_HEADERS itself, so that clients fall back.
 
+            An nbds:// or nbds+unix:// UPSTREAM (or a captive server started with TLS on) is reached over \
+            TLS: the proxy starts TLS on each upstream connection itself, with the URI's tls-* settings, \
+            while clients speak plaintext NBD to LISTEN (so keep LISTEN on loopback or a Unix socket). TLS \
+            is checked once at start (exit 1 if it fails); a client whose upstream later refuses TLS gets \
+            the reason as an option error and is closed, never relayed in the clear.
+
             It runs until Ctrl-C or SIGTERM (exit 130, 143), until the last client leaves with --once \
             (exit 0), or, with --run, until that command ends (exiting with its status). The command runs \
             through /bin/sh with $uri and $NBD_URI pointing at the proxy.
@@ -83,8 +89,6 @@ struct ProxyCommand: AsyncParsableCommand {
             throw ValidationError("expected LISTEN and one UPSTREAM, got \(specs.count) upstreams")
         }
         switch specs[0] {
-        case .nbd(let uri) where uri.tls:
-            throw ValidationError("UPSTREAM \(uri.text): the proxy does not relay to TLS servers")
         case .nbd, .captive: break
         default:
             throw ValidationError("UPSTREAM '\(specs[0])' must be an NBD URI or a captive server [ CMD ... ]")

@@ -35,15 +35,15 @@ struct ProxySession {
         }
 
         var captive: CaptiveServer?
-        let upstream: NBDURI.Transport
+        let upstream: NBDURI
         switch settings.upstream {
         case .nbd(let uri):
-            upstream = uri.transport
+            upstream = uri
         case .captive(let command):
             do {
                 let server = try CaptiveServer.start(command)
                 captive = server
-                upstream = .unix(path: server.socketPath)
+                upstream = server.uri
             } catch {
                 printError("nbdtop: \(error)")
                 return 1
@@ -53,10 +53,19 @@ struct ProxySession {
             return 2
         }
 
+        let upstreamTLS: (relay: RelayTLS, session: NBDTLSSession)?
+        do {
+            upstreamTLS = try await Self.checkTLS(upstream)
+        } catch {
+            printError("nbdtop: upstream \(settings.upstream): \(error)")
+            await captive?.stop()
+            return 1
+        }
+
         let (inputs, continuation) = AsyncStream<Input>.makeStream()
         let signals = ProxySignals { continuation.yield(.stop($0)) }
         defer { signals.cancel() }
-        let configuration = ProxyConfiguration(listen: settings.listen, upstream: upstream,
+        let configuration = ProxyConfiguration(listen: settings.listen, upstream: upstream.transport, upstreamTLS: upstreamTLS?.relay,
                                                stallThreshold: settings.stallThreshold, slowThreshold: settings.slowThreshold)
         let metrics: MetricsServer?
         if let address = settings.metrics {
@@ -84,7 +93,8 @@ struct ProxySession {
             printError("nbdtop: metrics at http://\(metrics.address)/metrics")
         }
 
-        let startLine = ProxyStatsJSON.start(t: elapsed(), uri: server.uri, upstream: settings.upstream.description)
+        let startLine = ProxyStatsJSON.start(t: elapsed(), uri: server.uri, upstream: settings.upstream.description,
+                                             upstreamTLS: upstreamTLS?.session.summary)
         stats?.writeLine(startLine)
         let control = await ProxyControl.start(settings.control, server: server, startLine: startLine, startTime: startTime,
                                                 interval: settings.interval) { continuation.yield(.controlStop) }
@@ -98,7 +108,8 @@ struct ProxySession {
             do {
                 dashboard = DashboardSession(screen: try NCursesScreen(), themes: themes, source: transfer,
                                              sourceName: "clients \(server.uri)", destinationName: settings.upstream.description,
-                                             requestsPerLane: 64, proxy: true)
+                                             requestsPerLane: 64, proxy: true,
+                                             tls: DashboardState.tlsBadge(source: false, destination: upstreamTLS != nil))
             } catch {
                 printError("nbdtop: no dashboard (\(error)); running without it")
             }
@@ -179,6 +190,14 @@ struct ProxySession {
         control?.finish(done: done)
         continuation.finish()
         return exitStatus
+    }
+
+    /// For an `nbds` upstream: starts TLS with it once, so that a certificate or a server
+    /// that is not TLS is reported now, as `nbdtop info` reports it, and not per client.
+    private static func checkTLS(_ upstream: NBDURI) async throws -> (relay: RelayTLS, session: NBDTLSSession)? {
+        guard upstream.tls else { return nil }
+        let session = try await NBDConnection.checkTLS(at: upstream)
+        return (try await RelayTLS.make(for: upstream), session)
     }
 
     static func describe(_ transport: NBDURI.Transport) -> String {

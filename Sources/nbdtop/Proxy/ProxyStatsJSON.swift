@@ -6,9 +6,11 @@ import NBDProxy
 /// `"t"`, units in key names, the same per-connection figures) plus `"mode":"proxy"`, who
 /// each client is, its figures by request kind, and the coverage map's fractions.
 enum ProxyStatsJSON {
-    /// `src` is where clients connect (the proxy's URI), `dst` the upstream, as `ls` shows them.
-    static func start(t: Double, uri: String, upstream: String) -> String {
-        StatsJSON.line("start", t: t, [("mode", .string("proxy")), ("src", .string(uri)), ("dst", .string(upstream))])
+    /// `src` is where clients connect (the proxy's URI), `dst` the upstream, as `ls` shows
+    /// them; `dst_tls` the upstream's TLS version and cipher, as a copy's.
+    static func start(t: Double, uri: String, upstream: String, upstreamTLS: String?) -> String {
+        StatsJSON.line("start", t: t, [("mode", .string("proxy")), ("src", .string(uri)), ("dst", .string(upstream)),
+                                       ("dst_tls", upstreamTLS.map(JSONValue.string) ?? .null)])
     }
 
     static func sample(_ snapshot: ProxySnapshot) -> String {
