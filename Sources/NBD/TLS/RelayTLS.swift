@@ -17,11 +17,12 @@ public struct RelayTLS: Sendable {
 
     /// Puts `NIOSSLClientHandler` at the front of `channel`'s pipeline, which starts the
     /// handshake; on the channel's event loop, once the server accepted `NBD_OPT_STARTTLS`.
-    /// The handlers behind it then read and write plaintext.
+    /// The handlers behind it then read and write plaintext (each read a buffer of its own).
     public func start(on channel: any Channel) throws(NBDError) {
         do {
             let handler = try NIOSSLClientHandler(context: setup.context, serverHostname: setup.serverHostname)
-            try channel.pipeline.syncOperations.addHandler(handler, position: .first)
+            // Relayed bytes wait in the client's socket queue: see `PlaintextCopier`.
+            try channel.pipeline.syncOperations.addHandlers([handler, PlaintextCopier()], position: .first)
         } catch {
             throw setup.failure(error)
         }
