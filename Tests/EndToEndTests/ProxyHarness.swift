@@ -53,6 +53,28 @@ final class ProxyHarness: @unchecked Sendable {
     func lastEntry(of id: Int, in log: StatsLog) -> StatsObject? {
         log.samples.reversed().lazy.compactMap { $0.conns.first { $0.int("id") == id } }.first
     }
+
+    /// Copies the export with `qemu-img convert` through the proxy and straight from
+    /// `directURI`; nil when both copies are equal, otherwise what went wrong.
+    func qemuImgCopyDiffers(fromDirect directURI: String) throws -> String? {
+        let directory = try TemporaryDirectory(prefix: "proxy-qemu-img")
+        defer { directory.remove() }
+        let through = directory.file("through.img"), direct = directory.file("direct.img")
+        let convert = try peer("qemu-img", "convert", "-f", "raw", "-O", "raw", uri, through)
+        guard convert.status == 0 else { return "through the proxy: \(convert.stderr)" }
+        let straight = try peer("qemu-img", "convert", "-f", "raw", "-O", "raw", directURI, direct)
+        guard straight.status == 0 else { return "direct: \(straight.stderr)" }
+        return try peer("cmp", through, direct).status == 0 ? nil : "the copies differ"
+    }
+
+    /// Bytes written and zeroed through the proxy by the clients whose command name is `comm`.
+    func bytesWritten(byClientsNamed comm: String, in log: StatsLog) -> UInt64 {
+        log.clients(named: comm).compactMap { id in
+            lastEntry(of: id, in: log).flatMap { $0.object("ops") }.map { ops in
+                (ops.object("write")?.uint("bytes") ?? 0) + (ops.object("zero")?.uint("bytes") ?? 0)
+            }
+        }.reduce(0, +)
+    }
 }
 
 extension StatsLog {

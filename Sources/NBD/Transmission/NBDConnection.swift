@@ -59,29 +59,30 @@ public final class NBDConnection: Sendable {
     /// Lists the exports a server offers (`NBD_OPT_LIST`); throws `NBDError`.
     public static func listExports(at uri: NBDURI, options: Options = Options(),
                                    group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton) async throws -> [NBDExportListing] {
-        let tls = uri.tls ? try await TLSClientSetup.make(for: uri) : nil
-        let (channel, handler) = try await open(uri, options: options, group: group)
-        do {
-            let transport = ChannelNegotiationTransport(channel: channel, handler: handler, tls: tls)
-            let exports = try await Negotiator(transport: transport, uri: uri).negotiateListing()
-            try? await channel.close()
-            return exports
-        } catch {
-            throw await abandon(channel, handler: handler, error: error)
-        }
+        try await negotiateAndClose(uri, tls: uri.tls ? try await TLSClientSetup.make(for: uri) : nil,
+                                    options: options, group: group) { try await $0.negotiateListing() }
     }
 
     /// Connects to the `nbds` server `uri` names, starts TLS and ends the handshake without
     /// choosing an export: whether TLS to it works, for a relay. Throws `NBDError`.
     public static func checkTLS(at uri: NBDURI, options: Options = Options(),
                                 group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton) async throws -> NBDTLSSession {
-        let tls = try await TLSClientSetup.make(for: uri)
+        try await negotiateAndClose(uri, tls: try await TLSClientSetup.make(for: uri), options: options, group: group) {
+            try await $0.negotiateTLSOnly()
+        }
+    }
+
+    /// Connects, runs one negotiation that chooses no export, and closes.
+    private static func negotiateAndClose<Result: Sendable>(
+        _ uri: NBDURI, tls: TLSClientSetup?, options: Options, group: any EventLoopGroup,
+        _ negotiation: (Negotiator) async throws -> Result
+    ) async throws -> Result {
         let (channel, handler) = try await open(uri, options: options, group: group)
         do {
             let transport = ChannelNegotiationTransport(channel: channel, handler: handler, tls: tls)
-            let session = try await Negotiator(transport: transport, uri: uri).negotiateTLSOnly()
+            let result = try await negotiation(Negotiator(transport: transport, uri: uri))
             try? await channel.close()
-            return session
+            return result
         } catch {
             throw await abandon(channel, handler: handler, error: error)
         }
