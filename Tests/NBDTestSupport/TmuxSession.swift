@@ -126,7 +126,10 @@ public final class TmuxSession: @unchecked Sendable {
             screen = try capture()
             if try condition(screen) { return screen }
             if ContinuousClock.now > deadline {
-                throw TestSupportError("timed out after \(timeout) waiting for \(what); the screen:\n\(screen)")
+                let message = "timed out after \(timeout) waiting for \(what); the screen:\n\(screen)"
+                // Also on stderr: a test runner may show a thrown error's issue without its text.
+                FileHandle.standardError.write(Data("TmuxSession: \(message)\n".utf8))
+                throw TestSupportError(message)
             }
             usleep(50_000)
         }
