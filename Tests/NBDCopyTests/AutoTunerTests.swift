@@ -225,9 +225,9 @@ import Testing
 
 /// The request sizes auto may choose: aligned to both endpoints and within every limit.
 @Suite struct RequestSizeLadderTests {
-    @Test func defaultsDoubleFrom256KToTheQueueSize() {
+    @Test func defaultsDoubleFrom256KToHalfTheQueue() {
         let ladder = RequestSizeLadder(source: BlockConstraints(), destination: BlockConstraints(), queueSize: 16 << 20)
-        #expect(ladder.sizes == AutoTunerTests.sizes + [16 << 20])
+        #expect(ladder.sizes == AutoTunerTests.sizes)
     }
 
     @Test func oddLimitsStayAlignedAndWithin() {

@@ -1,7 +1,6 @@
 /// The request sizes `--request-size auto` may choose, smallest first: each a multiple of
 /// both endpoints' minimum and preferred block sizes and at most their maximum, 32 MiB,
-/// and `--queue-size` (a request that size leaves a lane one in flight, which pays on a
-/// server that answers one request at a time and is taken back where it does not).
+/// and half of `--queue-size` (so a lane still keeps two requests in flight).
 ///
 /// The first rung is 256 KiB (or the nearest aligned size); each next one doubles, and
 /// the last is the largest aligned size under the limits, so odd maximums are reached.
@@ -22,7 +21,7 @@ public struct RequestSizeLadder: Sendable, Equatable {
         let preferred = UInt64(max(source.preferred, destination.preferred))
         let alignment = preferred % minimum == 0 && preferred <= maximum ? max(preferred, minimum) : minimum
         self.alignment = alignment
-        let ceiling = max(alignment, Self.roundedDown(min(maximum, Self.largestSize, max(queueSize, Self.startingSize)), to: alignment))
+        let ceiling = max(alignment, Self.roundedDown(min(maximum, Self.largestSize, max(queueSize / 2, Self.startingSize)), to: alignment))
         var size = min(ceiling, max(alignment, Self.roundedDown(Self.startingSize, to: alignment)))
         var sizes = [size]
         while size < ceiling {
