@@ -141,13 +141,7 @@ struct Negotiator {
     private func sendOption(_ option: NBDOption, _ build: (inout ByteBuffer) -> Void = { _ in }) async throws {
         var data = ByteBuffer()
         build(&data)
-        var buffer = ByteBuffer()
-        buffer.reserveCapacity(16 + data.readableBytes)
-        buffer.writeInteger(NBDMagic.optionRequest)
-        buffer.writeInteger(option.rawValue)
-        buffer.writeInteger(UInt32(data.readableBytes))
-        buffer.writeBuffer(&data)
-        try await send(buffer)
+        try await send(NBDOption.request(code: option.rawValue, data: data))
     }
 
     private func readOptionReply(to option: NBDOption) async throws -> OptionReply {

@@ -1,3 +1,5 @@
+import NIOCore
+
 /// Option codes a client sends during fixed newstyle negotiation.
 public enum NBDOption: UInt32, Sendable, CustomStringConvertible {
     case exportName = 1
@@ -51,6 +53,8 @@ public enum NBDOptionReplyType {
     }
 
     static let unsupported: UInt32 = errorBit | 1
+    /// NBD_REP_ERR_POLICY: the server (or relay) will not do that.
+    static let policy: UInt32 = errorBit | 2
     static let unknownExport: UInt32 = errorBit | 6
     static let tlsRequired: UInt32 = errorBit | 5
 }
@@ -67,4 +71,17 @@ enum NBDInfoType {
 enum NBDHandshakeFlags {
     static let fixedNewstyle: UInt16 = 1 << 0
     static let noZeroes: UInt16 = 1 << 1
+}
+
+extension NBDOption {
+    /// The option request for option `code` carrying `data`, as it goes on the wire.
+    static func request(code: UInt32, data: ByteBuffer = ByteBuffer()) -> ByteBuffer {
+        var buffer = ByteBuffer()
+        buffer.reserveCapacity(16 + data.readableBytes)
+        buffer.writeInteger(NBDMagic.optionRequest)
+        buffer.writeInteger(code)
+        buffer.writeInteger(UInt32(data.readableBytes))
+        buffer.writeImmutableBuffer(data)
+        return buffer
+    }
 }

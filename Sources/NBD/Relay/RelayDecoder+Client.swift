@@ -30,7 +30,7 @@ extension RelayDecoder {
                 guard value & UInt32(NBDHandshakeFlags.fixedNewstyle) != 0 else {
                     throw RelayViolation(.client, "did not take the fixed newstyle handshake, which TLS towards the server needs")
                 }
-                events.append(.toServer(Self.relayOption(NBDOption.startTLS.rawValue)))
+                events.append(.toServer(NBDOption.request(code: NBDOption.startTLS.rawValue)))
                 pendingOptions.append(.askedByRelay(NBDOption.startTLS.rawValue))
                 clientState = .waitingForServer
 

@@ -23,7 +23,7 @@ import NIOCore
 public struct RelayDecoder {
     /// Options answered by the relay, with the error reply it gives.
     public static let answeredByRelay: [UInt32: UInt32] = [
-        NBDOption.startTLS.rawValue: NBDOptionReplyType.errorBit | 2,  // NBD_REP_ERR_POLICY
+        NBDOption.startTLS.rawValue: NBDOptionReplyType.policy,
         extendedHeadersOption: NBDOptionReplyType.unsupported,
     ]
     /// `NBD_OPT_EXTENDED_HEADERS`, which nbdtop's client never sends.
@@ -42,7 +42,7 @@ public struct RelayDecoder {
     /// Longest answer to the relay's own `NBD_OPT_STARTTLS` (an error's message).
     static let maximumRelayOptionReply = 4096
     /// What the relay answers every option with once it turned a client away.
-    static let refusalReplyType = NBDOptionReplyType.errorBit | 2  // NBD_REP_ERR_POLICY
+    static let refusalReplyType = NBDOptionReplyType.policy
 
     enum ClientState {
         /// Before the server's greeting, and after GO or EXPORT_NAME until it is answered:
@@ -168,15 +168,6 @@ public struct RelayDecoder {
         try resumeClient(.optionHeader, into: &events)
         try serverAtOptionBoundary(into: &events)
         return events
-    }
-
-    /// An option without data as the relay sends it on its own (`NBD_OPT_STARTTLS`).
-    static func relayOption(_ option: UInt32) -> ByteBuffer {
-        var request = ByteBuffer()
-        request.writeInteger(NBDMagic.optionRequest)
-        request.writeInteger(option)
-        request.writeInteger(UInt32(0))
-        return request
     }
 
     /// The option reply the relay sends for an option it does not pass on.
