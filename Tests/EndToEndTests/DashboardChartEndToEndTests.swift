@@ -46,7 +46,8 @@ import Testing
     }
 
     /// Three lanes into `null:`: one row per lane, no destination block; `I` inverts the
-    /// order (lane 3 first), F6 sorts by the next column, F2 saves that to nbdtop.conf, and a mouse click selects a row.
+    /// order (lane 3 first), F6 sorts by the next column, F2 saves that to nbdtop.conf,
+    /// and a mouse click on the frozen display selects a row.
     @Test func nullDestinationShowsOneRowPerLaneAndSortingReordersThem() throws {
         let source = try Self.cappedSource()
         defer { source.stop() }
@@ -74,7 +75,10 @@ import Testing
         #expect(saved.contains("sort = rate") && saved.contains("sort_order = descending"), "\(saved)")
 
         // A press of the first button on lane 2's row, as xterm reports it (SGR mouse mode).
-        let screenNow = try terminal.capture()
+        // Rows sorted by rate change places between frames; frozen, the row read from the
+        // capture is still lane 2's when the click arrives.
+        try terminal.type(" ")
+        let screenNow = try terminal.waitForText("FROZEN")
         let lines = screenNow.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
         let row = try #require(lines.firstIndex { DashboardScreen.row($0)?.lane == 2 }, "\(screenNow)")
         try Self.click(terminal, row: row, column: 30)
