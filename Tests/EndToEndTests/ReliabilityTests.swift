@@ -211,6 +211,59 @@ import Testing
         #expect(log.done?.string("flush") == "acknowledged")
     }
 
+    /// A destination whose FLUSH takes 3 s and that logs each write (`W OFFSET COUNT`) and
+    /// flush (`F`) to `log`, across restarts.
+    static func loggingSlowFlushDestination(size: UInt64, log: String) throws -> ServerProcess {
+        try ServerProcess.nbdkit(["eval", "get_size=echo \(size)", "can_write=exit 0", "can_flush=exit 0",
+                                  "can_multi_conn=exit 0", "pread=head -c $3 /dev/zero",
+                                  "pwrite=echo \"W $4 $3\" >> \(log); cat >/dev/null", "flush=echo F >> \(log); sleep 3"])
+    }
+
+    /// The destination crashes while the final FLUSH is in flight and comes back: nothing
+    /// done before was durable, so every byte is written again, on both lanes (the idle one
+    /// notices its connection closed), and a second flush is acknowledged.
+    @Test func aDestinationCrashDuringTheFinalFlushWritesEverythingAgain() throws {
+        let size = 4 * Self.mib
+        let source = try ServerProcess.nbdkit(["pattern", String(size)], options: ["-r"])
+        defer { source.stop() }
+        let folder = try TemporaryDirectory(prefix: "nbdtop-flush-crash")
+        defer { folder.remove() }
+        let log = folder.file("requests.log")
+        let destination = try Self.loggingSlowFlushDestination(size: size, log: log)
+        defer { destination.stop() }
+        let copy = try CopyCommandTests.startedCopy(["-C", "2", "--reconnect", "30s", "--no-extents", "--interval", "100ms",
+                                                     source.uri, destination.uri])
+        defer { copy.stop() }
+        let requests = { (try? String(contentsOfFile: log, encoding: .utf8)) ?? "" }
+        let flushing = copy.waitUntil(timeout: .seconds(60)) { requests().contains("F\n") }
+        try #require(flushing, "the copy never reached the flush: \(copy.stderr)")
+        #expect(Self.covers(requests(), size: size), "written before the flush:\n\(requests())")
+        destination.crash()
+        try FileManager.default.removeItem(atPath: log)  // from here on, what the new server was sent
+        try destination.restart()
+        let status = copy.wait(timeout: .seconds(120))
+        #expect(status == 0, "exit \(String(describing: status)): \(copy.stderr)")
+        let after = requests()
+        #expect(Self.covers(after, size: size), "written again after the restart:\n\(after)")
+        #expect(after.split(separator: "\n").contains("F"), "no flush after the restart:\n\(after)")
+        let stats = try StatsLog(copy.stdout)
+        #expect(stats.events("lane_reconnected").filter { $0.string("side") == "dst" }.count == 2, "\(copy.stdout)")
+        #expect(stats.done?.string("flush") == "acknowledged")
+        #expect(stats.done?.uint("bytes_done") == size)
+    }
+
+    /// Whether the `W OFFSET COUNT` lines of `log` cover the image from 0 to `size`.
+    static func covers(_ log: String, size: UInt64) -> Bool {
+        let ranges = log.split(separator: "\n").compactMap { line -> (UInt64, UInt64)? in
+            let fields = line.split(separator: " ")
+            guard fields.count == 3, fields[0] == "W", let offset = UInt64(fields[1]), let count = UInt64(fields[2]) else { return nil }
+            return (offset, offset + count)
+        }.sorted { $0.0 < $1.0 }
+        var covered: UInt64 = 0
+        for (start, end) in ranges where start <= covered { covered = max(covered, end) }
+        return covered >= size
+    }
+
     @Test func flushedMeansAFlushWasAcknowledged() throws {
         let source = try ServerProcess.nbdkit(["pattern", "16M"], options: ["-r"])
         defer { source.stop() }

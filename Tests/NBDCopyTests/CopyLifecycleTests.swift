@@ -139,6 +139,26 @@ struct CopyLifecycleTests {
         do { let result = Self.finish(&machine, after: machine.flushSucceeded()); #expect(result == CopyOutcome(error: nil, flush: .acknowledged)) }
     }
 
+    /// `--reconnect`: the flush lane's connection broke under the FLUSH. The lane is busy
+    /// again (it reconnects, its unflushed work is copied again); the flush waits for it and
+    /// goes out again, and the copy succeeds. A stop that came first still wins.
+    @Test func aFlushWhoseConnectionBrokeIsSentAgainAfterTheReconnect() {
+        var machine = Self.running(lanes: 2)
+        _ = machine.laneIdle(2)
+        do { let result = machine.laneIdle(1); #expect(result == [.flush(laneID: 1)]) }
+        machine.laneBusy(1)
+        do { let result = machine.flushConnectionLost("connection reset"); #expect(result == []) }
+        #expect(machine.phase == .running)
+        do { let result = machine.laneIdle(1); #expect(result == [.flush(laneID: 1)]) }
+        do { let result = Self.finish(&machine, after: machine.flushSucceeded()); #expect(result == CopyOutcome(error: nil, flush: .acknowledged)) }
+
+        var stopped = Self.running(lanes: 1)
+        _ = stopped.laneIdle(1)
+        _ = stopped.stop(.interrupted, drainTimeout: .seconds(60))
+        let outcome = Self.finish(&stopped, after: stopped.flushConnectionLost("connection reset"))
+        #expect(outcome == CopyOutcome(error: .interrupted, flush: .failed))
+    }
+
     @Test func theLastLaneFailingEndsTheCopy() {
         var machine = Self.running(lanes: 2)
         do { let result = machine.laneFailed(1, reason: "reset"); #expect(result == []) }

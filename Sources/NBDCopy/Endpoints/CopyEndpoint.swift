@@ -112,6 +112,14 @@ public protocol EndpointConnection: AnyObject {
 
     /// Ends at once, failing what is in flight.
     func abort()
+
+    /// Completes when the connection has closed for any reason, the peer's included; nil
+    /// for endpoints that never close on their own (files, `null:`, pipes).
+    var closeFuture: EventLoopFuture<Void>? { get }
+}
+
+extension EndpointConnection {
+    public var closeFuture: EventLoopFuture<Void>? { nil }
 }
 
 /// Part of a READ: bytes, or a range that reads as zeroes.

@@ -105,6 +105,7 @@ final class NBDEndpointConnection: EndpointConnection {
 
     var eventLoop: any EventLoop { connection.eventLoop }
     var inFlightCount: Int { connection.inFlightCount }
+    var closeFuture: EventLoopFuture<Void>? { connection.closeFuture }
 
     /// Server errors fail only the request (and keep the server's errno); anything else
     /// means the connection is gone.

@@ -320,6 +320,9 @@ public final class CopyEngine: @unchecked Sendable {
             // if a connection breaks while the lanes close.
             forEachLane(lock.withLock { lifecycle.laneIDs }) { $0.checkpointReached(.max) }
             perform(lock.withLock { lifecycle.flushSucceeded() })
+        case .failure(let error) where error.kind == .connection && settings.checkpoints != nil:
+            // The lane reconnects and its unflushed work is copied again before the next try.
+            perform(lock.withLock { lifecycle.flushConnectionLost(error.message) })
         case .failure(let error):
             perform(lock.withLock { lifecycle.flushFailed(error.message) })
         }

@@ -3,7 +3,7 @@
 ///
 /// ```
 /// idle ─start─► running ─all lanes idle─► flushing ─ack─► closing ─lanes closed─► closingEndpoints ─► done
-///                  │   ◄──a lane got work back──┘                                        ▲
+///                  │   ◄──a lane got work back, or its connection broke (--reconnect)──┘  ▲
 ///                  └──stop / failure / no lanes left──► stopping ─lanes closed or timeout─┘
 /// ```
 ///
@@ -209,6 +209,17 @@ struct CopyLifecycle {
             return finishIfAllIdle()
         }
         return close(with: CopyOutcome(error: nil, flush: .acknowledged))
+    }
+
+    /// The final flush's connection broke, and lanes reconnect (`--reconnect`): the writes
+    /// it acknowledged since the last checkpoint went back to the planner, and the lane is
+    /// busy again. The copy runs on; the flush is sent again once every lane is idle.
+    mutating func flushConnectionLost(_ reason: String) -> [Action] {
+        guard phase == .flushing else { return [] }
+        guard stopReason == nil else { return flushFailed(reason) }
+        flushLaneID = nil
+        phase = .running
+        return finishIfAllIdle()
     }
 
     mutating func flushFailed(_ reason: String) -> [Action] {

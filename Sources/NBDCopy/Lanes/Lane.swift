@@ -103,6 +103,7 @@ final class Lane {
         stallTimer = eventLoop.scheduleRepeatedTask(initialDelay: Self.stallCheckInterval, delay: Self.stallCheckInterval) { _ in
             loopBound.value.checkStalls()
         }
+        if let destination { watchForClose(of: destination) }
         pump()
     }
 
@@ -145,6 +146,11 @@ final class Lane {
         let token = destinationStats.requestSent(bytes: 0, now: .now())
         destination.flush { result in
             self.answered(token, on: .destination, result, .flush, offset: 0, length: 0)
+            // A FLUSH that lost its connection says that what the connection acknowledged
+            // may be lost: it breaks like any other request's (and reconnects).
+            if case .failure(let error) = result, error.kind == .connection, self.destination === destination {
+                self.connectionBroke(.destination, error)
+            }
             completion(result)
         }
     }
@@ -418,6 +424,12 @@ final class Lane {
         for itemID in lost { giveBack(itemID) }
         if side == .destination {
             planner.reopen(unflushed.takeAll())
+            // Not idle any more: it must reconnect before it can take work or flush, and
+            // the copy must not end on a final flush while it does.
+            if state == .idle {
+                state = .active
+                delegate.laneBecameBusy(id)
+            }
         }
         stats(side).state = .reconnecting
         let endpoint = endpoints.endpoint(side)
@@ -425,6 +437,18 @@ final class Lane {
         Task {
             let diagnosed = await endpoint.diagnose(error)
             loopBound.eventLoop.execute { loopBound.value.decideAfterBreak(side, diagnosed) }
+        }
+    }
+
+    /// With `--reconnect` (checkpoints kept), a destination connection that the server
+    /// closes breaks the lane even when it is idle: the writes it acknowledged since the
+    /// last checkpoint may be gone with the server, and no request of its own would notice
+    /// before the final flush went to another connection and reported them durable.
+    private func watchForClose(of connection: any EndpointConnection) {
+        guard settings.checkpoints != nil, let closed = connection.closeFuture else { return }
+        closed.hop(to: eventLoop).assumeIsolated().whenComplete { _ in
+            guard self.destination === connection, self.isRunning else { return }
+            self.connectionBroke(.destination, EndpointError(.connection, "\(self.endpoints.destination.displayName): the server closed the connection"))
         }
     }
 
@@ -488,7 +512,7 @@ final class Lane {
             connection.abort()
             return
         }
-        if side == .source { source = connection } else { destination = connection }
+        if side == .source { source = connection } else { destination = connection; watchForClose(of: connection) }
         stats(side).state = .active
         stats(side).reconnectAttempt = 0
         stats(side).reconnects += 1
