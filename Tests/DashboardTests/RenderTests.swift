@@ -172,4 +172,14 @@ struct SummaryTests {
         #expect(lines[2].contains("src") && lines[2].contains("1.25s"))
         #expect(lines[4].contains("dst"))
     }
+
+    @Test("the first line says what became of the final flush, when it is known", arguments: [
+        (CopyOutcome.Flush.acknowledged, "; flushed"), (.unsupported, "; not flushed: the destination cannot flush"),
+        (.failed, "; the flush failed"),
+    ])
+    func flush(_ flush: CopyOutcome.Flush, ending: String) {
+        let snapshot = Fixtures.snapshot(lanes: 2, stalledLane: 1)
+        #expect(SummaryReport.lines(snapshot, flush: flush)[0].hasSuffix(ending))
+        #expect(SummaryReport.lines(snapshot)[0].hasSuffix("(at most \(snapshot.maximumLanes))"))
+    }
 }

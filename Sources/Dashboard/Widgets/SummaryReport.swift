@@ -5,14 +5,16 @@ import NBDCopy
 /// lane when the destination is not NBD (`null:`, a file, a pipe), with the destination's
 /// p50 write latency as a column, as the dashboard shows it.
 public enum SummaryReport {
-    /// The summary's lines, without colours or escape sequences.
-    public static func lines(_ snapshot: CopySnapshot) -> [String] {
+    /// The summary's lines, without colours or escape sequences; `flush`, when known, ends
+    /// the first line.
+    public static func lines(_ snapshot: CopySnapshot, flush: CopyOutcome.Flush? = nil) -> [String] {
         var lines: [String] = []
         let lanesUsed = Set(snapshot.connections.map(\.laneID)).count
         let total = snapshot.bytesTotal.map { " of " + Format.bytes($0) } ?? ""
         lines.append("copied \(Format.bytes(snapshot.bytesDone))\(total) in \(Format.clock(snapshot.elapsed)) "
             + "(\(Format.rate(snapshot.averageBytesPerSecond)) average); zero \(Format.bytes(snapshot.bytesZeroed)), "
-            + "skipped \(Format.bytes(snapshot.bytesSkipped)); \(lanesUsed) lane\(lanesUsed == 1 ? "" : "s") used (at most \(snapshot.maximumLanes))")
+            + "skipped \(Format.bytes(snapshot.bytesSkipped)); \(lanesUsed) lane\(lanesUsed == 1 ? "" : "s") used (at most \(snapshot.maximumLanes))"
+            + (flush.map { "; " + $0.summary } ?? ""))
         let perLane = !snapshot.destinationIsNBD
         var header: [(String, Int)] = [("lane", 4), ("side", 4), ("state", 7), ("bytes", 10), ("p50", 7), ("p99", 7),
                                        ("stalls", 6), ("stalled", 8), ("held", 6), ("slow", 5), ("errors", 6), ("retries", 7)]
@@ -42,7 +44,7 @@ public enum SummaryReport {
     }
 
     /// The summary as one string, lines ending in newlines.
-    public static func text(_ snapshot: CopySnapshot) -> String {
-        lines(snapshot).map { $0 + "\n" }.joined()
+    public static func text(_ snapshot: CopySnapshot, flush: CopyOutcome.Flush? = nil) -> String {
+        lines(snapshot, flush: flush).map { $0 + "\n" }.joined()
     }
 }

@@ -305,6 +305,17 @@ public struct CopyOutcome: Sendable, Equatable {
         case notReached
         /// The flush was sent and failed.
         case failed
+
+        /// In words, for the summaries after a copy.
+        public var summary: String {
+            switch self {
+            case .acknowledged: return "flushed"
+            case .notRequested: return "not flushed (--no-flush)"
+            case .unsupported: return "not flushed: the destination cannot flush"
+            case .notReached: return "not flushed"
+            case .failed: return "the flush failed"
+            }
+        }
     }
 
     public var error: CopyError?

@@ -107,7 +107,7 @@ struct AttachCommand: AsyncParsableCommand {
             if signals.signalNumber != 0 { throw ExitCode(128 + signals.signalNumber) }
         case .copyEnded, .userQuit:
             screen.restore()
-            OutputFile.standardOutput.write(SummaryReport.text(stream.snapshot()))
+            OutputFile.standardOutput.write(SummaryReport.text(stream.snapshot(), flush: stream.flush))
             for message in stream.errorMessages { printError("nbdtop: \(message)") }
             guard let status = stream.exitStatus else {
                 throw ControlDirectoryError("copy \(stream.pid) went away without saying how it ended")

@@ -18,6 +18,8 @@ final class ControlStream: TransferSource {
     let requestsPerLane: Int
     /// The exit status the copy's `done` line gave; nil until it came.
     private(set) var exitStatus: Int32?
+    /// What became of the final flush, from the `done` event.
+    private(set) var flush: CopyOutcome.Flush?
     /// The messages of the `error` lines received (those among the hello's events too).
     private(set) var errorMessages: [String] = []
     /// The copy closed the connection (after `done`, or because it went away).
@@ -155,6 +157,7 @@ final class ControlStream: TransferSource {
             pending.append(.text(message, severity: .error, at: elapsed))
         case "done":
             exitStatus = Int32(line["exit"]?.int ?? 1)
+            flush = line["flush"]?.string.flatMap(CopyOutcome.Flush.init(rawValue:))
         case .some:
             if let event = SnapshotDecoding.event(line) { pending.append(.event(event, at: elapsed)) }
         case nil:

@@ -231,13 +231,13 @@ final class CopySession: Sendable {
         await metrics?.close()
         progressDisplay?.finish(final, succeeded: (try? result.get()) != nil)
         if dashboard != nil && !hungUp {
-            OutputFile.standardOutput.write(SummaryReport.text(final))
+            OutputFile.standardOutput.write(SummaryReport.text(final, flush: flush))
         }
 
         switch result {
         case .success:
             if configuration.verbose && dashboard == nil {
-                log("copied \(final.bytesDone) bytes in \(Units.clock(final.elapsed)) (\(Units.rate(final.averageBytesPerSecond)) average), \(final.bytesZeroed + final.bytesSkipped) zero; \(Self.describe(flush))")
+                log("copied \(final.bytesDone) bytes in \(Units.clock(final.elapsed)) (\(Units.rate(final.averageBytesPerSecond)) average), \(final.bytesZeroed + final.bytesSkipped) zero; \(flush.summary)")
             }
             end(StatsJSON.done(final, t: seconds, exitStatus: 0, flush: flush), snapshot: final)
             await control?.server.close()
@@ -314,17 +314,6 @@ final class CopySession: Sendable {
     private static func describe(_ error: any Error, opening side: String, _ spec: EndpointSpec) -> String {
         let text = "\(error)"
         return text.contains(spec.description) ? "\(side): \(text)" : "\(side) \(spec): \(text)"
-    }
-
-    /// What became of the final flush, for the verbose summary.
-    static func describe(_ flush: CopyOutcome.Flush) -> String {
-        switch flush {
-        case .acknowledged: return "flushed"
-        case .notRequested: return "not flushed (--no-flush)"
-        case .unsupported: return "not flushed: the destination cannot flush"
-        case .notReached: return "not flushed"
-        case .failed: return "the flush failed"
-        }
     }
 
     static func describe(_ event: CopyEvent) -> String {
