@@ -170,8 +170,18 @@ import Testing
         let source = try ServerProcess.nbdkit(["pattern", "64M", "error-pread=EIO", "error-pread-rate=5%"],
                                               filters: ["error"], options: ["-r"])
         defer { source.stop() }
-        let result = try nbdtop("copy", "-C", "2", "--retries", "5", "--stats-json", "-", source.uri, "null:")
+        let clean = try ServerProcess.nbdkit(["pattern", "64M"], options: ["-r"])
+        defer { clean.stop() }
+        let folder = try TemporaryDirectory(prefix: "nbdtop-retries")
+        defer { folder.remove() }
+        let ours = folder.file("ours.img"), theirs = folder.file("clean.img")
+        let result = try nbdtop("copy", "-C", "2", "--retries", "5", "--stats-json", "-", source.uri, ours)
         #expect(result.status == 0, "\(result.stderr)")
+        // The data equals a clean copy, nbdcopy's from the same export without errors.
+        let reference = try peer("nbdcopy", clean.uri, theirs)
+        try #require(reference.status == 0, "\(reference.stderr)")
+        #expect(try peer("cmp", ours, theirs).status == 0, "the copy with retried reads differs from a clean one")
+        #expect(try ImageCheck.firstPatternMismatch(inFile: ours) == nil)
         let log = try StatsLog(result.stdout)
         let retries = log.events("retry")
         #expect(!retries.isEmpty, "the error filter injected no error?")

@@ -1,3 +1,4 @@
+import NBD
 @testable import NBDCopy
 import Testing
 
@@ -64,5 +65,25 @@ struct ReconnectPolicyTests {
         schedule.end(succeeded: true, bytesDone: 5000, now: start + .seconds(40))
         // Progress that went back (work copied again) does not count as new bytes.
         #expect(!schedule.isDue(bytesDone: 4000, now: start + .seconds(41), every: 1000, or: .seconds(30)))
+    }
+}
+
+/// Which errors `--retries` tries again: transient ones only, and only when the connection
+/// is still good.
+struct RetryPolicyTests {
+    @Test(arguments: [NBDErrno.eio, .eagain, .eintr, .eshutdown, .enomem, .etimedout])
+    func transientErrnosMayPassOnRetry(_ errno: NBDErrno) {
+        #expect(EndpointError(.request, "read at 0: \(errno)", errno: errno).mayPassOnRetry)
+    }
+
+    @Test(arguments: [NBDErrno.enospc, .erofs, .eperm, .eacces, .einval, .efbig, .eoverflow, .enotsup])
+    func errnosThatWillFailAgainFailAtOnce(_ errno: NBDErrno) {
+        #expect(!EndpointError(.request, "write at 0: \(errno)", errno: errno).mayPassOnRetry)
+    }
+
+    @Test func errorsWithoutANumberOrAConnectionAreNotRetriedAsRequests() {
+        #expect(!EndpointError(.request, "short read").mayPassOnRetry)
+        #expect(!EndpointError(.connection, "reset", errno: .eio).mayPassOnRetry)
+        #expect(!EndpointError(.fatal, "the export changed", errno: .eio).mayPassOnRetry)
     }
 }
