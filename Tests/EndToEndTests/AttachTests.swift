@@ -69,6 +69,34 @@ import Glibc
         try run.expectDone(copy.pid)
     }
 
+    /// A copy made by the nbdcopy stand-in, as virt-v2v would run it, is attached to like
+    /// any other (no argument: it is the only copy): its dashboard, then `q` detaches, and
+    /// the copy ends by itself, intact.
+    @Test func attachFollowsACopyStartedAsNbdcopy() throws {
+        let run = try ControlRun()
+        defer { run.remove() }
+        let source = try Self.source()
+        defer { source.stop() }
+        let standIn = run.folder.file("nbdcopy")
+        try #require(symlink(try CommandRunner.nbdtopBinary(), standIn) == 0)
+        let output = run.folder.file("out.img")
+        let copy = try BackgroundCommand([standIn, source.uri, output, "--request-size=1048576", "--requests=8", "--flush"],
+                                         environment: run.environment)
+        defer { copy.stop() }
+        _ = try run.waitUntilListed(copy.pid, timeout: .seconds(30)) { $0["state"] as? String == "running" }
+        let attach = try DashboardRun(environment: run.environment) { _ in ["attach"] }
+        defer { attach.stop() }
+        let terminal = attach.terminal
+        let screen = try terminal.waitForScreen("the stand-in's lane rows") { DashboardScreen($0).sourceRows.count >= 1 }
+        #expect(screen.contains(source.uri) && screen.contains(output), "the header names the copy:\n\(screen)")
+        try terminal.type("q")
+        try terminal.waitForExit()
+        #expect(attach.exitStatus == 0, "a detach exits 0: \(attach.failureContext)")
+        #expect(copy.exitStatus == nil, "the copy still runs after the detach: \(copy.stderr)")
+        #expect(copy.wait(timeout: .seconds(120)) == 0, "\(copy.stderr)")
+        #expect(try ImageCheck.firstPatternMismatch(inFile: output) == nil)
+    }
+
     /// Without an argument attach picks the only running copy; `S` asks y/n, `y` stops the
     /// copy, and attach shows its summary and exits with the copy's status (130).
     @Test func stopKeyEndsTheCopyAndAttachExitsWithItsStatus() throws {
