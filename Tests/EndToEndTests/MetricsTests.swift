@@ -80,6 +80,9 @@ import Testing
                 #expect(destinations == done - (samples["nbdtop_copy_skipped_bytes"] ?? 0), "\(body)")
                 #expect(samples["nbdtop_copy_size_bytes"] == Double(48 << 20))
                 #expect(samples["nbdtop_copy_lanes"] == 2)
+                // -C 2 fixes the lanes; the request size is tuned from 256 KiB up.
+                #expect(samples["nbdtop_copy_lanes_auto"] == 0 && samples["nbdtop_copy_request_size_auto"] == 1, "\(body)")
+                #expect((samples["nbdtop_copy_request_size_bytes"] ?? 0) >= 262_144, "\(body)")
                 for key in [#"nbdtop_connection_bytes_total{lane="1",side="src"}"#, #"nbdtop_connection_bytes_total{lane="2",side="dst"}"#,
                             #"nbdtop_connection_requests_total{lane="1",side="src",op="read"}"#,
                             #"nbdtop_connection_request_duration_seconds_bucket{lane="1",side="dst",le="+Inf"}"#,

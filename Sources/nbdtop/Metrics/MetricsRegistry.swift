@@ -54,6 +54,11 @@ final class MetricsRegistry: Sendable {
         gauge("copy_lanes", "", "Lanes (connection pairs) open now.", Double(copy.lanes))
         gauge("copy_max_lanes", "", "The most lanes the endpoints allow.", Double(copy.maximumLanes))
         gauge("copy_paused", "", "1 while the transfer is paused.", copy.paused ? 1 : 0)
+        if let tuning = copy.tuning {
+            gauge("copy_lanes_auto", "", "1 while the lane count is tuned (-C auto, not switched to manual).", tuning.laneMode == .auto ? 1 : 0)
+            gauge("copy_request_size", "bytes", "Bytes per READ or WRITE handed out now.", Double(tuning.requestSize))
+            gauge("copy_request_size_auto", "", "1 while the request size is tuned (--request-size auto).", tuning.requestSizeIsAuto ? 1 : 0)
+        }
     }
 
     private static func setConnection(_ connection: MetricsFrame.Connection, since previous: RequestTally,
