@@ -198,6 +198,36 @@ import Testing
         #expect(zip(times.dropFirst(), times).allSatisfy { $0 - $1 <= .milliseconds(600) }, "\(times)")
     }
 
+    /// A lane probe whose first, noisy ticks are clearly better is kept at once, but the
+    /// next probe waits for a fresh window on the new setting and takes that as its
+    /// baseline, not the early window, which flattered the setting.
+    @Test func aStepKeptOnANoisyEarlyWindowIsMeasuredAgainFirst() {
+        var tuner = AutoTuner(AutoTuner.Configuration(maximumLanes: 16, tunesLanes: true, initialLanes: 4, requestSizes: [256 << 10]))
+        var now = Duration.zero
+        func tick(_ bytesPerSecond: Double, lanes: Int) -> [TuningDecision] {
+            now += .milliseconds(100)
+            return tuner.observe(AutoTuner.Measurement(now: now, tick: .milliseconds(100), bytesPerSecond: bytesPerSecond, lanes: lanes))
+        }
+        var decisions: [TuningDecision] = []
+        while decisions.isEmpty && now < .seconds(5) { decisions = tick(400e6, lanes: 4) }
+        #expect(decisions.map(\.action) == [.addLane], "\(decisions)")
+        #expect(tick(400e6, lanes: 5).isEmpty)  // the lane opened: the probe's window starts after the settle
+        while now < .milliseconds(900) { #expect(tick(400e6, lanes: 5).isEmpty) }
+        // Clearly better, and noisy: kept, but no next probe yet.
+        let early = [600e6, 500e6, 560e6].flatMap { tick($0, lanes: 5) }
+        #expect(early.isEmpty, "\(early)")
+        var next: [TuningDecision] = []
+        var ticks = 0
+        while next.isEmpty && ticks < 20 {
+            next = tick(440e6, lanes: 5)
+            ticks += 1
+        }
+        #expect(ticks >= 5, "a fresh window of at least 5 ticks")
+        #expect(next.map(\.action) == [.addLane])
+        #expect(next.first?.baselineBytesPerSecond == 440e6, "the fresh window's rate is the baseline")
+        #expect(next.first?.reason.hasPrefix("lane 5 kept") == true, "\(next.first?.reason ?? "")")
+    }
+
     /// Proportional gains up to 4M, worse beyond: the leap from 512K to 2M pays, the leap
     /// to 8M does not and is taken back, and 4M, the rung it skipped, is found on its own.
     @Test func aLeapThatDoesNotPayTriesTheRungItSkipped() {

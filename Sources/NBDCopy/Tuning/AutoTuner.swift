@@ -6,7 +6,9 @@
 /// - measure the current setting until the window is stable (`RateWindow`);
 /// - probe one step up (one more lane, or the next request size) and measure again;
 /// - keep the step when the rate rose by at least `gain` (5%), and try the next step of
-///   the same kind; otherwise take it back, and try the other kind;
+///   the same kind; otherwise take it back, and try the other kind. A probe may be decided
+///   before its window is stable when the change is clear; a step kept that way is measured
+///   again, on a fresh window, before the next probe uses it as a baseline;
 /// - while a larger request size pays almost in proportion (at least `leap`, +50%, for a
 ///   doubling: per-request latency dominates), the next size step skips a rung. A leap is
 ///   kept only when it pays that much too; otherwise it is taken back and the rung it
@@ -104,6 +106,9 @@ struct AutoTuner: Sendable {
     private var turnover: Duration = .zero
     /// The last request-size step paid at least `leap`: the next one skips a rung.
     private var leapsPay = false
+    /// A step kept on a noisy window read early (`probeIsClear`): the climb goes on once a
+    /// fresh window has measured the new setting, with these words and this preference.
+    private var keptEarly: (prefix: String, dimension: Dimension)?
 
     init(_ configuration: Configuration) {
         self.configuration = configuration
@@ -146,14 +151,19 @@ struct AutoTuner: Sendable {
         }
         guard now >= settleUntil else { return [] }
         window.add(bytesPerSecond: measurement.bytesPerSecond, over: measurement.tick)
-        guard window.isStable(configuration.window) || probeIsClear else { return [] }
+        let stable = window.isStable(configuration.window)
+        guard stable || probeIsClear else { return [] }
         let rate = window.bytesPerSecond
+        // Read early, but as steady as a stable window: as good a baseline as one.
+        let steady = stable || window.relativeError <= configuration.window.stableError
         window = RateWindow()
         switch phase {
         case .measuring:
-            return climb(from: rate, now: now, prefix: nil)
+            let kept = keptEarly
+            keptEarly = nil
+            return climb(from: rate, now: now, prefix: kept?.prefix, preferring: kept?.dimension)
         case .probing(let probe):
-            return concludeProbe(probe, measured: rate, now: now)
+            return concludeProbe(probe, measured: rate, now: now, early: !steady)
         case .holding(let reference, let windows, let since, let changedWindows):
             return hold(reference: reference, windows: windows, since: since, changedWindows: changedWindows,
                         measured: rate, now: now)
@@ -164,6 +174,7 @@ struct AutoTuner: Sendable {
     mutating func lanesSetByUser(now: Duration) -> [TuningDecision] {
         guard laneMode == .auto else { return [] }
         laneMode = .manual
+        if keptEarly?.dimension == .lanes { keptEarly = nil }
         if case .probing(let probe) = phase, probe.dimension == .lanes { phase = .measuring }
         restartWindow(now)
         return [decide(.manual, lanes: lanes, reason: "a lane was added or dropped by hand: lanes are manual")]
@@ -174,6 +185,7 @@ struct AutoTuner: Sendable {
         guard laneMode == .manual else { return [] }
         laneMode = .auto
         settled = []
+        keptEarly = nil
         phase = .measuring
         restartWindow(now)
         return [decide(.resume, lanes: lanes, reason: "lanes are tuned again from \(lanes)")]
@@ -203,6 +215,7 @@ struct AutoTuner: Sendable {
         }
         lanes = measurement.lanes
         if case .probing = phase { phase = .measuring }
+        keptEarly = nil
         restartWindow(measurement.now)
         return []
     }
@@ -252,7 +265,7 @@ struct AutoTuner: Sendable {
         return decision
     }
 
-    private mutating func concludeProbe(_ probe: Probe, measured rate: Double, now: Duration) -> [TuningDecision] {
+    private mutating func concludeProbe(_ probe: Probe, measured rate: Double, now: Duration, early: Bool) -> [TuningDecision] {
         let change = probe.baseline > 0 ? rate / probe.baseline - 1 : (rate > 0 ? 1 : 0)
         let what = probe.dimension == .lanes ? "lane \(lanes)" : "\(Self.size(requestSize)) requests"
         let comparison = "\(Self.rate(probe.baseline)) → \(Self.rate(rate)), \(Self.percent(change))"
@@ -261,7 +274,14 @@ struct AutoTuner: Sendable {
         if change >= wanted {
             settled = []
             if probe.dimension == .requestSize { leapsPay = change >= configuration.leap }
-            return climb(from: rate, now: now, prefix: "\(what) kept (\(comparison))", preferring: probe.dimension)
+            let prefix = "\(what) kept (\(comparison))"
+            guard early else { return climb(from: rate, now: now, prefix: prefix, preferring: probe.dimension) }
+            // A window read early because it looked clearly better flatters the setting:
+            // as the next probe's baseline it would make that probe look worse than it is.
+            // The setting stays; a fresh window (no settle: nothing changed) measures it.
+            keptEarly = (prefix, probe.dimension)
+            phase = .measuring
+            return []
         }
         leapsPay = false
         if !leapt { settled.insert(probe.dimension) }
