@@ -77,13 +77,9 @@ import Glibc
         defer { run.remove() }
         let source = try Self.source()
         defer { source.stop() }
-        let standIn = run.folder.file("nbdcopy")
-        try #require(symlink(try CommandRunner.nbdtopBinary(), standIn) == 0)
         let output = run.folder.file("out.img")
-        let copy = try BackgroundCommand([standIn, source.uri, output, "--request-size=1048576", "--requests=8", "--flush"],
-                                         environment: run.environment)
+        let copy = try run.startedStandIn([source.uri, output, "--request-size=1048576", "--requests=8", "--flush"])
         defer { copy.stop() }
-        _ = try run.waitUntilListed(copy.pid, timeout: .seconds(30)) { $0["state"] as? String == "running" }
         let attach = try DashboardRun(environment: run.environment) { _ in ["attach"] }
         defer { attach.stop() }
         let terminal = attach.terminal

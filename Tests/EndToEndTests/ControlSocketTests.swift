@@ -55,11 +55,8 @@ import Glibc
         defer { run.remove() }
         let source = try ControlRun.slowPattern()
         defer { source.stop() }
-        let standIn = run.folder.file("nbdcopy")
-        try #require(symlink(try CommandRunner.nbdtopBinary(), standIn) == 0)
         let output = run.folder.file("out.img")
-        let copy = try BackgroundCommand([standIn, source.uri, output, "--request-size=262144", "--requests=16", "--flush"],
-                                         environment: run.environment)
+        let copy = try run.startedStandIn([source.uri, output, "--request-size=262144", "--requests=16", "--flush"])
         defer { copy.stop() }
         let listed = try run.waitUntilListed(copy.pid, timeout: .seconds(30)) { $0["state"] as? String == "running" }
         #expect(listed["src"] as? String == source.uri && listed["dst"] as? String == output, "\(listed)")
@@ -261,6 +258,23 @@ struct ControlRun {
         let result = try parseJSON(try String(contentsOfFile: "\(directory)/\(pid).result.json", encoding: .utf8))
         #expect((result["conns"] as? [[String: Any]])?.allSatisfy { $0["stall_episodes"] is Int } == true,
                 "per-connection stall figures: \(result)", sourceLocation: sourceLocation)
+    }
+
+    /// `nbdcopy ARGUMENTS` run as virt-v2v would, through a symlink named `nbdcopy`, once
+    /// `ls` lists it as running.
+    func startedStandIn(_ arguments: [String]) throws -> BackgroundCommand {
+        let standIn = folder.file("nbdcopy")
+        if !FileManager.default.fileExists(atPath: standIn) {
+            guard symlink(try CommandRunner.nbdtopBinary(), standIn) == 0 else { throw TestSupportError("cannot make \(standIn)") }
+        }
+        let copy = try BackgroundCommand([standIn] + arguments, environment: environment)
+        do {
+            _ = try waitUntilListed(copy.pid, timeout: .seconds(30)) { $0["state"] as? String == "running" }
+        } catch {
+            copy.stop()
+            throw error
+        }
+        return copy
     }
 
     /// A headless `nbdtop copy --stats-json - ARGUMENTS` once it has moved bytes and its
