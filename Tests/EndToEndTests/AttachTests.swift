@@ -124,7 +124,7 @@ import Glibc
         #expect(screen.contains("copy \(copy.pid) ended: exit 130"), "\(screen)")
     }
 
-    /// A copy killed while attached (SIGKILL: no `done` line) ends the dashboard: the
+    /// A copy killed while attached (`attach PATH`; SIGKILL: no `done` line) ends the dashboard: the
     /// terminal is given back, the summary printed, and attach says so and exits 1.
     @Test func copyKilledWhileAttachedRestoresTheTerminal() throws {
         let run = try ControlRun()
@@ -133,7 +133,8 @@ import Glibc
         defer { source.stop() }
         let copy = try run.startedCopy(["-C", "1", source.uri, "null:"])
         defer { copy.stop() }
-        let attach = try DashboardRun(environment: run.environment) { _ in ["attach", "\(copy.pid)"] }
+        // By the socket's path, as for a copy started with --control PATH.
+        let attach = try DashboardRun(environment: run.environment) { _ in ["attach", run.socket(copy.pid)] }
         defer { attach.stop() }
         try attach.terminal.waitForScreen("the source row") { DashboardScreen($0).sourceRows.count == 1 }
         copy.signal(SIGKILL)

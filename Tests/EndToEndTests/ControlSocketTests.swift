@@ -86,6 +86,37 @@ import Glibc
         #expect(try ImageCheck.sizes(of: output).size == 32 << 20)
     }
 
+    /// `ls` tidies the folder as it reads it: a socket left by a process that is gone and a
+    /// result older than 24 hours are removed, a fresh result stays; `list` is `ls`.
+    @Test func lsRemovesStaleSocketsAndExpiredResults() throws {
+        let run = try ControlRun()
+        defer { run.remove() }
+        let source = try ServerProcess.nbdkit(["pattern", "1M"], options: ["-r"])
+        defer { source.stop() }
+        let copied = try run.nbdtop(["copy", "--no-tui", source.uri, run.folder.file("out.img")])
+        try #require(copied.status == 0, "\(copied.stderr)")
+        let finished = try #require(try run.list().first { $0["state"] as? String == "done" }?["pid"] as? Int)
+        // Two processes that are gone: one left a socket (bound, then exited), one a result
+        // written 25 hours ago.
+        let bind = "import os, socket, sys; socket.socket(socket.AF_UNIX).bind('%s/%d.sock' % (sys.argv[1], os.getpid())); print(os.getpid())"
+        let stalePid = try #require(Int(try peer("python3", "-c", bind, run.directory).stdout.trimmingCharacters(in: .whitespacesAndNewlines)))
+        let staleSocket = "\(run.directory)/\(stalePid).sock"
+        #expect(FileManager.default.fileExists(atPath: staleSocket))
+        let gonePid = try #require(Int(try peer("python3", "-c", "import os; print(os.getpid())").stdout.trimmingCharacters(in: .whitespacesAndNewlines)))
+        let expired = "\(run.directory)/\(gonePid).result.json", fresh = "\(run.directory)/\(finished).result.json"
+        try FileManager.default.copyItem(atPath: fresh, toPath: expired)
+        #expect(try peer("touch", "-d", "25 hours ago", expired).status == 0)
+
+        let pids = Set(try run.list().compactMap { $0["pid"] as? Int })
+        #expect(pids == [finished], "\(pids)")
+        #expect(!FileManager.default.fileExists(atPath: staleSocket), "the stale socket is removed")
+        #expect(!FileManager.default.fileExists(atPath: expired), "the expired result is removed")
+        #expect(FileManager.default.fileExists(atPath: fresh), "the fresh result stays")
+        let alias = try run.nbdtop(["list", "--json"])
+        let aliasPids = (try JSONSerialization.jsonObject(with: Data(alias.stdout.utf8)) as? [[String: Any]])?.compactMap { $0["pid"] as? Int }
+        #expect(alias.status == 0 && aliasPids == [finished], "\(alias.stdout)\(alias.stderr)")
+    }
+
     /// `--background` returns at once with the pid and socket; the copy completes alone.
     @Test func backgroundCopyCompletesAndIsListed() throws {
         let run = try ControlRun()
