@@ -123,9 +123,12 @@ import Testing
                 .filter { $0.string("side") == "src" && $0.double("stall_threshold_ms") != nil }.count == 2
         }
         try #require(moving, "\(copy.stderr)")
+        let stoppedAt = ContinuousClock.now
         source.signal(SIGSTOP)
         Thread.sleep(forTimeInterval: 2)
         source.signal(SIGCONT)
+        let stopped = ContinuousClock.now - stoppedAt
+        let stoppedFor = Double(stopped.components.seconds) + Double(stopped.components.attoseconds) / 1e18
         #expect(copy.wait(timeout: .seconds(120)) == 0, "\(copy.stderr)")
         let log = try StatsLog(copy.stdout)
         #expect(try StatsSchema.violations(in: copy.stdout).isEmpty)
@@ -135,6 +138,9 @@ import Testing
         for conn in sources {
             #expect((conn.int("stall_episodes") ?? 0) >= 1, "\(conn.text)")
             #expect((conn.double("stall_ms") ?? 0) >= 1500, "\(conn.text)")
+            // The stall ends when the server answers again: never longer than it was stopped
+            // (the threshold comes off the start; half a second for the answers to arrive).
+            #expect((conn.double("stall_ms") ?? .infinity) <= stoppedFor * 1000 + 500, "stopped \(stoppedFor) s: \(conn.text)")
             #expect(conn.bool("stalled") == false, "\(conn.text)")
         }
         #expect(Set(log.events("stall").compactMap { $0.int("id") }) == [1, 2])
