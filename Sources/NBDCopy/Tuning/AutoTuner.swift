@@ -7,8 +7,8 @@
 /// - probe one step up (one more lane, or the next request size) and measure again;
 /// - keep the step when the rate rose by at least `gain` (5%), and try the next step of
 ///   the same kind; otherwise take it back, and try the other kind. A probe may be decided
-///   before its window is stable when the change is clear; a step kept that way is measured
-///   again, on a fresh window, before the next probe uses it as a baseline;
+///   before its window is stable when the change is clear; a lane kept that way on a noisy
+///   window is measured again, on a fresh one, before the next probe uses it as a baseline;
 /// - while a larger request size pays almost in proportion (at least `leap`, +50%, for a
 ///   doubling: per-request latency dominates), the next size step skips a rung. A leap is
 ///   kept only when it pays that much too; otherwise it is taken back and the rung it
@@ -106,7 +106,7 @@ struct AutoTuner: Sendable {
     private var turnover: Duration = .zero
     /// The last request-size step paid at least `leap`: the next one skips a rung.
     private var leapsPay = false
-    /// A step kept on a noisy window read early (`probeIsClear`): the climb goes on once a
+    /// A lane kept on a noisy window read early (`probeIsClear`): the climb goes on once a
     /// fresh window has measured the new setting, with these words and this preference.
     private var keptEarly: (prefix: String, dimension: Dimension)?
 
@@ -275,10 +275,12 @@ struct AutoTuner: Sendable {
             settled = []
             if probe.dimension == .requestSize { leapsPay = change >= configuration.leap }
             let prefix = "\(what) kept (\(comparison))"
-            guard early else { return climb(from: rate, now: now, prefix: prefix, preferring: probe.dimension) }
+            guard early, probe.dimension == .lanes else { return climb(from: rate, now: now, prefix: prefix, preferring: probe.dimension) }
             // A window read early because it looked clearly better flatters the setting:
             // as the next probe's baseline it would make that probe look worse than it is.
             // The setting stays; a fresh window (no settle: nothing changed) measures it.
+            // Lanes only: a request-size climb is decided by large, lasting gains, and each
+            // extra window would cost a short copy on a slow server much of its time.
             keptEarly = (prefix, probe.dimension)
             phase = .measuring
             return []
