@@ -6,8 +6,8 @@
 /// - measure the current setting until the window is stable (`RateWindow`);
 /// - probe one step up (one more lane, or the next request size) and measure again;
 /// - keep the step when the rate rose by at least `gain` (5%), and try the next step of
-///   the same kind; otherwise take it back, and try the other kind. A probe may be decided
-///   before its window is stable when the change is clear; a lane kept that way on a noisy
+///   the same kind; otherwise take it back, and try the other kind. A probe may be kept
+///   before its window is stable when the gain is clear (never taken back early); a lane kept that way on a noisy
 ///   window is measured again, on a fresh one, before the next probe uses it as a baseline;
 /// - while a larger request size pays almost in proportion (at least `leap`, +50%, for a
 ///   doubling: per-request latency dominates), the next size step skips a rung. A leap is
@@ -32,8 +32,8 @@ struct AutoTuner: Sendable {
         var gain = 0.05
         /// A rise or fall, while holding, that means conditions changed.
         var markedChange = 0.2
-        /// A probe whose change is this far from `gain` (and four standard errors) is
-        /// decided before its window is stable: a doubling needs no long look.
+        /// A probe whose gain exceeds `gain` by this much (and four standard errors) is kept
+        /// before its window is stable: a doubling needs no long look.
         var clearMargin = 0.1
         /// A request-size step that raised the rate this much makes the next one skip a rung.
         var leap = 0.5
@@ -191,13 +191,16 @@ struct AutoTuner: Sendable {
         return [decide(.resume, lanes: lanes, reason: "lanes are tuned again from \(lanes)")]
     }
 
-    /// The probe's window already differs from its baseline by far more than the gain
-    /// asked for (a leap's, for a leap) and its own noise: decided early.
+    /// The probe's window already exceeds its baseline by far more than the gain asked for
+    /// (a leap's, for a leap) and its own noise: kept early. A loss is never decided early.
     private var probeIsClear: Bool {
         guard case .probing(let probe) = phase, probe.baseline > 0, window.samples.count >= 3 else { return false }
         let wanted = probe.dimension == .requestSize && probe.rungs > 1 ? configuration.leap : configuration.gain
-        let distance = abs(window.bytesPerSecond / probe.baseline - 1 - wanted)
-        return distance >= max(configuration.clearMargin, 4 * window.relativeError)
+        // Only a gain: the first ticks after a step can be slow for a while (a server
+        // warming up to larger requests, a new connection), and a step taken back early
+        // stays taken back until the next periodic probe, 30 s on.
+        let excess = window.bytesPerSecond / probe.baseline - 1 - wanted
+        return excess >= max(configuration.clearMargin, 4 * window.relativeError)
     }
 
     // MARK: Steps
