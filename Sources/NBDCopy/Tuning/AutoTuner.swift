@@ -7,8 +7,9 @@
 /// - probe one step up (one more lane, or the next request size) and measure again;
 /// - keep the step when the rate rose by at least `gain` (5%), and try the next step of
 ///   the same kind; otherwise take it back, and try the other kind. A probe may be kept
-///   before its window is stable when the gain is clear (never taken back early); a lane kept that way on a noisy
-///   window is measured again, on a fresh one, before the next probe uses it as a baseline;
+///   before its window is stable when the gain is clear (it is never taken back early); a
+///   lane kept that way on a noisy window is measured again, on a fresh one, before the
+///   next probe uses it as a baseline;
 /// - while a larger request size pays almost in proportion (at least `leap`, +50%, for a
 ///   doubling: per-request latency dominates), the next size step skips a rung. A leap is
 ///   kept only when it pays that much too; otherwise it is taken back and the rung it
@@ -106,9 +107,9 @@ struct AutoTuner: Sendable {
     private var turnover: Duration = .zero
     /// The last request-size step paid at least `leap`: the next one skips a rung.
     private var leapsPay = false
-    /// A lane kept on a noisy window read early (`probeIsClear`): the climb goes on once a
-    /// fresh window has measured the new setting, with these words and this preference.
-    private var keptEarly: (prefix: String, dimension: Dimension)?
+    /// A lane kept on a noisy window read early (`probeIsClear`): the climb goes on, lanes
+    /// first, once a fresh window has measured the new count; these words say why.
+    private var laneKeptEarly: String?
 
     init(_ configuration: Configuration) {
         self.configuration = configuration
@@ -159,9 +160,9 @@ struct AutoTuner: Sendable {
         window = RateWindow()
         switch phase {
         case .measuring:
-            let kept = keptEarly
-            keptEarly = nil
-            return climb(from: rate, now: now, prefix: kept?.prefix, preferring: kept?.dimension)
+            let kept = laneKeptEarly
+            laneKeptEarly = nil
+            return climb(from: rate, now: now, prefix: kept, preferring: kept == nil ? nil : .lanes)
         case .probing(let probe):
             return concludeProbe(probe, measured: rate, now: now, early: !steady)
         case .holding(let reference, let windows, let since, let changedWindows):
@@ -174,7 +175,7 @@ struct AutoTuner: Sendable {
     mutating func lanesSetByUser(now: Duration) -> [TuningDecision] {
         guard laneMode == .auto else { return [] }
         laneMode = .manual
-        if keptEarly?.dimension == .lanes { keptEarly = nil }
+        laneKeptEarly = nil
         if case .probing(let probe) = phase, probe.dimension == .lanes { phase = .measuring }
         restartWindow(now)
         return [decide(.manual, lanes: lanes, reason: "a lane was added or dropped by hand: lanes are manual")]
@@ -185,7 +186,7 @@ struct AutoTuner: Sendable {
         guard laneMode == .manual else { return [] }
         laneMode = .auto
         settled = []
-        keptEarly = nil
+        laneKeptEarly = nil
         phase = .measuring
         restartWindow(now)
         return [decide(.resume, lanes: lanes, reason: "lanes are tuned again from \(lanes)")]
@@ -218,7 +219,7 @@ struct AutoTuner: Sendable {
         }
         lanes = measurement.lanes
         if case .probing = phase { phase = .measuring }
-        keptEarly = nil
+        laneKeptEarly = nil
         restartWindow(measurement.now)
         return []
     }
@@ -284,7 +285,7 @@ struct AutoTuner: Sendable {
             // The setting stays; a fresh window (no settle: nothing changed) measures it.
             // Lanes only: a request-size climb is decided by large, lasting gains, and each
             // extra window would cost a short copy on a slow server much of its time.
-            keptEarly = (prefix, probe.dimension)
+            laneKeptEarly = prefix
             phase = .measuring
             return []
         }
