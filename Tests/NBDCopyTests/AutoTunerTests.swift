@@ -36,11 +36,15 @@ import Testing
     }
 
     static func simulate(seconds: Int, maximumLanes: Int = 16, initialLanes: Int = 4, tunesLanes: Bool = true,
-                         sizes: [UInt64] = [256 << 10], noise: Double = 0, seed: UInt64 = 1,
+                         sizes: [UInt64] = [256 << 10], ordinaryLargestSize: UInt64 = .max, firstLook: Bool = true,
+                         noise: Double = 0, seed: UInt64 = 1,
                          userAt: Duration? = nil, resumeAt: Duration? = nil, queueSeconds: Double = 0,
                          rate: (_ lanes: Int, _ requestSize: UInt64, _ time: Duration) -> Double) -> Run {
-        var tuner = AutoTuner(AutoTuner.Configuration(maximumLanes: maximumLanes, tunesLanes: tunesLanes,
-                                                      initialLanes: initialLanes, requestSizes: sizes))
+        var configuration = AutoTuner.Configuration(maximumLanes: maximumLanes, tunesLanes: tunesLanes,
+                                                    initialLanes: initialLanes, requestSizes: sizes,
+                                                    ordinaryLargestSize: ordinaryLargestSize)
+        if !firstLook { configuration.slowServiceTime = .seconds(86_400) }
+        var tuner = AutoTuner(configuration)
         var run = Run()
         var lanes = tuner.lanes, requestSize = tuner.requestSize
         var opening = 0
@@ -188,9 +192,10 @@ import Testing
 
     /// One request at a time, 2 ms each: every doubling of the request size nearly doubles
     /// the rate, which is clear after 3 ticks, so the climb takes well under a second a step,
-    /// and after the first step each one skips a rung (256K, 512K, 2M, 8M).
+    /// and after the first step each one skips a rung (256K, 512K, 2M, 8M). (Without the
+    /// first look, which would go 256K, 2M, 8M: `FirstLookTests`.)
     @Test func clearGainsAreDecidedEarly() {
-        let run = Self.simulate(seconds: 10, maximumLanes: 1, initialLanes: 1, sizes: Self.sizes) { _, size, _ in
+        let run = Self.simulate(seconds: 10, maximumLanes: 1, initialLanes: 1, sizes: Self.sizes, firstLook: false) { _, size, _ in
             Double(size) / (0.002 + Double(size) / 2e9)
         }
         let grows = run.decisions.filter { $0.decision.action == .growRequestSize }
@@ -235,7 +240,7 @@ import Testing
     /// Proportional gains up to 4M, worse beyond: the leap from 512K to 2M pays, the leap
     /// to 8M does not and is taken back, and 4M, the rung it skipped, is found on its own.
     @Test func aLeapThatDoesNotPayTriesTheRungItSkipped() {
-        let run = Self.simulate(seconds: 20, maximumLanes: 1, initialLanes: 1, sizes: Self.sizes) { _, size, _ in
+        let run = Self.simulate(seconds: 20, maximumLanes: 1, initialLanes: 1, sizes: Self.sizes, firstLook: false) { _, size, _ in
             size <= 4 << 20 ? Double(size) / 0.002 : Double(4 << 20) / 0.002 * 0.7
         }
         #expect(run.finalRequestSize == 4 << 20, "\(run.decisions.map(\.decision.reason))")
@@ -259,9 +264,14 @@ import Testing
 
 /// The request sizes auto may choose: aligned to both endpoints and within every limit.
 @Suite struct RequestSizeLadderTests {
-    @Test func defaultsDoubleFrom256KToHalfTheQueue() {
+    @Test func defaultsDoubleFrom256KTo32MAndClimbsStopAtHalfTheQueue() {
         let ladder = RequestSizeLadder(source: BlockConstraints(), destination: BlockConstraints(), queueSize: 16 << 20)
-        #expect(ladder.sizes == AutoTunerTests.sizes)
+        #expect(ladder.sizes == AutoTunerTests.sizes + [16 << 20, 32 << 20])
+        #expect(ladder.ordinaryLargestSize == 8 << 20)
+        let deep = RequestSizeLadder(source: BlockConstraints(), destination: BlockConstraints(), queueSize: 64 << 20)
+        #expect(deep.ordinaryLargestSize == 32 << 20)
+        let shallow = RequestSizeLadder(source: BlockConstraints(), destination: BlockConstraints(), queueSize: 256 << 10)
+        #expect(shallow.ordinaryLargestSize == 256 << 10, "the first rung is always allowed")
     }
 
     @Test func oddLimitsStayAlignedAndWithin() {
@@ -285,5 +295,90 @@ import Testing
         }
         let odd = RequestSizeLadder(source: cases[0].0, destination: cases[0].1, queueSize: 64 << 20)
         #expect(odd.sizes.last == 3 << 20, "the odd maximum itself is the last rung")
+    }
+}
+
+/// The first look: a server's fixed cost per request, fitted from two sizes, sets the
+/// request size within the first second on slow servers and changes nothing on light ones.
+@Suite struct FirstLookTests {
+    static let ladder: [UInt64] = AutoTunerTests.sizes + [16 << 20, 32 << 20]
+
+    @Test func twoPointsGiveTheFixedCostAndTheRate() throws {
+        // 5 ms per request plus the bytes at 500 MB/s.
+        func service(_ size: UInt64) -> Duration { .nanoseconds(Int64((0.005 + Double(size) / 500e6) * 1e9)) }
+        let shape = try #require(ServerShape((256 << 10, service(256 << 10)), (2 << 20, service(2 << 20))))
+        #expect(abs(shape.perRequest.seconds - 0.005) < 1e-6)
+        #expect(abs(shape.bytesPerSecond - 500e6) / 500e6 < 1e-3)
+        // A fifth of the time on the fixed cost: size >= 4 × 5 ms × 500 MB/s = 10 MB.
+        #expect(shape.requestSize(among: Self.ladder, efficiency: 0.8) == 16 << 20)
+        #expect(shape.requestSize(among: Self.ladder, efficiency: 0.5) == 4 << 20)
+        #expect(shape.requestSize(among: Array(Self.ladder.prefix(3)), efficiency: 0.8) == 1 << 20, "the largest when none is enough")
+    }
+
+    @Test func aBandwidthCapHasNoFixedCost() {
+        // 20 MB/s whatever the size: service time in proportion to the size.
+        func service(_ size: UInt64) -> Duration { .nanoseconds(Int64(Double(size) / 20e6 * 1e9)) }
+        #expect(ServerShape((256 << 10, service(256 << 10)), (2 << 20, service(2 << 20))) == nil)
+        #expect(ServerShape((2 << 20, .milliseconds(3)), (256 << 10, .milliseconds(1))) == nil, "sizes must rise")
+    }
+
+    @Test func serviceTimeIsWhatALaneWaitsPerRequest() throws {
+        let service = try #require(ServerShape.serviceTime(requestSize: 256 << 10, lanes: 4, bytesPerSecond: 4 * 52_428_800))
+        #expect(abs(service.seconds - 0.005) < 1e-6)
+        #expect(ServerShape.serviceTime(requestSize: 256 << 10, lanes: 4, bytesPerSecond: 0) == nil)
+    }
+
+    /// One request at a time per connection, 5 ms each plus the bytes at 600 MB/s, the
+    /// machine's limit at 1.8 GB/s.
+    static func serialized(_ lanes: Int, _ size: UInt64, _ time: Duration) -> Double {
+        min(Double(lanes) * Double(size) / (0.005 + Double(size) / 600e6), 1.8e9)
+    }
+
+    @Test func aSerializedServerGetsLargeRequestsWithinTheFirstSecond() throws {
+        let run = AutoTunerTests.simulate(seconds: 10, sizes: Self.ladder, ordinaryLargestSize: 8 << 20, rate: Self.serialized)
+        let sizes = run.decisions.filter { $0.decision.action == .growRequestSize }
+        let first = try #require(sizes.first)
+        #expect(first.decision.requestSizeAfter == 2 << 20, "the first look goes up three rungs at once")
+        #expect(first.at <= .milliseconds(500))
+        let fitted = try #require(sizes.dropFirst().first)
+        #expect(fitted.at <= .seconds(1))
+        #expect(fitted.decision.requestSizeAfter == 16 << 20, "4 × 5 ms × 600 MB/s = 12 MB: the next rung, past half the queue")
+        #expect(fitted.decision.reason.contains("per request"))
+        let best = Self.serialized(16, 32 << 20, .zero)
+        #expect(Self.serialized(run.finalLanes, run.finalRequestSize, .zero) >= 0.9 * best,
+                "\(run.finalLanes) lanes, \(run.finalRequestSize) bytes")
+    }
+
+    @Test func aLightServerIsLeftToTheClimbAndItsCeiling() {
+        // 1.5 GB/s whatever the setting: a lane's request takes well under a millisecond.
+        let run = AutoTunerTests.simulate(seconds: 60, sizes: Self.ladder, ordinaryLargestSize: 8 << 20) { _, _, _ in 1.5e9 }
+        #expect(!run.decisions.contains { $0.at < .milliseconds(500) })
+        #expect(!run.decisions.contains { $0.decision.requestSizeAfter > 8 << 20 }, "no rung past half the queue")
+        #expect(!run.decisions.contains { $0.decision.reason.contains("per request") })
+    }
+
+    @Test func aSlowButBandwidthCappedServerTakesTheStepBack() throws {
+        // 10 MB/s in all, whatever the setting: 105 ms per 256K request on each of 4 lanes.
+        let run = AutoTunerTests.simulate(seconds: 30, sizes: Self.ladder, ordinaryLargestSize: 8 << 20) { _, _, _ in 10e6 }
+        let first = try #require(run.decisions.first)
+        #expect(first.decision.action == .growRequestSize && first.decision.requestSizeAfter == 2 << 20)
+        #expect(run.decisions.contains { $0.decision.action == .shrinkRequestSize && $0.decision.requestSizeAfter == 256 << 10 })
+        #expect(!run.decisions.contains { $0.decision.requestSizeAfter > 8 << 20 })
+        #expect(run.finalRequestSize == 256 << 10)
+    }
+}
+
+extension FirstLookTests {
+    /// One request at a time, 2 ms each (a Python plugin): the first look goes 256K, 2M,
+    /// then the fit's size, within the first second, and no size probe follows it soon.
+    @Test func oneRequestAtATimeIsFittedAtOnce() throws {
+        let run = AutoTunerTests.simulate(seconds: 10, maximumLanes: 1, initialLanes: 1, sizes: Self.ladder,
+                                          ordinaryLargestSize: 8 << 20) { _, size, _ in
+            Double(size) / (0.002 + Double(size) / 2e9)
+        }
+        let grows = run.decisions.filter { $0.decision.action == .growRequestSize }
+        #expect(grows.map(\.decision.requestSizeAfter) == [2 << 20, 16 << 20], "4 × 2 ms × 2 GB/s = 16.0 MB: the 16M rung (16.8 MB)")
+        #expect(try #require(grows.last).at <= .seconds(1))
+        #expect(run.finalRequestSize == 16 << 20)
     }
 }

@@ -20,16 +20,28 @@ struct ReconnectPolicyTests {
         }
         #expect(Array(delays.prefix(7)) == [.milliseconds(100), .milliseconds(200), .milliseconds(400), .milliseconds(800),
                                             .milliseconds(1600), .milliseconds(3200), .seconds(5)])
-        #expect(delays.dropFirst(6).allSatisfy { $0 == .seconds(5) })
-        #expect(now - start <= .seconds(30))
-        #expect(now - start > .seconds(25))  // the next 5 s try would pass the limit
+        #expect(delays.dropFirst(6).dropLast().allSatisfy { $0 == .seconds(5) })
+        // The last wait is cut short so that the last try starts as the limit runs out:
+        // the whole duration is tried, and giving up comes only after it.
+        #expect(now - start == .seconds(30))
+        #expect(delays.last! < .seconds(5))
         #expect(backoff.attempts == delays.count)
+        #expect(backoff.nextDelay(now: now + .milliseconds(20)) == nil, "a try that failed after the limit is the last")
+        #expect(backoff.elapsed(now: now + .milliseconds(20)) == .milliseconds(30_020))
     }
 
-    @Test func aLimitShorterThanTheFirstDelayAllowsNoTry() {
-        let start = ContinuousClock.now
-        var backoff = ReconnectBackoff(limit: .milliseconds(50), brokeAt: start)
-        #expect(backoff.nextDelay(now: start) == nil)
+    @Test func everyLimitIsTriedToItsEndWithinHalfASecond() {
+        for milliseconds in [50, 350, 999, 2_000, 4_600, 5_000, 7_777, 12_345] {
+            let start = ContinuousClock.now
+            let limit = Duration.milliseconds(milliseconds)
+            var backoff = ReconnectBackoff(limit: limit, brokeAt: start)
+            var now = start
+            // Each try takes 30 ms to fail (a refused connection, a slow handshake).
+            while let delay = backoff.nextDelay(now: now) { now += delay + .milliseconds(30) }
+            #expect(now - start >= limit, "\(milliseconds) ms")
+            #expect(now - start <= limit + .milliseconds(500), "\(milliseconds) ms: gave up at \(now - start)")
+            #expect(backoff.attempts >= 1)
+        }
     }
 
     @Test func onlyWorkNotCoveredByAnAcknowledgedCheckpointIsCopiedAgain() {

@@ -70,9 +70,12 @@ public final class CopyEngine: @unchecked Sendable {
         let alignment = UInt64(max(sourceConstraints.minimum, destinationConstraints.minimum))
         let maximum = UInt64(min(sourceConstraints.maximum, destinationConstraints.maximum))
         let requestSizes: [UInt64]
+        var ordinaryLargestSize = UInt64.max
         if options.autoRequestSize {
-            requestSizes = RequestSizeLadder(source: sourceConstraints, destination: destinationConstraints,
-                                             queueSize: options.queueSize).sizes
+            let ladder = RequestSizeLadder(source: sourceConstraints, destination: destinationConstraints,
+                                           queueSize: options.queueSize)
+            requestSizes = ladder.sizes
+            ordinaryLargestSize = ladder.ordinaryLargestSize
         } else {
             var requestSize = min(options.requestSize, maximum)
             requestSize -= requestSize % alignment
@@ -87,7 +90,7 @@ public final class CopyEngine: @unchecked Sendable {
         tuning = TuningState(tuner: AutoTuner(AutoTuner.Configuration(
             maximumLanes: autoLaneLimit, tunesLanes: options.autoLanes,
             initialLanes: max(1, min(options.connections, options.autoLanes ? autoLaneLimit : limit)),
-            requestSizes: requestSizes)))
+            requestSizes: requestSizes, ordinaryLargestSize: ordinaryLargestSize)))
         initialLanes = tuning.tuner.lanes
         var granularity = destination.discardsWrites ? 0 : options.sparseGranularity
         if granularity > 0, granularity % UInt64(destinationConstraints.minimum) != 0 {

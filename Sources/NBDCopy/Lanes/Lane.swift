@@ -187,8 +187,10 @@ final class Lane {
         let loopBound = NIOLoopBound(self, eventLoop: eventLoop)
         let eventLoop = self.eventLoop
         let waiter: @Sendable () -> Void = { eventLoop.execute { loopBound.value.plannerWoke() } }
+        // Two requests whatever their size (when `-R` allows): with one, a server that
+        // answers one request at a time would wait for the client between requests.
         while isRunning, !paused, !waitingForPlanner, items.count < settings.maximumRequests,
-              inFlightBytes < settings.maximumBytes {
+              inFlightBytes < settings.maximumBytes || items.count < 2 {
             switch planner.next(waiter: waiter) {
             case .work(let item):
                 if state == .idle {
@@ -476,8 +478,8 @@ final class Lane {
         guard let delay = backoff.nextDelay(now: .now) else {
             reconnects[side] = nil
             let endpoint = endpoints.endpoint(side)
-            fail(reason: "\(endpoint.displayName): could not reconnect within \(Self.describe(backoff.limit)) "
-                 + "(\(backoff.attempts) tries); last error: \(lastError.message)", notify: true)
+            fail(reason: "\(endpoint.displayName): could not reconnect: tried for \(Self.describe(backoff.elapsed(now: .now))) "
+                 + "(--reconnect \(Self.describe(backoff.limit)), \(backoff.attempts) tries); last error: \(lastError.message)", notify: true)
             return
         }
         reconnects[side] = backoff
@@ -540,8 +542,8 @@ final class Lane {
     }
 
     private static func describe(_ duration: Duration) -> String {
-        let seconds = duration.components.seconds
-        return seconds >= 1 ? "\(seconds) s" : "\(duration.components.attoseconds / 1_000_000_000_000_000) ms"
+        let seconds = duration.seconds
+        return seconds >= 1 ? "\((seconds * 10).rounded() / 10) s" : "\(Int((seconds * 1000).rounded())) ms"
     }
 
     private func fail(reason: String, notify: Bool) {

@@ -1,6 +1,8 @@
 /// When a lane tries again to open a connection that broke (`--reconnect`): after 100 ms,
 /// then doubling to at most 5 s between tries, until `limit` has passed since the break
-/// with no success. A plain value: time comes in as arguments.
+/// with no success. The wait before a try is cut short so that the last one starts as
+/// `limit` runs out: the user's whole duration is tried, and giving up comes only after
+/// it (the last try may end a little later). A plain value: time comes in as arguments.
 struct ReconnectBackoff: Sendable, Equatable {
     static let firstDelay = Duration.milliseconds(100)
     static let longestDelay = Duration.seconds(5)
@@ -18,12 +20,16 @@ struct ReconnectBackoff: Sendable, Equatable {
         self.brokeAt = brokeAt
     }
 
-    /// The wait before the next try, or nil when the next try would start after `limit`.
+    /// The wait before the next try, or nil once `limit` has passed since the break.
     mutating func nextDelay(now: ContinuousClock.Instant) -> Duration? {
-        let wait = delay
-        guard now + wait <= brokeAt + limit else { return nil }
+        let deadline = brokeAt + limit
+        guard now < deadline else { return nil }
+        let wait = min(delay, deadline - now)
         attempts += 1
         delay = min(delay * 2, Self.longestDelay)
         return wait
     }
+
+    /// How long tries have gone on since the break.
+    func elapsed(now: ContinuousClock.Instant) -> Duration { now - brokeAt }
 }

@@ -2,7 +2,14 @@
 /// the aggregate completion rate, as a plain value: measurements in, decisions out. It
 /// reads no clock; the time comes with each measurement.
 ///
-/// The rule is a hill climb, one probe at a time:
+/// It starts with a first look: after two ticks at the starting size, a lane service time
+/// of a millisecond or more (`ServerShape`) means each request has a cost of its own, and
+/// the size goes straight up three rungs (to eight times the size). Two ticks there fit
+/// the server's fixed cost per request and per-connection rate, and the size jumps to the
+/// one that spends a fifth of each request's time on the fixed cost. On a light server
+/// the first look does nothing, and on one whose rate did not rise the step is taken back.
+///
+/// From there the rule is a hill climb, one probe at a time:
 /// - measure the current setting until the window is stable (`RateWindow`);
 /// - probe one step up (one more lane, or the next request size) and measure again;
 /// - keep the step when the rate rose by at least `gain` (5%), and try the next step of
@@ -29,6 +36,19 @@ struct AutoTuner: Sendable {
         var initialLanes: Int
         /// The sizes to choose from; the first is where it starts. One size: not tuned.
         var requestSizes: [UInt64]
+        /// Sizes above this are tried only once the first look found a fixed cost per
+        /// request: on light servers they never paid for their probes.
+        var ordinaryLargestSize: UInt64 = .max
+        /// A lane service time at least this long at the starting size: requests have a
+        /// cost of their own, and the first look steps up at once.
+        var slowServiceTime: Duration = .milliseconds(1)
+        /// Ticks the first look, and the step it takes, are measured over.
+        var firstLookSamples = 2
+        /// Rungs the first look's step goes up.
+        var firstLookRungs = 3
+        /// The share of a request's service time the size fitted from the first look
+        /// spends on bytes rather than on the fixed cost.
+        var efficiency = 0.8
         /// The smallest rise in rate that keeps a step.
         var gain = 0.05
         /// A rise or fall, while holding, that means conditions changed.
@@ -78,6 +98,23 @@ struct AutoTuner: Sendable {
         var applied: Bool
         /// For the request size: how many rungs the step went up.
         var rungs = 1
+        var kind = Kind.step
+
+        enum Kind: Sendable, Equatable {
+            /// One rung, or a lane.
+            case step
+            /// Two rungs, after a doubling that paid almost in proportion.
+            case leap
+            /// The first look's step, from this service time at the size before.
+            case firstLook(requestSize: UInt64, serviceTime: Duration)
+            /// The size the first look's fit chose.
+            case fitted
+        }
+
+        /// The smallest rise that keeps the probe.
+        func wanted(_ configuration: Configuration) -> Double {
+            kind == .leap ? configuration.leap : configuration.gain
+        }
     }
 
     private enum Phase: Sendable {
@@ -110,6 +147,10 @@ struct AutoTuner: Sendable {
     /// A lane kept on a noisy window read early (`probeIsClear`): the climb goes on, lanes
     /// first, once a fresh window has measured the new count; these words say why.
     private var laneKeptEarly: String?
+    /// The first look is still to come.
+    private var firstLookPending = true
+    /// The first look found a fixed cost per request: every size may be tried.
+    private var perRequestCostFound = false
 
     init(_ configuration: Configuration) {
         self.configuration = configuration
@@ -137,7 +178,10 @@ struct AutoTuner: Sendable {
         }
         guard let settleUntil else {
             lanes = measurement.lanes
-            restartWindow(now)
+            // No change to wait out: the first tick's rate is the pipelines filling, and a
+            // turnover read from it would be far too long.
+            window = RateWindow()
+            self.settleUntil = now + configuration.settle
             return []
         }
         if measurement.lanes != lanes {
@@ -152,8 +196,12 @@ struct AutoTuner: Sendable {
         }
         guard now >= settleUntil else { return [] }
         window.add(bytesPerSecond: measurement.bytesPerSecond, over: measurement.tick)
+        if firstLookPending, case .measuring = phase, window.samples.count >= configuration.firstLookSamples {
+            firstLookPending = false
+            if let decision = firstLook(now: now) { return [decision] }
+        }
         let stable = window.isStable(configuration.window)
-        guard stable || probeIsClear else { return [] }
+        guard stable || probeIsClear || firstLookStepIsMeasured else { return [] }
         let rate = window.bytesPerSecond
         // Read early, but as steady as a stable window: as good a baseline as one.
         let steady = stable || window.relativeError <= configuration.window.stableError
@@ -196,12 +244,46 @@ struct AutoTuner: Sendable {
     /// (a leap's, for a leap) and its own noise: kept early. A loss is never decided early.
     private var probeIsClear: Bool {
         guard case .probing(let probe) = phase, probe.baseline > 0, window.samples.count >= 3 else { return false }
-        let wanted = probe.dimension == .requestSize && probe.rungs > 1 ? configuration.leap : configuration.gain
+        let wanted = probe.wanted(configuration)
         // Only a gain: the first ticks after a step can be slow for a while (a server
         // warming up to larger requests, a new connection), and a step taken back early
         // stays taken back until the next periodic probe, 30 s on.
         let excess = window.bytesPerSecond / probe.baseline - 1 - wanted
         return excess >= max(configuration.clearMargin, 4 * window.relativeError)
+    }
+
+    /// The first look's step has its ticks: the fit needs no stable window, as its step
+    /// is far larger than the noise.
+    private var firstLookStepIsMeasured: Bool {
+        guard case .probing(let probe) = phase, case .firstLook = probe.kind else { return false }
+        return window.samples.count >= configuration.firstLookSamples
+    }
+
+    /// After the first ticks at the starting size: when a request costs a lane a
+    /// millisecond or more, steps up `firstLookRungs` at once to fit the server's shape.
+    private mutating func firstLook(now: Duration) -> TuningDecision? {
+        let rate = window.bytesPerSecond
+        guard canStep(.requestSize),
+              let service = ServerShape.serviceTime(requestSize: requestSize, lanes: lanes, bytesPerSecond: rate),
+              service >= configuration.slowServiceTime else { return nil }
+        let kind = Probe.Kind.firstLook(requestSize: requestSize, serviceTime: service)
+        return step(.requestSize, baseline: rate, now: now,
+                    prefix: "a request takes a lane \(Self.milliseconds(service)) at \(Self.size(requestSize))",
+                    rungs: configuration.firstLookRungs, kind: kind)
+    }
+
+    /// The first look's step paid: fit the server's shape and jump to the size it wants.
+    private mutating func fit(from first: (requestSize: UInt64, serviceTime: Duration), measured rate: Double,
+                              now: Duration, prefix: String) -> TuningDecision? {
+        guard let service = ServerShape.serviceTime(requestSize: requestSize, lanes: lanes, bytesPerSecond: rate),
+              let shape = ServerShape(first, (requestSize, service)) else { return nil }
+        perRequestCostFound = true
+        let target = shape.requestSize(among: configuration.requestSizes, efficiency: configuration.efficiency)
+        guard let index = configuration.requestSizes.firstIndex(of: target), index > sizeIndex else { return nil }
+        let perLane = shape.bytesPerSecond.isFinite ? ", \(Self.rate(shape.bytesPerSecond)) a lane" : ""
+        return step(.requestSize, baseline: rate, now: now,
+                    prefix: "\(prefix); the server spends \(Self.milliseconds(shape.perRequest)) per request\(perLane)",
+                    rungs: index - sizeIndex, kind: .fitted)
     }
 
     // MARK: Steps
@@ -240,15 +322,25 @@ struct AutoTuner: Sendable {
     private func canStep(_ dimension: Dimension) -> Bool {
         switch dimension {
         case .lanes: return laneMode == .auto && lanes < configuration.maximumLanes
-        case .requestSize: return sizeIndex + 1 < configuration.requestSizes.count
+        case .requestSize: return mayUse(sizeIndex + 1)
         }
     }
 
+    /// Whether the size at `index` exists and may be tried now.
+    private func mayUse(_ index: Int) -> Bool {
+        index < configuration.requestSizes.count
+            && (perRequestCostFound || configuration.requestSizes[index] <= configuration.ordinaryLargestSize)
+    }
+
+    /// A step up; `rungs` for a request-size step chosen by the first look or its fit
+    /// (otherwise one, or two while leaps pay).
     private mutating func step(_ dimension: Dimension, baseline: Double, now: Duration, prefix: String?,
-                               leaping: Bool? = nil) -> TuningDecision {
+                               leaping: Bool? = nil, rungs chosen: Int? = nil, kind chosenKind: Probe.Kind? = nil) -> TuningDecision {
+        firstLookPending = false
         let before = (lanes, requestSize)
         let decision: TuningDecision
         var rungs = 1
+        var kind = Probe.Kind.step
         switch dimension {
         case .lanes:
             lanes += 1
@@ -256,14 +348,20 @@ struct AutoTuner: Sendable {
                                       requestSizeAfter: requestSize, baselineBytesPerSecond: baseline,
                                       reason: Self.joined(prefix, "adding lane \(lanes) to see if it raises \(Self.rate(baseline))"))
         case .requestSize:
-            rungs = (leaping ?? leapsPay) && sizeIndex + 2 < configuration.requestSizes.count ? 2 : 1
+            if let chosen {
+                rungs = max(1, (1...chosen).last { mayUse(sizeIndex + $0) } ?? 1)
+                kind = chosenKind ?? .step
+            } else if (leaping ?? leapsPay) && mayUse(sizeIndex + 2) {
+                rungs = 2
+                kind = .leap
+            }
             sizeIndex += rungs
             decision = TuningDecision(action: .growRequestSize, lanesBefore: before.0, lanesAfter: lanes, requestSizeBefore: before.1,
                                       requestSizeAfter: requestSize, baselineBytesPerSecond: baseline,
                                       reason: Self.joined(prefix, "trying \(Self.size(requestSize)) requests to see if they raise \(Self.rate(baseline))"))
         }
         phase = .probing(Probe(dimension: dimension, baseline: baseline, startedAt: now, applied: dimension == .requestSize,
-                               rungs: rungs))
+                               rungs: rungs, kind: kind))
         restartWindow(now)
         lastDecision = decision
         return decision
@@ -274,11 +372,19 @@ struct AutoTuner: Sendable {
         let what = probe.dimension == .lanes ? "lane \(lanes)" : "\(Self.size(requestSize)) requests"
         let comparison = "\(Self.rate(probe.baseline)) → \(Self.rate(rate)), \(Self.percent(change))"
         let leapt = probe.dimension == .requestSize && probe.rungs > 1
-        let wanted = leapt ? configuration.leap : configuration.gain
+        let wanted = probe.wanted(configuration)
         if change >= wanted {
-            settled = []
-            if probe.dimension == .requestSize { leapsPay = change >= configuration.leap }
+            // A fitted size already spends at most a fifth of each request on the fixed
+            // cost: a doubling could add about a tenth, the noise of one window here, and
+            // its probe would cost a window. Lanes go on; sizes wait for a periodic probe.
+            settled = probe.kind == .fitted ? [.requestSize] : []
+            // After a fitted jump the next size is not a doubling that pays in proportion:
+            // the fit already chose where the fixed cost stops mattering.
+            if probe.dimension == .requestSize { leapsPay = probe.kind != .fitted && change >= configuration.leap }
             let prefix = "\(what) kept (\(comparison))"
+            if case .firstLook(let size, let service) = probe.kind {
+                if let jump = fit(from: (size, service), measured: rate, now: now, prefix: prefix) { return [jump] }
+            }
             guard early, probe.dimension == .lanes else { return climb(from: rate, now: now, prefix: prefix, preferring: probe.dimension) }
             // A window read early because it looked clearly better flatters the setting:
             // as the next probe's baseline it would make that probe look worse than it is.
@@ -310,7 +416,7 @@ struct AutoTuner: Sendable {
         restartWindow(now)
         // The rate before the probe still holds: go on from it without measuring again,
         // with the rung a leap skipped when it was one.
-        var next = leapt ? [step(.requestSize, baseline: probe.baseline, now: now, prefix: nil, leaping: false)]
+        var next = probe.kind == .leap ? [step(.requestSize, baseline: probe.baseline, now: now, prefix: nil, leaping: false)]
             : climb(from: probe.baseline, now: now, prefix: nil)
         if next.count == 1, next[0].action == .hold {
             // The take-back already says what happened; holding needs no second event.
@@ -378,6 +484,11 @@ struct AutoTuner: Sendable {
     static func percent(_ fraction: Double) -> String {
         let value = Int((fraction * 100).rounded())
         return value > 0 ? "+\(value)%" : "\(value)%"
+    }
+
+    static func milliseconds(_ duration: Duration) -> String {
+        let value = duration.seconds * 1000
+        return value >= 10 ? "\(Int(value.rounded())) ms" : "\((value * 10).rounded() / 10) ms"
     }
 
     static func size(_ bytes: UInt64) -> String {
