@@ -36,13 +36,14 @@ import Testing
     }
 
     static func simulate(seconds: Int, maximumLanes: Int = 16, initialLanes: Int = 4, tunesLanes: Bool = true,
-                         sizes: [UInt64] = [256 << 10], ordinaryLargestSize: UInt64 = .max, firstLook: Bool = true,
+                         sizes: [UInt64] = [256 << 10], ordinaryLargestSize: UInt64 = .max,
+                         largestFittedSize: UInt64 = .max, firstLook: Bool = true,
                          noise: Double = 0, seed: UInt64 = 1,
                          userAt: Duration? = nil, resumeAt: Duration? = nil, queueSeconds: Double = 0,
                          rate: (_ lanes: Int, _ requestSize: UInt64, _ time: Duration) -> Double) -> Run {
         var configuration = AutoTuner.Configuration(maximumLanes: maximumLanes, tunesLanes: tunesLanes,
                                                     initialLanes: initialLanes, requestSizes: sizes,
-                                                    ordinaryLargestSize: ordinaryLargestSize)
+                                                    ordinaryLargestSize: ordinaryLargestSize, largestFittedSize: largestFittedSize)
         if !firstLook { configuration.slowServiceTime = .seconds(86_400) }
         var tuner = AutoTuner(configuration)
         var run = Run()
@@ -268,6 +269,7 @@ import Testing
         let ladder = RequestSizeLadder(source: BlockConstraints(), destination: BlockConstraints(), queueSize: 16 << 20)
         #expect(ladder.sizes == AutoTunerTests.sizes + [16 << 20, 32 << 20])
         #expect(ladder.ordinaryLargestSize == 8 << 20)
+        #expect(ladder.largestFittedSize == 16 << 20)
         let deep = RequestSizeLadder(source: BlockConstraints(), destination: BlockConstraints(), queueSize: 64 << 20)
         #expect(deep.ordinaryLargestSize == 32 << 20)
         let shallow = RequestSizeLadder(source: BlockConstraints(), destination: BlockConstraints(), queueSize: 256 << 10)
@@ -376,6 +378,12 @@ extension FirstLookTests {
                                           ordinaryLargestSize: 8 << 20) { _, size, _ in
             Double(size) / (0.002 + Double(size) / 2e9)
         }
+        // The same at 3 ms per request wants 24 MB, but the fit stops at the queue's 16M.
+        let capped = AutoTunerTests.simulate(seconds: 10, maximumLanes: 1, initialLanes: 1, sizes: Self.ladder,
+                                             ordinaryLargestSize: 8 << 20, largestFittedSize: 16 << 20) { _, size, _ in
+            Double(size) / (0.003 + Double(size) / 2e9)
+        }
+        #expect(capped.decisions.filter { $0.decision.action == .growRequestSize }.map(\.decision.requestSizeAfter) == [2 << 20, 16 << 20])
         let grows = run.decisions.filter { $0.decision.action == .growRequestSize }
         #expect(grows.map(\.decision.requestSizeAfter) == [2 << 20, 16 << 20], "4 × 2 ms × 2 GB/s = 16.0 MB: the 16M rung (16.8 MB)")
         #expect(try #require(grows.last).at <= .seconds(1))

@@ -70,12 +70,13 @@ public final class CopyEngine: @unchecked Sendable {
         let alignment = UInt64(max(sourceConstraints.minimum, destinationConstraints.minimum))
         let maximum = UInt64(min(sourceConstraints.maximum, destinationConstraints.maximum))
         let requestSizes: [UInt64]
-        var ordinaryLargestSize = UInt64.max
+        var ordinaryLargestSize = UInt64.max, largestFittedSize = UInt64.max
         if options.autoRequestSize {
             let ladder = RequestSizeLadder(source: sourceConstraints, destination: destinationConstraints,
                                            queueSize: options.queueSize)
             requestSizes = ladder.sizes
             ordinaryLargestSize = ladder.ordinaryLargestSize
+            largestFittedSize = ladder.largestFittedSize
         } else {
             var requestSize = min(options.requestSize, maximum)
             requestSize -= requestSize % alignment
@@ -90,7 +91,7 @@ public final class CopyEngine: @unchecked Sendable {
         tuning = TuningState(tuner: AutoTuner(AutoTuner.Configuration(
             maximumLanes: autoLaneLimit, tunesLanes: options.autoLanes,
             initialLanes: max(1, min(options.connections, options.autoLanes ? autoLaneLimit : limit)),
-            requestSizes: requestSizes, ordinaryLargestSize: ordinaryLargestSize)))
+            requestSizes: requestSizes, ordinaryLargestSize: ordinaryLargestSize, largestFittedSize: largestFittedSize)))
         initialLanes = tuning.tuner.lanes
         var granularity = destination.discardsWrites ? 0 : options.sparseGranularity
         if granularity > 0, granularity % UInt64(destinationConstraints.minimum) != 0 {

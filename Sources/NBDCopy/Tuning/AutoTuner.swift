@@ -39,6 +39,8 @@ struct AutoTuner: Sendable {
         /// Sizes above this are tried only once the first look found a fixed cost per
         /// request: on light servers they never paid for their probes.
         var ordinaryLargestSize: UInt64 = .max
+        /// The first look's fit chooses among sizes up to this; a climb may go on past it.
+        var largestFittedSize: UInt64 = .max
         /// A lane service time at least this long at the starting size: requests have a
         /// cost of their own, and the first look steps up at once.
         var slowServiceTime: Duration = .milliseconds(1)
@@ -278,7 +280,8 @@ struct AutoTuner: Sendable {
         guard let service = ServerShape.serviceTime(requestSize: requestSize, lanes: lanes, bytesPerSecond: rate),
               let shape = ServerShape(first, (requestSize, service)) else { return nil }
         perRequestCostFound = true
-        let target = shape.requestSize(among: configuration.requestSizes, efficiency: configuration.efficiency)
+        let target = shape.requestSize(among: configuration.requestSizes.filter { $0 <= configuration.largestFittedSize },
+                                       efficiency: configuration.efficiency)
         guard let index = configuration.requestSizes.firstIndex(of: target), index > sizeIndex else { return nil }
         let perLane = shape.bytesPerSecond.isFinite ? ", \(Self.rate(shape.bytesPerSecond)) a lane" : ""
         return step(.requestSize, baseline: rate, now: now,

@@ -15,6 +15,10 @@ public struct RequestSizeLadder: Sendable, Equatable {
     /// request: half of `--queue-size`, or the first rung.
     public let ordinaryLargestSize: UInt64
 
+    /// The largest size the first look's fit jumps to: `--queue-size`. Past it a Python
+    /// plugin already lost a third of its rate (its own buffers grow with the request).
+    public let largestFittedSize: UInt64
+
     public static let startingSize: UInt64 = 256 << 10
     public static let largestSize: UInt64 = 32 << 20
 
@@ -36,6 +40,7 @@ public struct RequestSizeLadder: Sendable, Equatable {
         self.sizes = sizes
         let ordinary = max(queueSize / 2, Self.startingSize)
         ordinaryLargestSize = sizes.last { $0 <= ordinary } ?? sizes[0]
+        largestFittedSize = sizes.last { $0 <= max(queueSize, Self.startingSize) } ?? sizes[0]
     }
 
     private static func roundedDown(_ value: UInt64, to alignment: UInt64) -> UInt64 {
