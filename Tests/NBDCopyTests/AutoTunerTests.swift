@@ -375,18 +375,44 @@ extension FirstLookTests {
     /// then the fit's size, within the first second, and no size probe follows it soon.
     @Test func oneRequestAtATimeIsFittedAtOnce() throws {
         let run = AutoTunerTests.simulate(seconds: 10, maximumLanes: 1, initialLanes: 1, sizes: Self.ladder,
-                                          ordinaryLargestSize: 8 << 20) { _, size, _ in
+                                          ordinaryLargestSize: 8 << 20, largestFittedSize: 16 << 20) { _, size, _ in
             Double(size) / (0.002 + Double(size) / 2e9)
         }
+        let grows = run.decisions.filter { $0.decision.action == .growRequestSize }
+        #expect(grows.map(\.decision.requestSizeAfter) == [2 << 20, 16 << 20], "4 × 2 ms × 2 GB/s = 16.0 MB: the 16M rung (16.8 MB)")
+        #expect(try #require(grows.last).at <= .seconds(1))
+        #expect(run.finalRequestSize == 16 << 20)
         // The same at 3 ms per request wants 24 MB, but the fit stops at the queue's 16M.
         let capped = AutoTunerTests.simulate(seconds: 10, maximumLanes: 1, initialLanes: 1, sizes: Self.ladder,
                                              ordinaryLargestSize: 8 << 20, largestFittedSize: 16 << 20) { _, size, _ in
             Double(size) / (0.003 + Double(size) / 2e9)
         }
         #expect(capped.decisions.filter { $0.decision.action == .growRequestSize }.map(\.decision.requestSizeAfter) == [2 << 20, 16 << 20])
-        let grows = run.decisions.filter { $0.decision.action == .growRequestSize }
-        #expect(grows.map(\.decision.requestSizeAfter) == [2 << 20, 16 << 20], "4 × 2 ms × 2 GB/s = 16.0 MB: the 16M rung (16.8 MB)")
-        #expect(try #require(grows.last).at <= .seconds(1))
-        #expect(run.finalRequestSize == 16 << 20)
+        #expect(capped.finalRequestSize == 16 << 20, "no climb past the queue either")
+    }
+
+    /// A fit from a noisy window that underestimates the fixed cost lands low; the jump
+    /// pays far more than the fit promised, so sizes climb on to where the server wants.
+    @Test func aFitThatLandsLowClimbsOn() throws {
+        var tuner = AutoTuner(AutoTuner.Configuration(maximumLanes: 1, tunesLanes: false, initialLanes: 1,
+                                                      requestSizes: Self.ladder, ordinaryLargestSize: 8 << 20,
+                                                      largestFittedSize: 16 << 20))
+        var now = Duration.zero, size = tuner.requestSize
+        var sizes: [UInt64] = []
+        func rate(_ size: UInt64) -> Double { Double(size) / (0.002 + Double(size) / 1.5e9) }
+        while now < .seconds(20) {
+            now += .milliseconds(100)
+            // The first 2M window reads half its rate (the server's buffers warming up).
+            let noisy = size == 2 << 20 && now < .seconds(1) ? 0.45 : 1.0
+            for decision in tuner.observe(AutoTuner.Measurement(now: now, tick: .milliseconds(100),
+                                                                bytesPerSecond: rate(size) * noisy, lanes: 1))
+            where [.growRequestSize, .shrinkRequestSize].contains(decision.action) {
+                size = decision.requestSizeAfter
+                sizes.append(size)
+            }
+        }
+        #expect(sizes.first == 2 << 20)
+        #expect(sizes.count >= 3 && sizes[1] < 16 << 20, "the noisy fit lands low: \(sizes)")
+        #expect(size == 16 << 20, "and the climb goes on to the queue's size: \(sizes)")
     }
 }

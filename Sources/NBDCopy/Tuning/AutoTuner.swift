@@ -39,7 +39,7 @@ struct AutoTuner: Sendable {
         /// Sizes above this are tried only once the first look found a fixed cost per
         /// request: on light servers they never paid for their probes.
         var ordinaryLargestSize: UInt64 = .max
-        /// The first look's fit chooses among sizes up to this; a climb may go on past it.
+        /// Once it found one, the fit and the climb go up to this.
         var largestFittedSize: UInt64 = .max
         /// A lane service time at least this long at the starting size: requests have a
         /// cost of their own, and the first look steps up at once.
@@ -331,8 +331,8 @@ struct AutoTuner: Sendable {
 
     /// Whether the size at `index` exists and may be tried now.
     private func mayUse(_ index: Int) -> Bool {
-        index < configuration.requestSizes.count
-            && (perRequestCostFound || configuration.requestSizes[index] <= configuration.ordinaryLargestSize)
+        let limit = perRequestCostFound ? configuration.largestFittedSize : configuration.ordinaryLargestSize
+        return index < configuration.requestSizes.count && configuration.requestSizes[index] <= limit
     }
 
     /// A step up; `rungs` for a request-size step chosen by the first look or its fit
@@ -380,7 +380,9 @@ struct AutoTuner: Sendable {
             // A fitted size already spends at most a fifth of each request on the fixed
             // cost: a doubling could add about a tenth, the noise of one window here, and
             // its probe would cost a window. Lanes go on; sizes wait for a periodic probe.
-            settled = probe.kind == .fitted ? [.requestSize] : []
+            // Unless the jump paid half again: then the fit (two short, noisy windows)
+            // underestimated the fixed cost, and sizes climb on.
+            settled = probe.kind == .fitted && change < configuration.leap ? [.requestSize] : []
             // After a fitted jump the next size is not a doubling that pays in proportion:
             // the fit already chose where the fixed cost stops mattering.
             if probe.dimension == .requestSize { leapsPay = probe.kind != .fitted && change >= configuration.leap }
