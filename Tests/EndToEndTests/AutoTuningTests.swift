@@ -56,10 +56,15 @@ import Testing
         // One request at a time: larger requests are what helps here.
         let grown = log.events("auto").filter { $0.string("action") == "grow_request_size" }
         #expect(!grown.isEmpty, "\(result.stdout)")
-        // Each step doubles, or quadruples while a doubling paid in proportion (a leap).
-        #expect(grown.allSatisfy { event in
+        // The first look sees each request cost the lane milliseconds and goes up three
+        // rungs at once, then to the size its fit chose; any later step doubles, or
+        // quadruples while a doubling paid in proportion (a leap).
+        let firstLook = try #require(grown.first)
+        #expect(firstLook.string("reason")?.hasPrefix("a request takes a lane") == true, "\(firstLook.text)")
+        #expect(firstLook.uint("request_size_before") == 256 << 10 && firstLook.uint("request_size_after") == 2 << 20)
+        #expect(grown.dropFirst().allSatisfy { event in
             let before = event.uint("request_size_before") ?? 0, after = event.uint("request_size_after") ?? 0
-            return after == 2 * before || after == 4 * before
+            return event.string("reason")?.contains("per request") == true || after == 2 * before || after == 4 * before
         }, "\(grown.map(\.text))")
         #expect(try StatsSchema.violations(in: result.stdout).isEmpty)
     }

@@ -50,7 +50,10 @@ import Testing
         let slowOffset: UInt64 = 48 << 20
         let (source, folder) = try Self.sourceWithOneSlowRead(size: 64 * Self.mib, slowOffset: slowOffset, serialized: true)
         defer { source.stop(); folder.remove() }
-        let log = try Self.copy("-C", "4", "-R", "2", "--no-extents", "--interval", "100ms", source.uri, "null:")
+        // 256K requests fixed: auto's first look would take this slow server to 16M at
+        // once, and four requests are too few for a lane's pace to be judged.
+        let log = try Self.copy("-C", "4", "-R", "2", "--request-size", "256K", "--no-extents", "--interval", "100ms",
+                                source.uri, "null:")
         let stalledIDs = Set(log.events("stall").compactMap { $0.int("id") })
         #expect(stalledIDs.count == 1, "stalls on lanes \(stalledIDs)")
         #expect(log.events("stall").allSatisfy { $0.string("side") == "src" && $0.int("held") == 1 })
