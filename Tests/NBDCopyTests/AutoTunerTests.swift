@@ -344,7 +344,7 @@ import Testing
         #expect(first.at <= .milliseconds(500))
         let fitted = try #require(sizes.dropFirst().first)
         #expect(fitted.at <= .seconds(1))
-        #expect(fitted.decision.requestSizeAfter == 16 << 20, "4 × 5 ms × 600 MB/s = 12 MB: the next rung, past half the queue")
+        #expect(fitted.decision.requestSizeAfter == 32 << 20, "9 × 5 ms × 600 MB/s = 27 MB: the next rung, past half the queue")
         #expect(fitted.decision.reason.contains("per request"))
         let best = Self.serialized(16, 32 << 20, .zero)
         #expect(Self.serialized(run.finalLanes, run.finalRequestSize, .zero) >= 0.9 * best,
