@@ -283,7 +283,7 @@ struct ControlRun {
     /// After a copy ended: `ls` shows its result and its socket is gone.
     func expectDone(_ pid: pid_t, sourceLocation: SourceLocation = #_sourceLocation) throws {
         let entry = try list().first { $0["pid"] as? Int == Int(pid) }
-        #expect(entry?["state"] as? String == "done" && entry?["exit"] as? Int == 0, "\(entry ?? [:])",
+        #expect(entry?["state"] as? String == "done" && entry?["exit"] as? Int == 0 && entry?["mode"] as? String == "copy", "\(entry ?? [:])",
                 sourceLocation: sourceLocation)
         #expect(!FileManager.default.fileExists(atPath: socket(pid)), "socket removed", sourceLocation: sourceLocation)
         let result = try parseJSON(try String(contentsOfFile: "\(directory)/\(pid).result.json", encoding: .utf8))

@@ -189,3 +189,47 @@ extension ProxyEndToEndTests {
         }
     }
 }
+
+extension ProxyEndToEndTests {
+    /// `nbdtop ls --json`, parsed.
+    static func listing() throws -> [[String: Any]] {
+        let result = try nbdtop("ls", "--json")
+        guard result.status == 0,
+              let entries = try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [[String: Any]] else {
+            throw TestSupportError("ls --json: \(result.status) \(result.stdout) \(result.stderr)")
+        }
+        return entries
+    }
+
+    @Test func lsTellsAProxyFromACopyAndShowsWhatItRelays() throws {
+        // 64 MiB at 20 ms per 256 KiB read, one request at a time: about 5 s of relaying.
+        let source = try ServerProcess.nbdkit(["--filter=delay", "pattern", "64M", "rdelay=20ms"])
+        defer { source.stop() }
+        let proxy = try ProxyHarness(upstream: [source.uri])
+        defer { proxy.stop() }
+        let pid = Int(proxy.command.pid)
+        let client = try BackgroundCommand(["nbdcopy", "--requests=1", "--connections=1", proxy.uri, "null:"])
+        defer { client.stop() }
+        var running: [String: Any]?
+        #expect(proxy.command.waitUntil(timeout: .seconds(30)) {
+            running = (try? Self.listing())?.first { $0["pid"] as? Int == pid }
+            return (running?["clients"] as? Int ?? 0) >= 1 && (running?["bytes_done"] as? Int ?? 0) > 0
+        }, "\(running ?? [:])")
+        #expect(running?["mode"] as? String == "proxy")
+        #expect(running?["state"] as? String == "running")
+        #expect(running?["lanes"] == nil, "a proxy has clients, not lanes")
+        #expect(running?["dst"] as? String == source.uri)
+        let line = try nbdtop("ls").stdout.split(separator: "\n").first { $0.hasPrefix("\(pid) ") }.map(String.init)
+        #expect(line?.contains("  proxy  ") == true && line?.contains(" client") == true
+                && line?.contains(" relayed") == true && line?.hasSuffix("running") == true, "\(line ?? "no line")")
+        #expect(client.wait(timeout: .seconds(60)) == 0, "\(client.stderr)")
+        let (status, _) = try proxy.finish()
+        #expect(status == 143)
+        let ended = try Self.listing().first { $0["pid"] as? Int == pid }
+        #expect(ended?["mode"] as? String == "proxy" && ended?["state"] as? String == "done", "stopped as asked: \(ended ?? [:])")
+        #expect(ended?["exit"] as? Int == 143)
+        #expect(ended?["clients"] as? Int == 1, "\(ended ?? [:])")
+        #expect((ended?["bytes_done"] as? Int ?? 0) >= 64 << 20, "\(ended ?? [:])")
+        #expect(ended?["socket"] == nil)
+    }
+}

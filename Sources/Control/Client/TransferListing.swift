@@ -2,13 +2,26 @@
 import Glibc
 #endif
 
-/// One copy in the control folder, running or ended, as `nbdtop ls` shows it.
+/// One copy or proxy in the control folder, running or ended, as `nbdtop ls` shows it.
 public struct TransferSummary: Sendable {
     public enum State: String, Sendable {
         case running, done, failed
     }
 
+    /// What the process is: its start line's `"mode"`.
+    public enum Mode: String, Sendable {
+        /// `nbdtop copy` (or the nbdcopy stand-in): lanes, a size, an ETA.
+        case copy
+        /// `nbdtop proxy`: clients, and the bytes relayed between them and the upstream.
+        case proxy
+
+        init(_ value: JSONValue?) {
+            self = value?.string == Mode.proxy.rawValue ? .proxy : .copy
+        }
+    }
+
     public var pid: pid_t
+    public var mode: Mode
     public var state: State
     public var source: String
     public var destination: String
@@ -16,6 +29,8 @@ public struct TransferSummary: Sendable {
     public var bytesTotal: UInt64?
     public var bytesPerSecond: Double
     public var lanes: Int
+    /// A proxy's clients: connected now while it runs, all it had once it ended.
+    public var clients: Int?
     /// Seconds since the Unix epoch.
     public var started: Double?
     public var elapsedSeconds: Double
@@ -32,6 +47,7 @@ public struct TransferSummary: Sendable {
     public init(pid: pid_t, hello: JSONValue, socket: String) {
         let start = hello["start"] ?? .null, sample = hello["sample"] ?? .null
         self.pid = pid
+        mode = Mode(start["mode"] ?? hello["mode"])
         state = .running
         source = start["src"]?.string ?? "?"
         destination = start["dst"]?.string ?? "?"
@@ -39,6 +55,7 @@ public struct TransferSummary: Sendable {
         bytesTotal = sample["bytes_total"]?.uint ?? start["bytes_total"]?.uint
         bytesPerSecond = sample["rate_bps"]?.double ?? 0
         lanes = Int(sample["lanes"]?.int ?? start["lanes"]?.int ?? 0)
+        clients = mode == .proxy ? Int(sample["clients"]?.int ?? 0) : nil
         started = hello["started"]?.double
         elapsedSeconds = hello["t"]?.double ?? 0
         etaSeconds = sample["eta_s"]?.double
@@ -49,14 +66,18 @@ public struct TransferSummary: Sendable {
     /// An ended copy, from its result file.
     public init(pid: pid_t, result: JSONValue) {
         self.pid = pid
+        mode = Mode(result["mode"])
         let exit = result["exit"]?.int.flatMap { Int(exactly: $0) }
-        state = exit == 0 ? .done : .failed
+        // A proxy runs until it is stopped: Ctrl-C (130) and SIGTERM (143) end it as asked.
+        let stopped = mode == .proxy && (exit == 130 || exit == 143)
+        state = exit == 0 || stopped ? .done : .failed
         source = result["src"]?.string ?? "?"
         destination = result["dst"]?.string ?? "?"
         bytesDone = result["bytes_done"]?.uint ?? 0
         bytesTotal = result["bytes_total"]?.uint
         bytesPerSecond = 0
         lanes = Int(result["lanes"]?.int ?? 0)
+        clients = mode == .proxy ? Int(result["clients_total"]?.int ?? 0) : nil
         started = result["started"]?.double
         elapsedSeconds = result["elapsed_s"]?.double ?? 0
         etaSeconds = nil
@@ -71,13 +92,15 @@ public struct TransferSummary: Sendable {
         return bytesTotal == 0 ? 100 : Double(bytesDone) / Double(bytesTotal) * 100
     }
 
-    /// The object `nbdtop ls --json` prints for it.
+    /// The object `nbdtop ls --json` prints for it: a proxy has `clients` where a copy
+    /// has `lanes`, and `bytes_done` counts what it relayed.
     public var json: JSONValue {
         var members: [(String, JSONValue)] = [
-            ("pid", .int(Int64(pid))), ("state", .string(state.rawValue)),
+            ("pid", .int(Int64(pid))), ("mode", .string(mode.rawValue)), ("state", .string(state.rawValue)),
             ("src", .string(source)), ("dst", .string(destination)),
             ("bytes_done", .uint(bytesDone)), ("bytes_total", bytesTotal.map { .uint($0) } ?? .null),
-            ("rate_bps", .double(bytesPerSecond.rounded())), ("lanes", .int(Int64(lanes))),
+            ("rate_bps", .double(bytesPerSecond.rounded())),
+            clients.map { ("clients", .int(Int64($0))) } ?? ("lanes", .int(Int64(lanes))),
             ("started", started.map { .double(($0 * 1000).rounded() / 1000) } ?? .null),
             ("elapsed_s", .double((elapsedSeconds * 1000).rounded() / 1000)),
             ("eta_s", etaSeconds.map { .double($0) } ?? .null), ("paused", .bool(paused)),

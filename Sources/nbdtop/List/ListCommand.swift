@@ -1,20 +1,23 @@
 import ArgumentParser
 import Control
 
-/// `nbdtop ls`: the copies of this user that are running, then those that ended in the
-/// last 24 hours, from the control folder.
+/// `nbdtop ls`: the copies and proxies of this user that are running, then those that
+/// ended in the last 24 hours, from the control folder.
 struct ListCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "ls",
-        abstract: "List running copies, and the results of those that ended in the last 24 hours.",
+        abstract: "List running copies and proxies, and the results of those that ended in the last 24 hours.",
         discussion: """
             One line per copy: pid, source → destination, percent done, rate, lanes, elapsed time, ETA \\
-            and state (running, paused, done, failed). Running copies are asked over their control \\
+            and state (running, paused, done, failed). One line per proxy: pid, "proxy", where clients \\
+            connect → the upstream, clients (connected now; all it had, once ended), bytes relayed, \\
+            rate, elapsed time and state (a proxy stopped by Ctrl-C or SIGTERM is done). Running ones are asked over their control \\
             sockets in $XDG_RUNTIME_DIR/nbdtop (or /tmp/nbdtop-UID); ended copies are read from the \\
             PID.result.json they left there. Sockets of processes that are gone are removed.
 
-            --json prints an array of objects with pid, state (running, done or failed), src, dst, \\
-            bytes_done, bytes_total, rate_bps, lanes, started and ended (seconds since the epoch), \\
+            --json prints an array of objects with pid, mode (copy or proxy), state (running, done or \\
+            failed), src, dst, bytes_done (a proxy's: relayed), bytes_total, rate_bps, lanes (a \\
+            proxy's: clients), started and ended (seconds since the epoch), \\
             elapsed_s, eta_s, paused, exit (once ended) and socket (while running).
             """,
         aliases: ["list"]
@@ -41,8 +44,10 @@ struct ListCommand: AsyncParsableCommand {
         }
     }
 
-    /// `1234  SRC → DST  42.0%  10.5 MB/s  4 lanes  00:01:23  ETA 00:00:40  running`.
+    /// `1234  SRC → DST  42.0%  10.5 MB/s  4 lanes  00:01:23  ETA 00:00:40  running`, or
+    /// `1234  proxy  SRC → DST  2 clients  1.5 GB relayed  10.5 MB/s  00:01:23  running`.
     static func line(_ transfer: TransferSummary) -> String {
+        if let clients = transfer.clients { return proxyLine(transfer, clients: clients) }
         let percent = transfer.percent.map { Units.oneDecimal($0) + "%" } ?? "?"
         let eta = transfer.etaSeconds.map { "ETA " + Units.clock(.milliseconds(Int64($0 * 1000))) } ?? "ETA -"
         var state = transfer.state.rawValue
@@ -54,6 +59,18 @@ struct ListCommand: AsyncParsableCommand {
             "\(transfer.lanes) lane\(transfer.lanes == 1 ? "" : "s")",
             Units.clock(.milliseconds(Int64(transfer.elapsedSeconds * 1000))),
             transfer.state == .running ? eta : "ended", state,
+        ].joined(separator: "  ")
+    }
+
+    private static func proxyLine(_ transfer: TransferSummary, clients: Int) -> String {
+        var state = transfer.state.rawValue
+        if let exit = transfer.exitStatus, exit != 0 { state += " (exit \(exit))" }
+        let running = transfer.state == .running
+        return [
+            "\(transfer.pid)", "proxy", "\(transfer.source) → \(transfer.destination)",
+            "\(clients) client\(clients == 1 ? "" : "s")\(running ? "" : " in all")",
+            "\(Units.bytes(transfer.bytesDone)) relayed", running ? Units.rate(transfer.bytesPerSecond) : "-",
+            Units.clock(.milliseconds(Int64(transfer.elapsedSeconds * 1000))), state,
         ].joined(separator: "  ")
     }
 }
