@@ -29,8 +29,8 @@ public struct TransferSummary: Sendable {
     public var bytesTotal: UInt64?
     public var bytesPerSecond: Double
     public var lanes: Int
-    /// A proxy's clients: connected now while it runs, all it had once it ended.
-    public var clients: Int?
+    /// A proxy's clients: connected now while it runs, all it had once it ended (0 for a copy).
+    public var clients: Int
     /// Seconds since the Unix epoch.
     public var started: Double?
     public var elapsedSeconds: Double
@@ -55,7 +55,7 @@ public struct TransferSummary: Sendable {
         bytesTotal = sample["bytes_total"]?.uint ?? start["bytes_total"]?.uint
         bytesPerSecond = sample["rate_bps"]?.double ?? 0
         lanes = Int(sample["lanes"]?.int ?? start["lanes"]?.int ?? 0)
-        clients = mode == .proxy ? Int(sample["clients"]?.int ?? 0) : nil
+        clients = Int(sample["clients"]?.int ?? 0)
         started = hello["started"]?.double
         elapsedSeconds = hello["t"]?.double ?? 0
         etaSeconds = sample["eta_s"]?.double
@@ -77,7 +77,7 @@ public struct TransferSummary: Sendable {
         bytesTotal = result["bytes_total"]?.uint
         bytesPerSecond = 0
         lanes = Int(result["lanes"]?.int ?? 0)
-        clients = mode == .proxy ? Int(result["clients_total"]?.int ?? 0) : nil
+        clients = Int(result["clients_total"]?.int ?? 0)
         started = result["started"]?.double
         elapsedSeconds = result["elapsed_s"]?.double ?? 0
         etaSeconds = nil
@@ -100,7 +100,7 @@ public struct TransferSummary: Sendable {
             ("src", .string(source)), ("dst", .string(destination)),
             ("bytes_done", .uint(bytesDone)), ("bytes_total", bytesTotal.map { .uint($0) } ?? .null),
             ("rate_bps", .double(bytesPerSecond.rounded())),
-            clients.map { ("clients", .int(Int64($0))) } ?? ("lanes", .int(Int64(lanes))),
+            mode == .proxy ? ("clients", .int(Int64(clients))) : ("lanes", .int(Int64(lanes))),
             ("started", started.map { .double(($0 * 1000).rounded() / 1000) } ?? .null),
             ("elapsed_s", .double((elapsedSeconds * 1000).rounded() / 1000)),
             ("eta_s", etaSeconds.map { .double($0) } ?? .null), ("paused", .bool(paused)),

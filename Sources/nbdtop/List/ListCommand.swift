@@ -11,8 +11,8 @@ struct ListCommand: AsyncParsableCommand {
             One line per copy: pid, source → destination, percent done, rate, lanes, elapsed time, ETA \\
             and state (running, paused, done, failed). One line per proxy: pid, "proxy", where clients \\
             connect → the upstream, clients (connected now; all it had, once ended), bytes relayed, \\
-            rate, elapsed time and state (a proxy stopped by Ctrl-C or SIGTERM is done). Running ones are asked over their control \\
-            sockets in $XDG_RUNTIME_DIR/nbdtop (or /tmp/nbdtop-UID); ended copies are read from the \\
+            rate, elapsed time and state (a proxy stopped by Ctrl-C or SIGTERM is done). Running ones \\
+            are asked over their control sockets in $XDG_RUNTIME_DIR/nbdtop (or /tmp/nbdtop-UID); ended copies are read from the \\
             PID.result.json they left there. Sockets of processes that are gone are removed.
 
             --json prints an array of objects with pid, mode (copy or proxy), state (running, done or \\
@@ -47,30 +47,35 @@ struct ListCommand: AsyncParsableCommand {
     /// `1234  SRC → DST  42.0%  10.5 MB/s  4 lanes  00:01:23  ETA 00:00:40  running`, or
     /// `1234  proxy  SRC → DST  2 clients  1.5 GB relayed  10.5 MB/s  00:01:23  running`.
     static func line(_ transfer: TransferSummary) -> String {
-        if let clients = transfer.clients { return proxyLine(transfer, clients: clients) }
+        if transfer.mode == .proxy { return proxyLine(transfer) }
         let percent = transfer.percent.map { Units.oneDecimal($0) + "%" } ?? "?"
         let eta = transfer.etaSeconds.map { "ETA " + Units.clock(.milliseconds(Int64($0 * 1000))) } ?? "ETA -"
-        var state = transfer.state.rawValue
-        if transfer.paused { state = "paused" }
-        if let exit = transfer.exitStatus, exit != 0 { state += " (exit \(exit))" }
         return [
             "\(transfer.pid)", "\(transfer.source) → \(transfer.destination)", percent,
             transfer.state == .running ? Units.rate(transfer.bytesPerSecond) : "-",
             "\(transfer.lanes) lane\(transfer.lanes == 1 ? "" : "s")",
-            Units.clock(.milliseconds(Int64(transfer.elapsedSeconds * 1000))),
-            transfer.state == .running ? eta : "ended", state,
+            elapsed(transfer), transfer.state == .running ? eta : "ended", state(transfer),
         ].joined(separator: "  ")
     }
 
-    private static func proxyLine(_ transfer: TransferSummary, clients: Int) -> String {
-        var state = transfer.state.rawValue
-        if let exit = transfer.exitStatus, exit != 0 { state += " (exit \(exit))" }
-        let running = transfer.state == .running
+    private static func proxyLine(_ transfer: TransferSummary) -> String {
+        let running = transfer.state == .running, clients = transfer.clients
         return [
             "\(transfer.pid)", "proxy", "\(transfer.source) → \(transfer.destination)",
             "\(clients) client\(clients == 1 ? "" : "s")\(running ? "" : " in all")",
             "\(Units.bytes(transfer.bytesDone)) relayed", running ? Units.rate(transfer.bytesPerSecond) : "-",
-            Units.clock(.milliseconds(Int64(transfer.elapsedSeconds * 1000))), state,
+            elapsed(transfer), state(transfer),
         ].joined(separator: "  ")
+    }
+
+    private static func elapsed(_ transfer: TransferSummary) -> String {
+        Units.clock(.milliseconds(Int64(transfer.elapsedSeconds * 1000)))
+    }
+
+    /// `running`, `paused`, `done`, or `failed (exit 1)`: any non-zero exit is shown.
+    private static func state(_ transfer: TransferSummary) -> String {
+        let state = transfer.paused ? "paused" : transfer.state.rawValue
+        guard let exit = transfer.exitStatus, exit != 0 else { return state }
+        return state + " (exit \(exit))"
     }
 }
