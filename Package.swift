@@ -33,7 +33,7 @@ let package = Package(
         .target(
             name: "NBDCopy",
             dependencies: [
-                "NBD",
+                "NBD", "CMalloc",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
@@ -71,6 +71,8 @@ let package = Package(
         // No pkgConfig: its cflags are defines SwiftPM refuses with a warning on every
         // build; CNCurses.h sets what the wide API needs and the module map links it.
         .systemLibrary(name: "CNCurses"),
+        // glibc's mallopt, for `HeapPolicy`.
+        .systemLibrary(name: "CMalloc"),
         .target(
             name: "CNCursesShim",
             dependencies: ["CNCurses"]

@@ -1,5 +1,6 @@
 import ArgumentParser
 import NBD
+import NBDCopy
 
 #if canImport(Glibc)
 import Glibc
@@ -36,6 +37,7 @@ struct NBDTop: AsyncParsableCommand {
     static func main() async {
         // A closed stdout or socket must be an EPIPE error we report, not a silent death.
         signal(SIGPIPE, SIG_IGN)
+        HeapPolicy.keepFreedBuffersMapped(glibcTunables: getenv("GLIBC_TUNABLES").map { String(cString: $0) })
         if NBDCopyPersonality.isSelected(by: CommandLine.arguments.first ?? "") {
             await NBDCopyPersonality.main(Array(CommandLine.arguments.dropFirst()))
         }
