@@ -22,6 +22,8 @@ import Testing
         let result = try nbdtop(command, "--help")
         #expect(result.status == 0, "\(result.stderr)")
         #expect(result.stdout.contains("USAGE: nbdtop \(command)"), "\(result.stdout)")
+        // A `\\` where a line continuation was meant shows as a stray backslash.
+        #expect(!result.stdout.contains("\\"), "a stray backslash in the help:\n\(result.stdout)")
     }
 
     @Test(arguments: ["--version", "-V"])

@@ -120,6 +120,43 @@ import Glibc
         #expect(!screen.contains("q quit"), "the dashboard is gone:\n\(screen)")
     }
 
+    // MARK: Reconnecting
+
+    /// The source is killed with `--reconnect`: while it is down each of its rows shows
+    /// `recon<N>`, N the attempt; once it is back they are `active` again and the copy goes on.
+    @Test func aSourceThatIsDownShowsItsRowsReconnectingUntilItIsBack() throws {
+        let source = try ServerProcess.nbdkit(["pattern", "8G", "connection-rate=80M", "burstiness=0.1"],
+                                              filters: ["noextents", "rate"], options: ["-r"])
+        defer { source.stop() }
+        let run = try DashboardRun { folder in
+            ["copy", "-C", "2", "--reconnect", "60s", "--stats-json", folder.file("stats.jsonl"), source.uri, "null:"]
+        }
+        defer { run.stop() }
+        let terminal = run.terminal
+        try terminal.waitForScreen("the dashboard with bytes copied") { screen in
+            screen.contains("lanes 2/") && DashboardScreen(screen).sourceRows.contains { $0.bytes > 0 }
+        }
+        source.crash()
+        try terminal.waitForScreen("both source rows at a reconnect attempt") { screen in
+            let rows = DashboardScreen(screen).sourceRows
+            return rows.count == 2 && rows.allSatisfy { ($0.reconnectAttempt ?? 0) >= 1 }
+        }
+        try source.restart()
+        let back = try terminal.waitForScreen("both source rows active again") { screen in
+            let rows = DashboardScreen(screen).sourceRows
+            return rows.count == 2 && rows.allSatisfy { $0.state == "active" }
+        }
+        #expect(back.contains("lane 1 src reconnected") && back.contains("lane 2 src reconnected"), "the events say so:\n\(back)")
+        try terminal.type("q")
+        try terminal.waitForText("Stop the copy and quit?")
+        try terminal.type("y")
+        try terminal.waitForExit()
+        #expect(run.exitStatus == 130, "\(run.failureContext)")
+        run.expectTerminalRestored()
+        let events = try StatsLines.read(run.folder.file("stats.jsonl")).compactMap(\.event)
+        #expect(events.filter { $0 == "lane_reconnected" }.count == 2, "\(events)")
+    }
+
     // MARK: Stall
 
     /// One request on one connection takes 6 s; the connections answer in order
@@ -308,6 +345,10 @@ struct DashboardScreen {
         var bytes: Double
         /// The stall marker (⚠, or ! in ASCII) is in the row.
         var stalled: Bool
+        /// N of a `recon<N>` state; nil in any other.
+        var reconnectAttempt: Int? {
+            state.hasPrefix("recon") ? Int(state.dropFirst("recon".count)) : nil
+        }
         var line: String
     }
 
@@ -341,7 +382,8 @@ struct DashboardScreen {
         var words = line.split(separator: " ").map(String.init)
         if words.first == ">" { words.removeFirst() }
         if let first = words.first, first.hasPrefix(">") { words[0] = String(first.dropFirst()) }
-        guard words.count >= 3, let lane = Int(words[0]), states.contains(words[1]) else { return nil }
+        guard words.count >= 3, let lane = Int(words[0]),
+              states.contains(words[1]) || words[1].hasPrefix("recon") else { return nil }
         let bytes = words.compactMap(byteCount).last ?? -1
         let stalled = words.contains("⚠") || words.contains("!")
         return Row(lane: lane, state: words[1], bytes: bytes, stalled: stalled, line: line)

@@ -115,6 +115,81 @@ import Testing
         #expect(log.done?.int("exit") == 1)
     }
 
+    /// The destination is killed and does not come back, with `--reconnect` or without: the
+    /// copy fails naming it and says how far it got; the image behind the server is left
+    /// at its size, holding that prefix.
+    @Test(arguments: [nil, "2s"])
+    func aDestinationKilledForGoodFailsTheCopy(reconnect: String?) throws {
+        let size = 64 * Self.mib
+        let source = try ServerProcess.nbdkit(["pattern", String(size), "rate=32000000", "burstiness=0.1"],
+                                              filters: ["rate"], options: ["-r"])
+        defer { source.stop() }
+        let folder = try TemporaryDirectory(prefix: "nbdtop-dst-gone")
+        defer { folder.remove() }
+        let image = folder.file("dst.img")
+        #expect(FileManager.default.createFile(atPath: image, contents: nil))
+        #expect(truncate(image, off_t(size)) == 0)
+        let destination = try ServerProcess.nbdkit(["file", image])
+        defer { destination.stop() }
+        let copy = try CopyCommandTests.startedCopy(["-C", "2", "--interval", "100ms"] + (reconnect.map { ["--reconnect", $0] } ?? [])
+                                                    + [source.uri, destination.uri])
+        defer { copy.stop() }
+        destination.crash()
+        let status = copy.wait(timeout: .seconds(60))
+        #expect(status == 1, "exit \(String(describing: status)): \(copy.stderr)")
+        #expect(copy.stderr.contains(destination.socketPath), "names the destination: \(copy.stderr)")
+        if let reconnect {
+            #expect(copy.stderr.contains("could not reconnect: tried for \(reconnect.dropLast())."), "\(copy.stderr)")
+        }
+        let log = try StatsLog(copy.stdout)
+        #expect(log.done?.int("exit") == 1)
+        #expect(log.done?.bool("flushed") == false)
+        // "destination … is incomplete: the first N bytes (P%) arrived; it is left as it is, …"
+        let match = try #require(copy.stderr.firstMatch(of: /the first ([0-9]+) bytes.* arrived; it is left as it is/),
+                                 "says how far it got: \(copy.stderr)")
+        let prefix = try #require(UInt64(match.1))
+        #expect(prefix < size)
+        #expect(try ImageCheck.sizes(of: image).size == size, "the image keeps its size")
+        let mismatch = try ImageCheck.firstPatternMismatch(inFile: image)
+        #expect(mismatch.map { $0 >= prefix } ?? true, "the first \(prefix) bytes are the source's; a mismatch at \(String(describing: mismatch))")
+    }
+
+    enum RefusedWrite: String, CaseIterable, CustomTestStringConvertible {
+        /// nbdkit's error filter answers every write with EPERM.
+        case epermFromTheErrorFilter
+        /// A script (nbdkit's eval plugin) fails every write with EROFS, which nbdkit sends as EPERM.
+        case erofsFromAScript
+
+        var testDescription: String { rawValue }
+    }
+
+    /// A destination that refuses writes for good fails the copy at once, despite
+    /// `--retries`, with the server's error and the offset.
+    @Test(arguments: RefusedWrite.allCases)
+    func aDestinationThatRefusesWritesFailsAtOnce(refusal: RefusedWrite) throws {
+        let source = try ServerProcess.nbdkit(["pattern", "16M"], options: ["-r"])
+        defer { source.stop() }
+        let destination: ServerProcess
+        switch refusal {
+        case .epermFromTheErrorFilter:
+            destination = try ServerProcess.nbdkit(["memory", "16M", "error-pwrite=EPERM", "error-pwrite-rate=100%"],
+                                                   filters: ["error"])
+        case .erofsFromAScript:
+            destination = try ServerProcess.nbdkit(["eval", "get_size=echo 16M", "can_write=exit 0", "pread=head -c $3 /dev/zero",
+                                                    "pwrite=cat >/dev/null; echo 'EROFS read-only storage' >&2; exit 1"])
+        }
+        defer { destination.stop() }
+        let result = try nbdtop("copy", "--retries", "3", "--no-extents", "--stats-json", "-", source.uri, destination.uri,
+                                timeout: .seconds(60))
+        #expect(result.status == 1, "\(result.stderr)")
+        #expect(result.stderr.contains(destination.socketPath), "names the destination: \(result.stderr)")
+        #expect(result.stderr.contains("EPERM"), "\(result.stderr)")
+        #expect(result.stderr.range(of: #"offset [0-9]+"#, options: .regularExpression) != nil, "\(result.stderr)")
+        let log = try StatsLog(result.stdout)
+        #expect(log.events("retry").isEmpty, "a refused write was retried")
+        #expect(log.done?.int("exit") == 1)
+    }
+
     @Test func anExportThatChangedAcrossAReconnectFailsTheCopy() throws {
         let arguments = ["pattern", "64M", "rate=64000000", "burstiness=0.1"]
         let source = try ServerProcess.nbdkit(arguments, filters: ["rate"], options: ["-r"])

@@ -12,12 +12,12 @@ struct AttachCommand: AsyncParsableCommand {
         commandName: "attach",
         abstract: "Open the dashboard on a running copy.",
         discussion: """
-            PID is a copy's process id (its socket in $XDG_RUNTIME_DIR/nbdtop, or /tmp/nbdtop-UID); \\
-            PATH is a control socket. Without either, attaches to the only running copy; when several \\
+            PID is a copy's process id (its socket in $XDG_RUNTIME_DIR/nbdtop, or /tmp/nbdtop-UID); \
+            PATH is a control socket. Without either, attaches to the only running copy; when several \
             run, offers them to choose from, or lists them and exits 2 when not on a terminal.
 
-            Same keys as the copy's own dashboard, except: q detaches (the copy goes on, exit 0), and \\
-            S stops the copy (asks y/n). When the copy ends while attached, its summary is printed and \\
+            Same keys as the copy's own dashboard, except: q detaches (the copy goes on, exit 0), and \
+            S stops the copy (asks y/n). When the copy ends while attached, its summary is printed and \
             nbdtop exits with the copy's exit status.
             """
     )

@@ -8,16 +8,16 @@ struct ListCommand: AsyncParsableCommand {
         commandName: "ls",
         abstract: "List running copies and proxies, and the results of those that ended in the last 24 hours.",
         discussion: """
-            One line per copy: pid, source → destination, percent done, rate, lanes, elapsed time, ETA \\
-            and state (running, paused, done, failed). One line per proxy: pid, "proxy", where clients \\
-            connect → the upstream, clients (connected now; all it had, once ended), bytes relayed, \\
-            rate, elapsed time and state (a proxy stopped by Ctrl-C or SIGTERM is done). Running ones \\
-            are asked over their control sockets in $XDG_RUNTIME_DIR/nbdtop (or /tmp/nbdtop-UID); ended copies are read from the \\
+            One line per copy: pid, source → destination, percent done, rate, lanes, elapsed time, ETA \
+            and state (running, paused, done, failed). One line per proxy: pid, "proxy", where clients \
+            connect → the upstream, clients (connected now; all it had, once ended), bytes relayed, \
+            rate, elapsed time and state (a proxy stopped by Ctrl-C or SIGTERM is done). Running ones \
+            are asked over their control sockets in $XDG_RUNTIME_DIR/nbdtop (or /tmp/nbdtop-UID); ended copies are read from the \
             PID.result.json they left there. Sockets of processes that are gone are removed.
 
-            --json prints an array of objects with pid, mode (copy or proxy), state (running, done or \\
-            failed), src, dst, bytes_done (a proxy's: relayed), bytes_total, rate_bps, lanes (a \\
-            proxy's: clients), started and ended (seconds since the epoch), \\
+            --json prints an array of objects with pid, mode (copy or proxy), state (running, done or \
+            failed), src, dst, bytes_done (a proxy's: relayed), bytes_total, rate_bps, lanes (a \
+            proxy's: clients), started and ended (seconds since the epoch), \
             elapsed_s, eta_s, paused, exit (once ended) and socket (while running).
             """,
         aliases: ["list"]
