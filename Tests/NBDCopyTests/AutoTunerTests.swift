@@ -128,6 +128,27 @@ import Testing
         #expect(atTenSeconds > 1)
     }
 
+    /// A light server on a 2-core machine: the cores are the limit, so 2 lanes copy
+    /// fastest and each lane past them costs a tenth.
+    static func coreBound(_ lanes: Int, _ size: UInt64, _ time: Duration) -> Double {
+        lanes <= 2 ? Double(lanes) * 3e9 : (2..<lanes).reduce(6e9) { rate, _ in rate * 0.9 }
+    }
+
+    @Test func tooManyStartingLanesAreDroppedWhileThatPays() {
+        let run = Self.simulate(seconds: 60, initialLanes: 4, rate: Self.coreBound)
+        #expect(run.finalLanes == 2, "\(run.decisions.map(\.decision.reason))")
+        #expect(run.lanes.first { $0.at == .seconds(10) }?.count == 2)
+        // Three lanes fewer were tried: 3 and 2 were kept, 1 given back.
+        #expect(run.decisions.contains { $0.decision.action == .addLane && $0.decision.lanesAfter == 2 && $0.decision.reason.contains("given back") })
+        #expect(!run.decisions.contains { $0.decision.lanesAfter == 0 })
+    }
+
+    @Test func startingLanesAreNotDroppedWhereMoreLanesPaid() {
+        let run = Self.simulate(seconds: 60, initialLanes: 2, rate: Self.plateau)
+        #expect(run.finalLanes == 3)
+        #expect(!run.decisions.contains { $0.decision.reason.contains("fewer") })
+    }
+
     @Test func neverPassesTheLaneLimit() {
         let run = Self.simulate(seconds: 60, maximumLanes: 5, initialLanes: 1) { lanes, _, _ in Double(lanes) * 50e6 }
         #expect(run.mostLanes == 5)

@@ -21,6 +21,9 @@
 ///   doubling: per-request latency dominates), the next size step skips a rung. A leap is
 ///   kept only when it pays that much too; otherwise it is taken back and the rung it
 ///   skipped is tried on its own, so a peak between the two is not passed over;
+/// - when the first lane added did not help, no lane ever did, and there are several,
+///   one lane fewer is tried (and another while that pays): on a light server a small
+///   machine's cores, not the server, are the limit, and lanes beyond them only cost;
 /// - when neither kind helps, hold. While holding, a rate that moves by more than
 ///   `markedChange` (20%) in two windows in a row starts the climb again; otherwise one
 ///   probe every `probeInterval` (30 s) checks that the setting is still the best.
@@ -102,6 +105,8 @@ struct AutoTuner: Sendable {
         var applied: Bool
         /// For the request size: how many rungs the step went up.
         var rungs = 1
+        /// For lanes: the step was one lane fewer.
+        var fewer = false
         var kind = Kind.step
 
         enum Kind: Sendable, Equatable {
@@ -155,6 +160,10 @@ struct AutoTuner: Sendable {
     private var firstLookPending = true
     /// The first look found a fixed cost per request: every size may be tried.
     private var perRequestCostFound = false
+    /// A lane added was kept once: the starting count was not too many.
+    private var moreLanesPaid = false
+    /// One lane fewer was tried and taken back: the count is not too many either.
+    private var fewerLanesTried = false
 
     init(_ configuration: Configuration) {
         self.configuration = configuration
@@ -379,6 +388,12 @@ struct AutoTuner: Sendable {
         let leapt = probe.dimension == .requestSize && probe.rungs > 1
         let wanted = probe.wanted(configuration)
         if change >= wanted {
+            if probe.dimension == .lanes && !probe.fewer { moreLanesPaid = true }
+            if probe.fewer {
+                let prefix = "lane \(lanes + 1) dropped for good (\(comparison))"
+                guard lanes > 1 else { return climb(from: rate, now: now, prefix: prefix, preferring: .requestSize) }
+                return [stepFewer(baseline: rate, now: now, prefix: prefix)]
+            }
             // A fitted size already spends at most a fifth of each request on the fixed
             // cost: a doubling could add about a tenth, the noise of one window here, and
             // its probe would cost a window. Lanes go on; sizes wait for a periodic probe.
@@ -404,6 +419,7 @@ struct AutoTuner: Sendable {
         }
         leapsPay = false
         if !leapt { settled.insert(probe.dimension) }
+        if probe.fewer { return [givenBack(probe, measured: rate, now: now, comparison: comparison)] }
         let before = (lanes, requestSize)
         let action: TuningDecision.Action
         switch probe.dimension {
@@ -421,6 +437,9 @@ struct AutoTuner: Sendable {
         lastDecision = taken
         phase = .measuring
         restartWindow(now)
+        if probe.dimension == .lanes && !moreLanesPaid && !fewerLanesTried && lanes > 1 && laneMode == .auto {
+            return [taken, stepFewer(baseline: probe.baseline, now: now, prefix: nil)]
+        }
         // The rate before the probe still holds: go on from it without measuring again,
         // with the rung a leap skipped when it was one.
         var next = probe.kind == .leap ? [step(.requestSize, baseline: probe.baseline, now: now, prefix: nil, leaping: false)]
@@ -432,6 +451,36 @@ struct AutoTuner: Sendable {
         }
         next.insert(taken, at: 0)
         return next
+    }
+
+    /// One lane fewer, to see whether that raises `baseline`: the lane count the copy
+    /// started with may be more than the machine can serve.
+    private mutating func stepFewer(baseline: Double, now: Duration, prefix: String?) -> TuningDecision {
+        let before = lanes
+        lanes -= 1
+        let decision = TuningDecision(action: .dropLane, lanesBefore: before, lanesAfter: lanes, requestSizeBefore: requestSize,
+                                      requestSizeAfter: requestSize, baselineBytesPerSecond: baseline,
+                                      reason: Self.joined(prefix, "dropping lane \(before) to see if fewer raise \(Self.rate(baseline))"))
+        phase = .probing(Probe(dimension: .lanes, baseline: baseline, startedAt: now, applied: true, fewer: true))
+        restartWindow(now)
+        lastDecision = decision
+        return decision
+    }
+
+    /// One lane fewer did not pay: the lane comes back, and the next decision waits for a
+    /// window measured with it open (it takes a moment to connect).
+    private mutating func givenBack(_ probe: Probe, measured rate: Double, now: Duration, comparison: String) -> TuningDecision {
+        fewerLanesTried = true
+        let before = lanes
+        lanes += 1
+        let decision = TuningDecision(action: .addLane, lanesBefore: before, lanesAfter: lanes, requestSizeBefore: requestSize,
+                                      requestSizeAfter: requestSize, baselineBytesPerSecond: probe.baseline,
+                                      measuredBytesPerSecond: rate,
+                                      reason: "lane \(lanes) given back: \(before) lane\(before == 1 ? "" : "s") raised the rate under \(Self.percent(configuration.gain)) (\(comparison))")
+        phase = .measuring
+        restartWindow(now)
+        lastDecision = decision
+        return decision
     }
 
     private mutating func hold(reference: Double, windows: Int, since: Duration, changedWindows: Int,

@@ -2,9 +2,11 @@
 /// and after, the rates it compared, and why, for the `auto` event and the dashboard.
 public struct TuningDecision: Sendable, Equatable {
     public enum Action: String, Sendable, Equatable {
-        /// One more lane, to see whether it raises the rate.
+        /// One more lane, to see whether it raises the rate (or a lane dropped to see that
+        /// is given back).
         case addLane = "add_lane"
-        /// The last lane added is taken back: it did not raise the rate enough.
+        /// The last lane added is taken back, as it did not raise the rate enough; or one
+        /// lane fewer, to see whether that raises it (the starting count was too many).
         case dropLane = "drop_lane"
         /// Larger requests, to see whether they raise the rate.
         case growRequestSize = "grow_request_size"
