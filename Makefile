@@ -7,6 +7,7 @@
 #   make bench-seed  the qemu-devel multi-conn matrix (nbdcopy, qemu-img, nbdtop at 1/2/4)
 #   make fuzz    libFuzzer on the NBD client's reply and handshake parsing
 #   make sanitize  the NBD and copy tests under ThreadSanitizer, then AddressSanitizer
+#   make e2e-v2v  a real virt-v2v import through nbdtop, watched with ls and attach
 
 SWIFT ?= swift
 PREFIX ?= /usr/local
@@ -27,7 +28,7 @@ DEBIAN_PACKAGES := nbdkit nbdkit-plugin-python qemu-utils nbd-server libnbd-bin 
 DEBUG_BIN := .build/debug/nbdtop
 RELEASE_BIN := .build/release/nbdtop
 
-.PHONY: all deps build release test golden demo bench bench-proxy bench-seed bench-convergence fuzz sanitize install clean
+.PHONY: all deps build release test golden demo bench bench-proxy bench-seed bench-convergence fuzz sanitize e2e-v2v install clean
 
 all: build
 
@@ -89,6 +90,21 @@ bench-seed: deps release
 	  if [ "$$(id -u)" -eq 0 ]; then sudo=""; else sudo="sudo"; fi; \
 	  $$sudo apt-get update -q && DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -q nginx-light; }
 	Benchmarks/seed.py $(CURDIR)/$(RELEASE_BIN)
+
+## e2e-v2v: virt-v2v converts a small Debian guest built here, with nbdtop as its nbdcopy
+# (Tests/V2V/e2e-v2v.sh says what it checks). virt-v2v, its appliance's kernel and the
+# guest's tools are installed for this target only; the guest is cached in .build-v2v.
+V2V_PACKAGES := virt-v2v libguestfs-tools linux-image-amd64 supermin debootstrap
+e2e-v2v: deps release
+	@missing=""; \
+	for p in $(V2V_PACKAGES); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'install ok installed' || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" -eq 0 ]; then sudo=""; else sudo="sudo"; fi; \
+	  $$sudo apt-get update -q && DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -q $$missing; \
+	fi
+	Tests/V2V/e2e-v2v.sh $(CURDIR)/$(RELEASE_BIN)
 
 # Fuzzers: executables that replay files in ordinary builds; with -DFUZZING they only
 # define LLVMFuzzerTestOneInput and libFuzzer (shipped with the Swift toolchain) is main.
