@@ -53,10 +53,7 @@ import Glibc
                 "the newest lane is dropped when none is selected")
         try terminal.waitForText("lane 3 dropped")
 
-        try terminal.type("q")
-        try terminal.waitForText("Stop the copy and quit?")
-        try terminal.type("y")
-        try terminal.waitForExit()
+        try run.quitConfirmed()
 
         #expect(run.exitStatus == 130, "q y stops the copy as Ctrl-C does: \(run.failureContext)")
         run.expectTerminalRestored()
@@ -147,10 +144,7 @@ import Glibc
             return rows.count == 2 && rows.allSatisfy { $0.state == "active" }
         }
         #expect(back.contains("lane 1 src reconnected") && back.contains("lane 2 src reconnected"), "the events say so:\n\(back)")
-        try terminal.type("q")
-        try terminal.waitForText("Stop the copy and quit?")
-        try terminal.type("y")
-        try terminal.waitForExit()
+        try run.quitConfirmed()
         #expect(run.exitStatus == 130, "\(run.failureContext)")
         run.expectTerminalRestored()
         let events = try StatsLines.read(run.folder.file("stats.jsonl")).compactMap(\.event)
@@ -219,10 +213,7 @@ import Glibc
             let rows = DashboardScreen(screen).sourceRows
             return rows.count == 3 && !rows.contains(where: \.stalled)
         }
-        try terminal.type("q")
-        try terminal.waitForText("Stop the copy and quit?")
-        try terminal.type("y")
-        try terminal.waitForExit()
+        try run.quitConfirmed()
         #expect(run.exitStatus == 130, "\(run.failureContext)")
         run.expectTerminalRestored()
     }
@@ -240,10 +231,7 @@ import Glibc
         let servers = terminal.paneDescendants().filter { $0.commandLine.hasPrefix("nbdkit") }
         #expect(!servers.isEmpty, "the demo's captive nbdkit runs: \(terminal.paneDescendants())")
 
-        try terminal.type("q")
-        try terminal.waitForText("Stop the copy and quit?")
-        try terminal.type("y")
-        try terminal.waitForExit()
+        try run.quitConfirmed()
         #expect(run.exitStatus == 0, "\(run.failureContext)")
         run.expectTerminalRestored()
         let screen = try terminal.capture(history: true, joined: true)
@@ -299,6 +287,14 @@ final class DashboardRun: @unchecked Sendable {
     func stop() {
         terminal.stop()
         folder.remove()
+    }
+
+    /// `q`, then `y` at its prompt: the copy stops (exit 130) and the script ends.
+    func quitConfirmed() throws {
+        try terminal.type("q")
+        try terminal.waitForText("Stop the copy and quit?")
+        try terminal.type("y")
+        try terminal.waitForExit()
     }
 
     private func read(_ name: String) -> String {
