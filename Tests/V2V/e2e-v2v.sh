@@ -42,7 +42,8 @@ export XDG_RUNTIME_DIR=$work/run
 mkdir -m 700 "$XDG_RUNTIME_DIR"
 
 # --- The guest: Debian with a kernel, an initramfs and grub, on one MBR partition. ---
-guest=$cache/guest.img
+# The name carries the recipe's version: a changed recipe builds a new image.
+guest=$cache/guest-2.img
 if [ ! -s "$guest" ]; then
   [ "$(id -u)" = 0 ] || fail "building the guest needs root (debootstrap); or put an image at $guest"
   mirror=$(awk '/^URIs:/ { print $2; exit }' /etc/apt/sources.list.d/debian.sources 2>/dev/null || true)
@@ -54,9 +55,16 @@ if [ ! -s "$guest" ]; then
     "$suite" "$root" "$mirror" > "$work/debootstrap.log" 2>&1 || { tail -20 "$work/debootstrap.log"; fail "debootstrap"; }
   echo '/dev/sda1 / ext4 defaults 0 1' > "$root/etc/fstab"
   echo v2vguest > "$root/etc/hostname"
+  # virt-v2v rebuilds the initramfs with the virtio drivers it lists in
+  # /etc/initramfs-tools/modules. With Debian's MODULES=most that copies every module
+  # (hundreds of MB in the guest's /var/tmp, about 11 minutes under TCG) and filled the
+  # disk; MODULES=list takes only the listed ones and the few the guest boots from.
+  mkdir -p "$root/etc/initramfs-tools/conf.d"
+  echo MODULES=list > "$root/etc/initramfs-tools/conf.d/v2v-small.conf"
+  printf '%s\n' ext4 sd_mod ata_piix ahci virtio_blk virtio_scsi virtio_pci >> "$root/etc/initramfs-tools/modules"
   tar -C "$root" -cf "$work/root.tar" .
   rm -rf "$root"
-  virt-make-fs --format=raw --partition=mbr --type=ext4 --size=+200M "$work/root.tar" "$work/guest.img"
+  virt-make-fs --format=raw --partition=mbr --type=ext4 --size=+1G "$work/root.tar" "$work/guest.img"
   virt-customize -q -a "$work/guest.img" --run-command 'grub-install /dev/sda && update-grub'
   mv "$work/guest.img" "$guest"
   rm -f "$work/root.tar"
@@ -89,6 +97,8 @@ n=0 attached=""
 while kill -0 "$v2v" 2>/dev/null; do
   n=$((n + 1))
   "$bin" ls --json > "$work/ls-$n.json" 2>/dev/null || true
+  # Before virt-v2v starts its copy the list is empty: keep only the answers that say something.
+  [ "$(tr -d ' \n' < "$work/ls-$n.json")" != "[]" ] || rm -f "$work/ls-$n.json"
   if [ -z "$attached" ]; then
     attached=$(python3 -c 'import json,sys
 for c in json.load(open(sys.argv[1])):

@@ -1,0 +1,226 @@
+/// The climb: steps up (and one lane fewer), the probes that keep or take them back, and
+/// holding with its periodic probe.
+extension AutoTuner {
+    /// The probe's window already exceeds its baseline by far more than the gain asked for
+    /// (a leap's, for a leap) and its own noise: kept early. A loss is never decided early.
+    var probeIsClear: Bool {
+        guard case .probing(let probe) = phase, probe.baseline > 0, window.samples.count >= 3 else { return false }
+        let wanted = probe.wanted(configuration)
+        // Only a gain: the first ticks after a step can be slow for a while (a server
+        // warming up to larger requests, a new connection), and a step taken back early
+        // stays taken back until the next periodic probe, 30 s on.
+        let excess = window.bytesPerSecond / probe.baseline - 1 - wanted
+        return excess >= max(configuration.clearMargin, 4 * window.relativeError)
+    }
+
+    /// The open lanes are not what the tuner expects: a probed lane is still connecting (or
+    /// never opened), or a lane failed or a user changed the count.
+    mutating func laneCountDiffers(_ measurement: Measurement) -> [TuningDecision] {
+        if case .probing(let probe) = phase, probe.dimension == .lanes, !probe.applied, measurement.lanes + 1 == lanes {
+            guard measurement.now - probe.startedAt >= configuration.laneOpenTimeout else { return [] }
+            lanes = measurement.lanes
+            settled.insert(.lanes)
+            phase = .measuring
+            restartWindow(measurement.now)
+            return [decide(.hold, lanes: lanes, reason: "the lane added did not open; \(lanes) lane\(lanes == 1 ? "" : "s") stay")]
+        }
+        lanes = measurement.lanes
+        if case .probing = phase { phase = .measuring }
+        laneKeptEarly = nil
+        restartWindow(measurement.now)
+        return []
+    }
+
+    /// Takes the next step up after measuring `rate`, or holds.
+    mutating func climb(from rate: Double, now: Duration, prefix: String?, preferring preferred: Dimension? = nil) -> [TuningDecision] {
+        let order: [Dimension] = preferred == .lanes ? [.lanes, .requestSize] : [.requestSize, .lanes]
+        guard let dimension = order.first(where: { !settled.contains($0) && canStep($0) }) else {
+            leapsPay = false
+            phase = .holding(reference: rate, windows: 1, since: now, changedWindows: 0)
+            let reason = [prefix, "holding at \(lanes) lane\(lanes == 1 ? "" : "s"), \(Self.size(requestSize)) requests, \(Self.rate(rate))"]
+                .compactMap { $0 }.joined(separator: "; ")
+            return [decide(.hold, lanes: lanes, measured: rate, reason: reason)]
+        }
+        return [step(dimension, baseline: rate, now: now, prefix: prefix)]
+    }
+
+    func canStep(_ dimension: Dimension) -> Bool {
+        switch dimension {
+        case .lanes: return laneMode == .auto && lanes < configuration.maximumLanes
+        case .requestSize: return mayUse(sizeIndex + 1)
+        }
+    }
+
+    /// Whether the size at `index` exists and may be tried now.
+    func mayUse(_ index: Int) -> Bool {
+        let limit = perRequestCostFound ? configuration.largestFittedSize : configuration.ordinaryLargestSize
+        return index < configuration.requestSizes.count && configuration.requestSizes[index] <= limit
+    }
+
+    /// A step up; `rungs` for a request-size step chosen by the first look or its fit
+    /// (otherwise one, or two while leaps pay).
+    mutating func step(_ dimension: Dimension, baseline: Double, now: Duration, prefix: String?,
+                               leaping: Bool? = nil, rungs chosen: Int? = nil, kind chosenKind: Probe.Kind? = nil) -> TuningDecision {
+        firstLookPending = false
+        let before = (lanes, requestSize)
+        let decision: TuningDecision
+        var rungs = 1
+        var kind = Probe.Kind.step
+        switch dimension {
+        case .lanes:
+            lanes += 1
+            decision = TuningDecision(action: .addLane, lanesBefore: before.0, lanesAfter: lanes, requestSizeBefore: before.1,
+                                      requestSizeAfter: requestSize, baselineBytesPerSecond: baseline,
+                                      reason: Self.joined(prefix, "adding lane \(lanes) to see if it raises \(Self.rate(baseline))"))
+        case .requestSize:
+            if let chosen {
+                rungs = max(1, (1...chosen).last { mayUse(sizeIndex + $0) } ?? 1)
+                kind = chosenKind ?? .step
+            } else if (leaping ?? leapsPay) && mayUse(sizeIndex + 2) {
+                rungs = 2
+                kind = .leap
+            }
+            sizeIndex += rungs
+            decision = TuningDecision(action: .growRequestSize, lanesBefore: before.0, lanesAfter: lanes, requestSizeBefore: before.1,
+                                      requestSizeAfter: requestSize, baselineBytesPerSecond: baseline,
+                                      reason: Self.joined(prefix, "trying \(Self.size(requestSize)) requests to see if they raise \(Self.rate(baseline))"))
+        }
+        phase = .probing(Probe(dimension: dimension, baseline: baseline, startedAt: now, applied: dimension == .requestSize,
+                               rungs: rungs, kind: kind))
+        restartWindow(now)
+        lastDecision = decision
+        return decision
+    }
+
+    mutating func concludeProbe(_ probe: Probe, measured rate: Double, now: Duration, early: Bool) -> [TuningDecision] {
+        let change = probe.baseline > 0 ? rate / probe.baseline - 1 : (rate > 0 ? 1 : 0)
+        let what = probe.dimension == .lanes ? "lane \(lanes)" : "\(Self.size(requestSize)) requests"
+        let comparison = "\(Self.rate(probe.baseline)) → \(Self.rate(rate)), \(Self.percent(change))"
+        let leapt = probe.dimension == .requestSize && probe.rungs > 1
+        let wanted = probe.wanted(configuration)
+        if change >= wanted {
+            if probe.dimension == .lanes && !probe.fewer { moreLanesPaid = true }
+            if probe.fewer {
+                let prefix = "lane \(lanes + 1) dropped for good (\(comparison))"
+                guard lanes > 1 else { return climb(from: rate, now: now, prefix: prefix, preferring: .requestSize) }
+                return [stepFewer(baseline: rate, now: now, prefix: prefix)]
+            }
+            // A fitted size already spends at most a fifth of each request on the fixed
+            // cost: a doubling could add about a tenth, the noise of one window here, and
+            // its probe would cost a window. Lanes go on; sizes wait for a periodic probe.
+            // Unless the jump paid half again: then the fit (two short, noisy windows)
+            // underestimated the fixed cost, and sizes climb on.
+            settled = probe.kind == .fitted && change < configuration.leap ? [.requestSize] : []
+            // After a fitted jump the next size is not a doubling that pays in proportion:
+            // the fit already chose where the fixed cost stops mattering.
+            if probe.dimension == .requestSize { leapsPay = probe.kind != .fitted && change >= configuration.leap }
+            let prefix = "\(what) kept (\(comparison))"
+            if case .firstLook(let size, let service) = probe.kind {
+                if let jump = fit(from: (size, service), measured: rate, now: now, prefix: prefix) { return [jump] }
+            }
+            guard early, probe.dimension == .lanes else { return climb(from: rate, now: now, prefix: prefix, preferring: probe.dimension) }
+            // A window read early because it looked clearly better flatters the setting:
+            // as the next probe's baseline it would make that probe look worse than it is.
+            // The setting stays; a fresh window (no settle: nothing changed) measures it.
+            // Lanes only: a request-size climb is decided by large, lasting gains, and each
+            // extra window would cost a short copy on a slow server much of its time.
+            laneKeptEarly = prefix
+            phase = .measuring
+            return []
+        }
+        leapsPay = false
+        if !leapt { settled.insert(probe.dimension) }
+        if probe.fewer { return [givenBack(probe, measured: rate, now: now, comparison: comparison)] }
+        let before = (lanes, requestSize)
+        let action: TuningDecision.Action
+        switch probe.dimension {
+        case .lanes:
+            lanes -= 1
+            action = .dropLane
+        case .requestSize:
+            sizeIndex -= probe.rungs
+            action = .shrinkRequestSize
+        }
+        let taken = TuningDecision(action: action, lanesBefore: before.0, lanesAfter: lanes, requestSizeBefore: before.1,
+                                   requestSizeAfter: requestSize, baselineBytesPerSecond: probe.baseline,
+                                   measuredBytesPerSecond: rate,
+                                   reason: "\(what) taken back: under \(Self.percent(wanted)) more (\(comparison))")
+        lastDecision = taken
+        phase = .measuring
+        restartWindow(now)
+        if probe.dimension == .lanes && !moreLanesPaid && !fewerLanesTried && lanes > 1 && laneMode == .auto {
+            return [taken, stepFewer(baseline: probe.baseline, now: now, prefix: nil)]
+        }
+        // The rate before the probe still holds: go on from it without measuring again,
+        // with the rung a leap skipped when it was one.
+        var next = probe.kind == .leap ? [step(.requestSize, baseline: probe.baseline, now: now, prefix: nil, leaping: false)]
+            : climb(from: probe.baseline, now: now, prefix: nil)
+        if next.count == 1, next[0].action == .hold {
+            // The take-back already says what happened; holding needs no second event.
+            lastDecision = taken
+            return [taken]
+        }
+        next.insert(taken, at: 0)
+        return next
+    }
+
+    /// One lane fewer, to see whether that raises `baseline`: the lane count the copy
+    /// started with may be more than the machine can serve.
+    mutating func stepFewer(baseline: Double, now: Duration, prefix: String?) -> TuningDecision {
+        let before = lanes
+        lanes -= 1
+        let decision = TuningDecision(action: .dropLane, lanesBefore: before, lanesAfter: lanes, requestSizeBefore: requestSize,
+                                      requestSizeAfter: requestSize, baselineBytesPerSecond: baseline,
+                                      reason: Self.joined(prefix, "dropping lane \(before) to see if fewer raise \(Self.rate(baseline))"))
+        phase = .probing(Probe(dimension: .lanes, baseline: baseline, startedAt: now, applied: true, fewer: true))
+        restartWindow(now)
+        lastDecision = decision
+        return decision
+    }
+
+    /// One lane fewer did not pay: the lane comes back, and the next decision waits for a
+    /// window measured with it open (it takes a moment to connect).
+    mutating func givenBack(_ probe: Probe, measured rate: Double, now: Duration, comparison: String) -> TuningDecision {
+        fewerLanesTried = true
+        let before = lanes
+        lanes += 1
+        let decision = TuningDecision(action: .addLane, lanesBefore: before, lanesAfter: lanes, requestSizeBefore: requestSize,
+                                      requestSizeAfter: requestSize, baselineBytesPerSecond: probe.baseline,
+                                      measuredBytesPerSecond: rate,
+                                      reason: "lane \(lanes) given back: \(before) lane\(before == 1 ? "" : "s") raised the rate under \(Self.percent(configuration.gain)) (\(comparison))")
+        phase = .measuring
+        restartWindow(now)
+        lastDecision = decision
+        return decision
+    }
+
+    mutating func hold(reference: Double, windows: Int, since: Duration, changedWindows: Int,
+                               measured rate: Double, now: Duration) -> [TuningDecision] {
+        let change = reference > 0 ? rate / reference - 1 : 0
+        if abs(change) > configuration.markedChange {
+            if changedWindows + 1 < 2 {
+                phase = .holding(reference: reference, windows: windows, since: since, changedWindows: changedWindows + 1)
+                return []
+            }
+            settled = []
+            return climb(from: rate, now: now,
+                         prefix: "the rate changed \(Self.percent(change)) (\(Self.rate(reference)) → \(Self.rate(rate))): probing again")
+        }
+        let mean = (reference * Double(windows) + rate) / Double(windows + 1)
+        guard now - since >= configuration.probeInterval else {
+            phase = .holding(reference: mean, windows: windows + 1, since: since, changedWindows: 0)
+            return []
+        }
+        // One kind of step, alternating, unless only the other can move.
+        let preferred: Dimension = lastPeriodic == .lanes ? .requestSize : .lanes
+        let candidates = [preferred, preferred == .lanes ? .requestSize : .lanes].filter(canStep)
+        guard let dimension = candidates.first else {
+            phase = .holding(reference: mean, windows: windows + 1, since: now, changedWindows: 0)
+            return []
+        }
+        lastPeriodic = dimension
+        settled = [Dimension.lanes, .requestSize].filter { $0 != dimension }.reduce(into: []) { $0.insert($1) }
+        return [step(dimension, baseline: mean, now: now,
+                     prefix: "\(Int(configuration.probeInterval.seconds)) s since the last probe")]
+    }
+}

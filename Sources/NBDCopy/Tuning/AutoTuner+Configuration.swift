@@ -1,0 +1,61 @@
+/// What the tuner is given once (`Configuration`) and at every tick (`Measurement`).
+extension AutoTuner {
+    struct Configuration: Sendable {
+        var maximumLanes: Int
+        var tunesLanes: Bool
+        var initialLanes: Int
+        /// The sizes to choose from; the first is where it starts. One size: not tuned.
+        var requestSizes: [UInt64]
+        /// Sizes above this are tried only once the first look found a fixed cost per
+        /// request: on light servers they never paid for their probes.
+        var ordinaryLargestSize: UInt64 = .max
+        /// Once it found one, the fit and the climb go up to this.
+        var largestFittedSize: UInt64 = .max
+        /// A lane service time at least this long at the starting size: requests have a
+        /// cost of their own, and the first look steps up at once.
+        var slowServiceTime: Duration = .milliseconds(1)
+        /// Ticks the first look, and the step it takes, are measured over.
+        var firstLookSamples = 2
+        /// Rungs the first look's step goes up.
+        var firstLookRungs = 3
+        /// The share of a request's service time the size fitted from the first look
+        /// spends on bytes rather than on the fixed cost: 0.9 leaves the fixed cost 10%,
+        /// the margin by which a setting counts as near the best. The fit's bandwidth comes
+        /// from the first, warming requests and is low if anything, so it errs small.
+        var efficiency = 0.9
+        /// The smallest rise in rate that keeps a step.
+        var gain = 0.05
+        /// A rise or fall, while holding, that means conditions changed.
+        var markedChange = 0.2
+        /// A probe whose gain exceeds `gain` by this much (and four standard errors) is kept
+        /// before its window is stable: a doubling needs no long look.
+        var clearMargin = 0.1
+        /// A request-size step that raised the rate this much makes the next one skip a rung.
+        var leap = 0.5
+        /// Ticks this long after a change are not measured (pipelines refill), or longer:
+        /// until the work in flight at the change has turned over, up to `longestSettle`.
+        var settle: Duration = .milliseconds(200)
+        var longestSettle: Duration = .seconds(2)
+        /// While holding, at most one probe this often.
+        var probeInterval: Duration = .seconds(30)
+        /// A probed lane that has not opened after this long is given up.
+        var laneOpenTimeout: Duration = .seconds(5)
+        var window = RateWindow.Limits()
+    }
+
+    /// One tick's figures.
+    struct Measurement: Sendable {
+        /// Time since the copy started.
+        var now: Duration
+        /// How long the tick lasted.
+        var tick: Duration
+        /// Bytes completed per second over the tick.
+        var bytesPerSecond: Double
+        /// Lanes open now (not draining).
+        var lanes: Int
+        /// Bytes of copy work handed out and not completed: with a deep queue at a server
+        /// that answers in order, a change shows only once this has turned over.
+        var bytesInFlight: UInt64 = 0
+        var paused = false
+    }
+}

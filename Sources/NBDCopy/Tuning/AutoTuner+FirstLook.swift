@@ -1,0 +1,38 @@
+/// The first look: from the first ticks at the starting size, whether requests have a
+/// cost of their own, and the fit of the server's shape that picks the size to jump to.
+extension AutoTuner {
+    /// The first look's step has its ticks: the fit needs no stable window, as its step
+    /// is far larger than the noise.
+    var firstLookStepIsMeasured: Bool {
+        guard case .probing(let probe) = phase, case .firstLook = probe.kind else { return false }
+        return window.samples.count >= configuration.firstLookSamples
+    }
+
+    /// After the first ticks at the starting size: when a request costs a lane a
+    /// millisecond or more, steps up `firstLookRungs` at once to fit the server's shape.
+    mutating func firstLook(now: Duration) -> TuningDecision? {
+        let rate = window.bytesPerSecond
+        guard canStep(.requestSize),
+              let service = ServerShape.serviceTime(requestSize: requestSize, lanes: lanes, bytesPerSecond: rate),
+              service >= configuration.slowServiceTime else { return nil }
+        let kind = Probe.Kind.firstLook(requestSize: requestSize, serviceTime: service)
+        return step(.requestSize, baseline: rate, now: now,
+                    prefix: "a request takes a lane \(Self.milliseconds(service)) at \(Self.size(requestSize))",
+                    rungs: configuration.firstLookRungs, kind: kind)
+    }
+
+    /// The first look's step paid: fit the server's shape and jump to the size it wants.
+    mutating func fit(from first: (requestSize: UInt64, serviceTime: Duration), measured rate: Double,
+                              now: Duration, prefix: String) -> TuningDecision? {
+        guard let service = ServerShape.serviceTime(requestSize: requestSize, lanes: lanes, bytesPerSecond: rate),
+              let shape = ServerShape(first, (requestSize, service)) else { return nil }
+        perRequestCostFound = true
+        let target = shape.requestSize(among: configuration.requestSizes.filter { $0 <= configuration.largestFittedSize },
+                                       efficiency: configuration.efficiency)
+        guard let index = configuration.requestSizes.firstIndex(of: target), index > sizeIndex else { return nil }
+        let perLane = shape.bytesPerSecond.isFinite ? ", \(Self.rate(shape.bytesPerSecond)) a lane" : ""
+        return step(.requestSize, baseline: rate, now: now,
+                    prefix: "\(prefix); the server spends \(Self.milliseconds(shape.perRequest)) per request\(perLane)",
+                    rungs: index - sizeIndex, kind: .fitted)
+    }
+}
