@@ -28,7 +28,7 @@ DEBIAN_PACKAGES := nbdkit nbdkit-plugin-python qemu-utils nbd-server libnbd-bin 
 DEBUG_BIN := .build/debug/nbdtop
 RELEASE_BIN := .build/release/nbdtop
 
-.PHONY: all deps build release test golden demo bench bench-proxy bench-seed bench-convergence fuzz sanitize e2e-v2v install clean
+.PHONY: all deps build release test golden demo bench bench-proxy bench-seed bench-convergence bench-json fuzz sanitize e2e-v2v install clean
 
 all: build
 
@@ -82,6 +82,10 @@ bench-convergence: deps release
 ## bench-proxy: nbdcopy and qemu-img through nbdtop proxy against direct, on the same servers
 bench-proxy: deps release
 	Benchmarks/proxy.sh $(CURDIR)/$(RELEASE_BIN)
+
+## bench-json: the control protocol's JSON parser against FoundationEssentials' JSONDecoder
+bench-json:
+	Benchmarks/json-parse.sh
 
 ## bench-seed: the multi-conn matrix of the qemu-devel cover letter (SIZE, RUNS, SERVERS);
 # nginx (for the curl case) is installed for this target only.

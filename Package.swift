@@ -6,6 +6,7 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .library(name: "NBD", targets: ["NBD"]),
+        .library(name: "Telemetry", targets: ["Telemetry"]),
         .library(name: "NBDCopy", targets: ["NBDCopy"]),
         .library(name: "Control", targets: ["Control"]),
         .library(name: "NBDProxy", targets: ["NBDProxy"]),
@@ -30,10 +31,22 @@ let package = Package(
                 .product(name: "NIOTLS", package: "swift-nio"),
             ]
         ),
+        // What a transfer reports: snapshots, events, the stall and slow-request detectors,
+        // rate windows and the JSON-lines encoding. The copy engine, the proxy, the control
+        // socket and the dashboard all speak it; it knows none of them.
+        .target(
+            name: "Telemetry",
+            dependencies: [
+                "NBD",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "DequeModule", package: "swift-collections"),
+                .product(name: "Histogram", package: "hdrhistogram-swift"),
+            ]
+        ),
         .target(
             name: "NBDCopy",
             dependencies: [
-                "NBD", "CMalloc",
+                "NBD", "Telemetry", "CMalloc",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
@@ -45,7 +58,7 @@ let package = Package(
         .target(
             name: "NBDProxy",
             dependencies: [
-                "NBD", "NBDCopy", "Control",
+                "NBD", "Telemetry", "Control",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
             ]
@@ -53,7 +66,7 @@ let package = Package(
         .executableTarget(
             name: "nbdtop",
             dependencies: [
-                "NBD", "NBDCopy", "NBDProxy", "Dashboard", "Control",
+                "NBD", "Telemetry", "NBDCopy", "NBDProxy", "Dashboard", "Control",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -64,6 +77,7 @@ let package = Package(
         .target(
             name: "Control",
             dependencies: [
+                "Telemetry",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
             ]
@@ -79,7 +93,7 @@ let package = Package(
         ),
         .target(
             name: "Dashboard",
-            dependencies: ["NBDCopy", "CNCurses", "CNCursesShim"]
+            dependencies: ["Telemetry", "CNCurses", "CNCursesShim"]
         ),
         .target(
             name: "NBDTestSupport",
@@ -97,6 +111,10 @@ let package = Package(
                 .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
             ]
+        ),
+        .testTarget(
+            name: "TelemetryTests",
+            dependencies: ["Telemetry", "NBD", .product(name: "NIOCore", package: "swift-nio")]
         ),
         .testTarget(
             name: "NBDCopyTests",
@@ -126,7 +144,7 @@ let package = Package(
         ),
         .testTarget(
             name: "DashboardTests",
-            dependencies: ["Dashboard", "NBDCopy"],
+            dependencies: ["Dashboard", "Telemetry"],
             // Golden grids are read from the source tree by path, not bundled.
             exclude: ["Golden"]
         ),
@@ -141,7 +159,7 @@ let package = Package(
         // The command line's own pure parts (the attach decoder against the encoder).
         .testTarget(
             name: "nbdtopTests",
-            dependencies: ["nbdtop", "NBDCopy", "Control"]
+            dependencies: ["nbdtop", "Telemetry", "NBDCopy", "Control"]
         ),
         .testTarget(
             name: "EndToEndTests",

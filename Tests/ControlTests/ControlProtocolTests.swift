@@ -2,6 +2,7 @@ import Control
 import NIOCore
 import NIOEmbedded
 import Testing
+import Telemetry
 
 /// The framing and the commands of the control protocol, without a socket.
 @Suite struct ControlProtocolTests {

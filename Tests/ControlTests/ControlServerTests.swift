@@ -2,6 +2,7 @@ import Control
 import NBDTestSupport
 import Testing
 
+import Telemetry
 #if canImport(Glibc)
 import Glibc
 #endif

@@ -1,5 +1,5 @@
+@testable import Telemetry
 import Testing
-@testable import NBDCopy
 @testable import Dashboard
 
 @Suite("Colour depth and mapping")

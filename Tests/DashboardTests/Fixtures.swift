@@ -1,5 +1,5 @@
-@testable import NBDCopy
 import Dashboard
+@testable import Telemetry
 
 /// Snapshots built by hand for the render tests.
 enum Fixtures {

@@ -1,5 +1,5 @@
+@testable import Telemetry
 import Testing
-@testable import NBDCopy
 @testable import Dashboard
 
 /// The main layouts, whole grid against golden files (text and attributes). Fixtures are

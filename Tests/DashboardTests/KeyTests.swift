@@ -1,5 +1,5 @@
+@testable import Telemetry
 import Testing
-@testable import NBDCopy
 @testable import Dashboard
 
 @Suite("One key table drives dispatch, help and footer")

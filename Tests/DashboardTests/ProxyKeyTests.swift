@@ -1,5 +1,5 @@
+@testable import Telemetry
 import Testing
-@testable import NBDCopy
 @testable import Dashboard
 
 @Suite("Over a proxy, the key table holds only the proxy's keys")

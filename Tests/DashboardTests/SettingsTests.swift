@@ -1,5 +1,5 @@
+@testable import Telemetry
 import Testing
-@testable import NBDCopy
 @testable import Dashboard
 
 @Suite("nbdtop.conf: the dashboard's saved choices")

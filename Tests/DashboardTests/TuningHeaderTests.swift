@@ -1,5 +1,5 @@
+@testable import Telemetry
 import Testing
-@testable import NBDCopy
 @testable import Dashboard
 
 /// The header says how lanes are chosen and the tuner's last decision in words.

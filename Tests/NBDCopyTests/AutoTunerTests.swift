@@ -1,6 +1,7 @@
 import Testing
 
 @testable import NBDCopy
+import Telemetry
 
 /// The auto-tuner on synthetic servers: each is a function from (lanes, request size,
 /// time) to the aggregate rate, sampled every 100 ms as the engine does, with the tuner's

@@ -5,6 +5,7 @@ import NBDTestSupport
 import NIOCore
 import NIOPosix
 import Testing
+import Telemetry
 
 /// The copy engine's API against real servers: lanes added and dropped mid-copy, a lane
 /// whose connection is cut, and the multi-conn limit.

@@ -1,5 +1,6 @@
 @testable import NBDCopy
 import Testing
+import Telemetry
 
 /// The copy's lifecycle driven input by input, without servers: each test checks the
 /// actions an input returns and the result the copy ends with.

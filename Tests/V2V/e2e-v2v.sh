@@ -43,7 +43,7 @@ mkdir -m 700 "$XDG_RUNTIME_DIR"
 
 # --- The guest: Debian with a kernel, an initramfs and grub, on one MBR partition. ---
 # The name carries the recipe's version: a changed recipe builds a new image.
-guest=$cache/guest-2.img
+guest=$cache/guest-3.img
 if [ ! -s "$guest" ]; then
   [ "$(id -u)" = 0 ] || fail "building the guest needs root (debootstrap); or put an image at $guest"
   mirror=$(awk '/^URIs:/ { print $2; exit }' /etc/apt/sources.list.d/debian.sources 2>/dev/null || true)
@@ -62,6 +62,9 @@ if [ ! -s "$guest" ]; then
   mkdir -p "$root/etc/initramfs-tools/conf.d"
   echo MODULES=list > "$root/etc/initramfs-tools/conf.d/v2v-small.conf"
   printf '%s\n' ext4 sd_mod ata_piix ahci virtio_blk virtio_scsi virtio_pci >> "$root/etc/initramfs-tools/modules"
+  # Data that is not zero, so the disk copy lasts long enough to be watched (an empty
+  # guest copies in about a second: mostly holes).
+  head -c 2G /dev/urandom > "$root/var/filler"
   tar -C "$root" -cf "$work/root.tar" .
   rm -rf "$root"
   virt-make-fs --format=raw --partition=mbr --type=ext4 --size=+1G "$work/root.tar" "$work/guest.img"
@@ -76,11 +79,28 @@ mkdir -p "$work/personality" "$work/bin" "$work/out"
 ln -s "$bin" "$work/personality/nbdcopy"
 cat > "$work/bin/nbdcopy" <<WRAP
 #!/bin/sh
-# virt-v2v's nbdcopy: nbdtop under that name, then the real one from the same source.
+# virt-v2v's nbdcopy: nbdtop under that name, watched by \`nbdtop attach\` in a private
+# tmux from the moment \`nbdtop ls\` lists it until it ends; then the real nbdcopy copies
+# the same source into a reference.
 printf '%s\n' "\$*" >> "$work/nbdcopy.args"
-"$work/personality/nbdcopy" "\$@" || exit \$?
-for word in "\$@"; do case \$word in -*) ;; *) source=\$word; break ;; esac; done
 n=\$(wc -l < "$work/nbdcopy.args")
+"$work/personality/nbdcopy" "\$@" &
+copy=\$!
+attached="" frame=0
+while kill -0 \$copy 2>/dev/null; do
+  if [ -z "\$attached" ] && "$bin" ls --json 2>/dev/null | grep -q "\"pid\": *\$copy,"; then
+    attached=\$copy
+    tmux -S "$tmux_socket" -f /dev/null new-session -d -x 160 -y 40 \\
+      "env TERM=xterm-256color LANG=C.UTF-8 XDG_RUNTIME_DIR=$XDG_RUNTIME_DIR $bin attach \$copy; sleep 30"
+  fi
+  if [ -n "\$attached" ]; then
+    frame=\$((frame + 1))
+    tmux -S "$tmux_socket" capture-pane -p > "$work/attach-\$n-\$frame.txt" 2>/dev/null || true
+  fi
+  sleep 0.1
+done
+wait \$copy || exit \$?
+for word in "\$@"; do case \$word in -*) ;; *) source=\$word; break ;; esac; done
 exec "$real_nbdcopy" "\$source" "$work/reference-\$n.img"
 WRAP
 chmod +x "$work/bin/nbdcopy"
@@ -91,26 +111,13 @@ PATH=$work/bin:$PATH virt-v2v -v -x -i disk "$guest" -o local -os "$work/out" -o
   > "$work/v2v.log" 2>&1 &
 v2v=$!
 
-# Every half second: what `nbdtop ls --json` says; the first time a copy runs, an
-# `nbdtop attach` to it in a private tmux, its screen captured until the copy ends.
-n=0 attached=""
+# Every half second, what `nbdtop ls --json` says (the wrapper above runs the attach).
+n=0
 while kill -0 "$v2v" 2>/dev/null; do
   n=$((n + 1))
   "$bin" ls --json > "$work/ls-$n.json" 2>/dev/null || true
   # Before virt-v2v starts its copy the list is empty: keep only the answers that say something.
-  [ "$(tr -d ' \n' < "$work/ls-$n.json")" != "[]" ] || rm -f "$work/ls-$n.json"
-  if [ -z "$attached" ]; then
-    attached=$(python3 -c 'import json,sys
-for c in json.load(open(sys.argv[1])):
-    if c.get("mode") == "copy" and c.get("state") == "running": print(c["pid"]); break' "$work/ls-$n.json" 2>/dev/null || true)
-    if [ -n "$attached" ]; then
-      tmux -S "$tmux_socket" -f /dev/null new-session -d -x 160 -y 40 \
-        "env TERM=xterm-256color LANG=C.UTF-8 XDG_RUNTIME_DIR=$XDG_RUNTIME_DIR $bin attach $attached; sleep 30"
-    fi
-  fi
-  if [ -n "$attached" ] && kill -0 "$attached" 2>/dev/null; then
-    tmux -S "$tmux_socket" capture-pane -p > "$work/attach-$n.txt" 2>/dev/null || true
-  fi
+  [ "$(tr -d ' \n\t' < "$work/ls-$n.json")" != "[]" ] || rm -f "$work/ls-$n.json"
   sleep 0.5
 done
 wait "$v2v" || { tail -30 "$work/v2v.log"; fail "virt-v2v failed (log above)"; }

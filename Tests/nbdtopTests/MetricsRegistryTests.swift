@@ -1,7 +1,7 @@
 import NBD
-@testable import NBDCopy
 import Testing
 @testable import nbdtop
+@testable import Telemetry
 
 /// The Prometheus registry set from frames: totals become counters, the new round trips of
 /// each frame go into the histogram exactly, and series of ended lanes stay.

@@ -2,6 +2,7 @@ import Control
 import NBDCopy
 import Testing
 @testable import nbdtop
+import Telemetry
 
 /// `nbdtop attach` to a proxy: its sample lines decode into what the proxy's own
 /// dashboard draws.

@@ -2,6 +2,7 @@ import Control
 import NBDCopy
 import Testing
 @testable import nbdtop
+import Telemetry
 
 /// `nbdtop attach` draws what it decodes from the control socket's lines: decoding a line
 /// `StatsJSON` wrote gives back what was written.

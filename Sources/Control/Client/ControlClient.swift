@@ -1,5 +1,6 @@
 import NIOCore
 import NIOPosix
+import Telemetry
 
 /// The client side of a control socket, for `ls` and `attach`.
 public enum ControlClient {

@@ -1,3 +1,4 @@
+import Telemetry
 /// A command a control client sends, one JSON object per line:
 /// `{"cmd":"add_lane"}`, `{"cmd":"drop_lane","id":N}` (the newest lane when `id` is
 /// absent), `{"cmd":"auto_lanes"}` (tune lanes again after a manual change), `{"cmd":"pause"}`, `{"cmd":"resume"}`, `{"cmd":"stop"}`,

@@ -1,5 +1,6 @@
 import NIOCore
 import Synchronization
+import Telemetry
 
 /// The clients of one control socket, and what they are sent: a `hello` when they
 /// connect, then every event line as it is published and a sample at each client's own

@@ -1,3 +1,4 @@
+import Telemetry
 /// What a control socket serves and steers: a running copy (or, later, a proxy).
 ///
 /// The target encodes its own figures (the same objects as its `--stats-json` lines), so

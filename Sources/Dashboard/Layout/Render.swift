@@ -1,4 +1,4 @@
-import NBDCopy
+import Telemetry
 
 /// Draws the whole dashboard for one snapshot: a pure function of its inputs, so tests
 /// read the result cell by cell and the terminal layer only copies it out.

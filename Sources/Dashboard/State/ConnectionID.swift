@@ -1,4 +1,4 @@
-import NBDCopy
+import Telemetry
 
 /// Names one connection: its lane and side. Selection is kept by id, not by row, so it
 /// stays on the same connection as rows come and go.

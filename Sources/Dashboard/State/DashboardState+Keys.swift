@@ -1,4 +1,4 @@
-import NBDCopy
+import Telemetry
 
 extension DashboardState {
     /// Handles one key press against the latest snapshot; returns what the program must do

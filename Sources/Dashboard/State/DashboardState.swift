@@ -1,4 +1,4 @@
-import NBDCopy
+import Telemetry
 
 /// What the dashboard itself holds between frames: selection, freeze, help, the quit
 /// question, refresh rate, theme choice and the event log. The copy's figures are not

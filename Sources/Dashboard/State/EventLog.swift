@@ -1,4 +1,4 @@
-import NBDCopy
+import Telemetry
 
 /// How an event-pane line is coloured.
 public enum EventSeverity: Sendable, Equatable {

@@ -1,4 +1,4 @@
-import NBDCopy
+import Telemetry
 
 /// The connection table's order, htop-style: a column to sort by and a direction.
 /// Rows stay grouped by side; ties keep lane order.

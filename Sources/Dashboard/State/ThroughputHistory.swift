@@ -1,4 +1,4 @@
-import NBDCopy
+import Telemetry
 
 /// The copy's aggregate rate over the whole transfer, for the throughput chart, in a
 /// bounded amount of memory: time is cut into buckets of `bucketWidth`; when `capacity`

@@ -1,4 +1,4 @@
-import NBDCopy
+import Telemetry
 
 /// One connection's row of the table.
 struct ConnectionRow {

@@ -1,4 +1,4 @@
-import NBDCopy
+import Telemetry
 
 /// The connection table: column titles, then the source connections under a heading,
 /// then the destination ones; one row per connection, the selected one highlighted, in

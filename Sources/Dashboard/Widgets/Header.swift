@@ -1,4 +1,4 @@
-import NBDCopy
+import Telemetry
 
 /// The top rows: title bar with source, destination and badges; the progress bar; the
 /// global figures (current and average rate, ETA, elapsed, stalls, lanes with `auto` or

@@ -1,4 +1,4 @@
-import NBDCopy
+import Telemetry
 
 /// `███████▍░░░░░░ 42.1%  1.2 GiB / 4.0 GiB`: completed bytes against the image size.
 struct ProgressBar {

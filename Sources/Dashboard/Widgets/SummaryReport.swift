@@ -1,4 +1,4 @@
-import NBDCopy
+import Telemetry
 
 /// The plain-text summary to print on the normal screen after the dashboard closes:
 /// totals, average rate, and one line per connection with its stall figures; one line per

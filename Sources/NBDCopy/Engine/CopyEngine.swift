@@ -1,6 +1,7 @@
 import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
+import Telemetry
 
 /// Runs a copy from one endpoint to another over lanes that can be added and dropped
 /// while it runs, and publishes what it is doing.

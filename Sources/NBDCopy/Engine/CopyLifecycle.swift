@@ -1,3 +1,4 @@
+import Telemetry
 /// The life of one copy as a plain value: each input returns the actions the engine must
 /// then perform, outside its lock (the shape of swift-nio's state machines).
 ///
@@ -289,40 +290,5 @@ struct CopyLifecycle {
         guard phase == .closingEndpoints else { return [] }
         phase = .done
         return [.complete(outcome ?? CopyOutcome(error: stopReason ?? .failed(lastLaneFailure), flush: .notReached))]
-    }
-}
-
-/// How a copy ended: the error, if any, and what became of the final flush.
-public struct CopyOutcome: Sendable, Equatable {
-    public enum Flush: String, Sendable, Equatable {
-        /// The destination acknowledged a FLUSH (or fsync returned) after every write.
-        case acknowledged
-        /// `--no-flush`.
-        case notRequested
-        /// The destination cannot flush (no FLUSH offered, `null:`, a pipe).
-        case unsupported
-        /// The copy ended before the final flush.
-        case notReached
-        /// The flush was sent and failed.
-        case failed
-
-        /// In words, for the summaries after a copy.
-        public var summary: String {
-            switch self {
-            case .acknowledged: return "flushed"
-            case .notRequested: return "not flushed (--no-flush)"
-            case .unsupported: return "not flushed: the destination cannot flush"
-            case .notReached: return "not flushed"
-            case .failed: return "the flush failed"
-            }
-        }
-    }
-
-    public var error: CopyError?
-    public var flush: Flush
-
-    public init(error: CopyError?, flush: Flush) {
-        self.error = error
-        self.flush = flush
     }
 }

@@ -1,5 +1,6 @@
 import NBD
 import NIOCore
+import Telemetry
 
 /// One source connection paired with one destination connection, copying what the
 /// planner hands it. Lives on one event loop; nothing here takes a lock.

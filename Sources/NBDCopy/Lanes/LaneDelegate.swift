@@ -1,3 +1,4 @@
+import Telemetry
 /// What a lane tells the engine. Called on the lane's event loop.
 protocol LaneDelegate: AnyObject, Sendable {
     /// The planner has nothing more and the lane has nothing in flight.

@@ -1,3 +1,4 @@
+import Telemetry
 /// The climb: steps up (and one lane fewer), the probes that keep or take them back, and
 /// holding with its periodic probe.
 extension AutoTuner {

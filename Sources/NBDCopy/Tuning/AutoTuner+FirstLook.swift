@@ -1,3 +1,4 @@
+import Telemetry
 /// The first look: from the first ticks at the starting size, whether requests have a
 /// cost of their own, and the fit of the server's shape that picks the size to jump to.
 extension AutoTuner {

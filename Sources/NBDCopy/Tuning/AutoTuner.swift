@@ -1,3 +1,4 @@
+import Telemetry
 /// Chooses the lane count (`-C auto`) and the request size (`--request-size auto`) from
 /// the aggregate completion rate, as a plain value: measurements in, decisions out. It
 /// reads no clock; the time comes with each measurement.

@@ -1,5 +1,5 @@
 import NBD
-import NBDCopy
+import Telemetry
 import NIOCore
 
 /// One client connection and its own upstream connection, with the bytes between them.

@@ -1,4 +1,4 @@
-import NBDCopy
+import Telemetry
 
 /// Something that happened in the proxy, as it happened.
 public enum ProxyEvent: Sendable {

@@ -1,5 +1,5 @@
 import NBD
-import NBDCopy
+import Telemetry
 import NIOCore
 
 /// The live figures of one client connection, updated by its relay on its event loop.

@@ -1,4 +1,4 @@
-import NBDCopy
+import Telemetry
 
 /// One client connection's figures at one moment.
 public struct ClientSnapshot: Sendable, Equatable {

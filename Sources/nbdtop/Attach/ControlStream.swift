@@ -1,6 +1,7 @@
 import Control
 import Dashboard
 import NBDCopy
+import Telemetry
 #if canImport(Glibc)
 import Glibc
 #endif

@@ -6,6 +6,7 @@ import NBDCopy
 import NIOCore
 import NIOPosix
 import Synchronization
+import Telemetry
 #if canImport(Glibc)
 import Glibc
 #endif

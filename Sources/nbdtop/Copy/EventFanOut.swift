@@ -1,5 +1,6 @@
 import NBDCopy
 import Synchronization
+import Telemetry
 
 /// Keeps copy events for the dashboard until its loop takes them.
 ///

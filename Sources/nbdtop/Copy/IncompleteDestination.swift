@@ -1,5 +1,6 @@
 import NBDCopy
 import Synchronization
+import Telemetry
 
 /// The destination of a copy that failed or stopped: lets it act on how far the copy got
 /// (a file nbdtop created is cut to the completed prefix, so it never looks finished) and

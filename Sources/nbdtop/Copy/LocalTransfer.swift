@@ -1,5 +1,6 @@
 import Dashboard
 import NBDCopy
+import Telemetry
 
 /// The dashboard's source for a copy in this process: its engine, and the events the
 /// session keeps for the dashboard.

@@ -1,4 +1,5 @@
 import NBDCopy
+import Telemetry
 
 /// Shows a headless copy's progress (`-p`) while it runs: `nbdtop copy`'s progress line, or
 /// the nbdcopy stand-in's progress bar or `N/100` lines.

@@ -1,4 +1,5 @@
 import NBDCopy
+import Telemetry
 
 /// `-p/--progress`: one line on stderr, counting completed bytes; redrawn in place on a
 /// terminal, one line per interval otherwise.

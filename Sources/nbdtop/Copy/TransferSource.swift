@@ -1,5 +1,6 @@
 import Dashboard
 import NBDCopy
+import Telemetry
 
 /// Where the dashboard's figures come from and where its commands go: the engine of this
 /// process (`LocalTransfer`) or a copy's control socket (`ControlStream`). One

@@ -1,5 +1,6 @@
 import Control
 import NBD
+import Telemetry
 
 /// What `nbdtop info` reports about one export, as JSON (nbdinfo's keys) or as text.
 struct ExportReport {

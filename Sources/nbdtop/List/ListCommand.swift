@@ -1,5 +1,6 @@
 import ArgumentParser
 import Control
+import Telemetry
 
 /// `nbdtop ls`: the copies and proxies of this user that are running, then those that
 /// ended in the last 24 hours, from the control folder.

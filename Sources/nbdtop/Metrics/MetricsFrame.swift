@@ -1,4 +1,5 @@
 import NBDCopy
+import Telemetry
 
 /// One moment of a transfer as the metrics endpoint publishes it: the copy's global figures
 /// when there is a copy, and every connection with the labels that tell it apart.

@@ -1,6 +1,7 @@
 import NBDCopy
 import Prometheus
 import Synchronization
+import Telemetry
 
 /// The Prometheus series of one transfer, set from `MetricsFrame`s, and their text
 /// exposition rendered once per frame so that a scrape only copies bytes.

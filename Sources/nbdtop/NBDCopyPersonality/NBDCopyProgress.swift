@@ -1,4 +1,5 @@
 import NBDCopy
+import Telemetry
 
 /// The whole percent of the image copied, as nbdcopy reports it: rounded down, 0 while
 /// the size is unknown (a stream source), 100 only once the copy has succeeded.

@@ -1,5 +1,6 @@
 import NBDCopy
 import Synchronization
+import Telemetry
 
 /// `-p`: nbdcopy's progress bar on stderr, a spinner, the percent and 40 cells, redrawn in
 /// place (`\r`) and ended with a full bar and a newline when the copy succeeds.

@@ -1,6 +1,7 @@
 import NBDCopy
 import Synchronization
 
+import Telemetry
 #if canImport(Glibc)
 import Glibc
 #endif

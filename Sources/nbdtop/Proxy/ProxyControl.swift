@@ -1,5 +1,6 @@
 import Control
 import NBDProxy
+import Telemetry
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -89,7 +90,7 @@ final class ProxyControl: Sendable {
     /// Sends `done`, leaves the result next to the socket, removes the socket.
     func finish(done: String) {
         publish(done)
-        var members: [(String, JSONValue)] = [("v", .int(1)), ("event", .string("result")), ("pid", .int(Int64(getpid()))),
+        var members: [(String, JSONValue)] = [("v", .int(StatsJSON.schemaVersion)), ("event", .string("result")), ("pid", .int(Int64(getpid()))),
                                               ("mode", .string("proxy"))]
         if case .object(let start)? = try? JSONValue.parse(target.startLine) {
             members += start.filter { ["src", "dst"].contains($0.0) }

@@ -3,6 +3,7 @@ import Dashboard
 import NBD
 import NBDCopy
 import NBDProxy
+import Telemetry
 #if canImport(Glibc)
 import Glibc
 #endif

@@ -1,6 +1,7 @@
 import Control
 import NBDCopy
 import NBDProxy
+import Telemetry
 
 /// The proxy's `--stats-json` lines: the copy's contract (`StatsJSON`: `"v"`, `"event"`,
 /// `"t"`, units in key names, the same per-connection figures) plus `"mode":"proxy"`, who

@@ -2,6 +2,7 @@ import Dashboard
 import NBDCopy
 import NBDProxy
 import Synchronization
+import Telemetry
 
 /// The proxy as the dashboard sees it: each client connection a row (its id the row's
 /// number), the export's coverage the header's bar, clients coming and going the events.

@@ -1,7 +1,7 @@
 import NIOCore
 import Testing
 
-@testable import NBDCopy
+@testable import Telemetry
 
 /// Tests of `ConnectionStats`: every time is a chosen `NIODeadline`, never the clock.
 @Suite struct ConnectionStatsTests {

@@ -10,7 +10,7 @@ import Glibc
 /// readings closer together than `minimumSpan` return the last result, since the kernel
 /// counts in clock ticks (10 ms) and a short span would be mostly rounding. The files
 /// are in procfs (memory, no disk), so reading them does not block in practice.
-struct EventLoopCPU: Sendable {
+public struct EventLoopCPU: Sendable {
     static let minimumSpan = Duration.seconds(1)
     /// SwiftNIO names its event loop threads `NIO-ELT-<group>-#<index>`, those of its
     /// singleton group (the engine's default) `NIO-SGLTN-<group>-#<index>`.
@@ -19,9 +19,11 @@ struct EventLoopCPU: Sendable {
     private var lastReading: (at: ContinuousClock.Instant, ticks: [Int: UInt64])?
     private var lastShare: Double?
 
+    public init() {}
+
     /// The busiest event loop thread's CPU use since the previous reading, as a fraction
     /// of one core; nil before two readings or where procfs is missing.
-    mutating func busiestShare(now: ContinuousClock.Instant = .now) -> Double? {
+    public mutating func busiestShare(now: ContinuousClock.Instant = .now) -> Double? {
         if let lastReading, now - lastReading.at < Self.minimumSpan { return lastShare }
         guard let ticks = Self.readTicks() else { return nil }
         defer { lastReading = (now, ticks) }

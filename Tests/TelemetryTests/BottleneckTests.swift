@@ -1,6 +1,6 @@
 import Testing
-@testable import NBDCopy
 import NIOPosix
+@testable import Telemetry
 
 /// The bottleneck rules (docs/telemetry.md) on synthetic snapshots: one test per verdict,
 /// each over a few seconds of history.

@@ -1,14 +1,12 @@
-import Control
-import NBDCopy
 
 /// Reads the lines of `StatsJSON` back: a `sample` into a `CopySnapshot`, an event line
 /// into a `CopyEvent`, for `nbdtop attach`. The keys are the ones docs/telemetry.md
 /// documents; what the lines do not carry (the completed prefix, per-second rate history)
 /// is left at its default, and `ControlStream` keeps the history itself.
-enum SnapshotDecoding {
+public enum SnapshotDecoding {
     /// The figures of a `sample` line; `start` (the start line) gives the lane limit and
     /// its reason. Nil when `sample` is not a sample.
-    static func snapshot(sample: JSONValue, start: JSONValue) -> CopySnapshot? {
+    public static func snapshot(sample: JSONValue, start: JSONValue) -> CopySnapshot? {
         guard sample["event"]?.string == "sample" else { return nil }
         if sample["mode"]?.string == "proxy" { return proxySnapshot(sample: sample) }
         let skipped = sample["bytes_skipped"]?.uint ?? 0
@@ -33,21 +31,21 @@ enum SnapshotDecoding {
     }
 
     /// The tuning keys of a `sample` line; nil when it has none.
-    static func tuning(_ sample: JSONValue) -> TuningStatus? {
+    public static func tuning(_ sample: JSONValue) -> TuningStatus? {
         guard let mode = sample["lanes_mode"]?.string.flatMap(LaneMode.init(rawValue:)) else { return nil }
         return TuningStatus(laneMode: mode, requestSizeIsAuto: sample["request_size_mode"]?.string == "auto",
                             requestSize: sample["request_size_bytes"]?.uint ?? 0, lastDecision: sample["last_auto"]?.string)
     }
 
     /// A sample's `bottleneck` object; nil when null, missing or of an unknown kind.
-    static func bottleneck(_ value: JSONValue?) -> Bottleneck? {
+    public static func bottleneck(_ value: JSONValue?) -> Bottleneck? {
         guard let kind = value?["kind"]?.string.flatMap(Bottleneck.Kind.init(rawValue:)) else { return nil }
         return Bottleneck(kind: kind, detail: value?["detail"]?.string ?? "")
     }
 
     /// A proxy's sample, drawn as the proxy's own dashboard draws it: the coverage as the
     /// progress, the clients connected now and seen as the lanes.
-    static func proxySnapshot(sample: JSONValue) -> CopySnapshot {
+    public static func proxySnapshot(sample: JSONValue) -> CopySnapshot {
         let exportSize = sample["export_size"]?.uint
         let read = sample["coverage_read"]?.double ?? 0, written = sample["coverage_written"]?.double ?? 0
         let conns = (sample["conns"]?.array ?? []).compactMap(connection)
@@ -61,7 +59,7 @@ enum SnapshotDecoding {
     }
 
     /// A proxy's clients by id as its dashboard names them: `nbdcopy [1234]`, `127.0.0.1:50122`.
-    static func clientLabels(sample: JSONValue) -> [Int: String] {
+    public static func clientLabels(sample: JSONValue) -> [Int: String] {
         var labels: [Int: String] = [:]
         for entry in sample["conns"]?.array ?? [] {
             guard let id = integer(entry["id"]), let client = entry["client"] else { continue }
@@ -76,7 +74,7 @@ enum SnapshotDecoding {
 
     /// One entry of `conns`; nil without a valid `id`, `side` and `state`. A proxy's
     /// clients (`side` `client`) come in as source connections.
-    static func connection(_ value: JSONValue) -> ConnectionSnapshot? {
+    public static func connection(_ value: JSONValue) -> ConnectionSnapshot? {
         let side = value["side"]?.string.flatMap { $0 == "client" ? .source : ConnectionSide(rawValue: $0) }
         let state = value["state"]?.string.flatMap { $0 == "handshake" ? .connecting : ConnectionState(rawValue: $0) }
         guard let laneID = integer(value["id"]), let side, let state else { return nil }
@@ -106,7 +104,7 @@ enum SnapshotDecoding {
 
     /// An event line (`lane_added`, `stall`, `paused`, …) as the engine's event; nil for
     /// `start`, `sample`, `error`, `done` and anything unknown.
-    static func event(_ line: JSONValue) -> CopyEvent? {
+    public static func event(_ line: JSONValue) -> CopyEvent? {
         let id = integer(line["id"]), side = line["side"]?.string.flatMap(ConnectionSide.init(rawValue:))
         let reason = line["reason"]?.string ?? "", error = line["error"]?.string ?? ""
         switch line["event"]?.string {
@@ -146,7 +144,7 @@ enum SnapshotDecoding {
         }
     }
 
-    static func duration(seconds: Double) -> Duration {
+    public static func duration(seconds: Double) -> Duration {
         .nanoseconds(Int64((seconds * 1e9).rounded()))
     }
 

@@ -1,7 +1,7 @@
 import NIOCore
 import Testing
 
-@testable import NBDCopy
+@testable import Telemetry
 
 /// The stall and slow-request definitions on synthetic timelines, through `ConnectionStats`
 /// (every time a chosen `NIODeadline`): the server shapes of docs/telemetry.md, each

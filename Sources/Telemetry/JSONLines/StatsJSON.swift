@@ -1,17 +1,19 @@
-import Control
-import NBDCopy
 
 /// The JSON-lines contract of `--stats-json`: one object per line, every line with `"v":1`,
 /// `"event"` and `"t"` (seconds since start); units are in key names. Every event and key
 /// is documented in docs/telemetry.md and checked against docs/stats-json.schema.json.
-enum StatsJSON {
-    static func line(_ event: String, t seconds: Double, _ members: [(String, JSONValue)]) -> String {
-        JSONValue.object([("v", .int(1)), ("event", .string(event)), ("t", .double(rounded(seconds, 3)))] + members).compact
+public enum StatsJSON {
+    /// The `"v"` of every line: raised when a key changes meaning or goes away (new keys
+    /// and events do not raise it; readers ignore what they do not know).
+    public static let schemaVersion: Int64 = 1
+
+    public static func line(_ event: String, t seconds: Double, _ members: [(String, JSONValue)]) -> String {
+        JSONValue.object([("v", .int(schemaVersion)), ("event", .string(event)), ("t", .double(rounded(seconds, 3)))] + members).compact
     }
 
     /// `destinationIsNBD`: the destination has NBD connections of its own (not `null:`, a
     /// file or a pipe), so the dashboard shows them as rows.
-    static func start(t: Double, source: String, destination: String, destinationIsNBD: Bool, size: UInt64?, lanes: Int,
+    public static func start(t: Double, source: String, destination: String, destinationIsNBD: Bool, size: UInt64?, lanes: Int,
                       maximumLanes: Int, laneLimitReason: String, requestSize: UInt64,
                       sourceTLS: String? = nil, destinationTLS: String? = nil) -> String {
         line("start", t: t, [
@@ -23,7 +25,7 @@ enum StatsJSON {
         ])
     }
 
-    static func sample(_ snapshot: CopySnapshot) -> String {
+    public static func sample(_ snapshot: CopySnapshot) -> String {
         line("sample", t: seconds(snapshot.elapsed), [
             ("bytes_done", .uint(snapshot.bytesDone)),
             ("bytes_total", snapshot.bytesTotal.map { .uint($0) } ?? .null),
@@ -40,12 +42,12 @@ enum StatsJSON {
         ])
     }
 
-    static func bottleneck(_ bottleneck: Bottleneck) -> JSONValue {
+    public static func bottleneck(_ bottleneck: Bottleneck) -> JSONValue {
         .object([("kind", .string(bottleneck.kind.rawValue)), ("detail", .string(bottleneck.detail))])
     }
 
     /// How lanes and the request size are chosen now, and the tuner's last decision.
-    static func tuning(_ status: TuningStatus?) -> [(String, JSONValue)] {
+    public static func tuning(_ status: TuningStatus?) -> [(String, JSONValue)] {
         guard let status else { return [] }
         return [
             ("lanes_mode", .string(status.laneMode.rawValue)),
@@ -55,7 +57,7 @@ enum StatsJSON {
         ]
     }
 
-    static func connection(_ connection: ConnectionSnapshot) -> JSONValue {
+    public static func connection(_ connection: ConnectionSnapshot) -> JSONValue {
         var members: [(String, JSONValue)] = [
             ("id", .int(Int64(connection.laneID))),
             ("side", .string(connection.side.rawValue)),
@@ -84,7 +86,7 @@ enum StatsJSON {
         return .object(members)
     }
 
-    static func event(_ event: CopyEvent, t: Double) -> String {
+    public static func event(_ event: CopyEvent, t: Double) -> String {
         switch event {
         case .laneAdded(let id):
             return line("lane_added", t: t, [("id", .int(Int64(id)))])
@@ -127,7 +129,7 @@ enum StatsJSON {
 
     /// `flush`: what became of the final flush (`acknowledged`, `notRequested`, `unsupported`,
     /// `notReached`, `failed`); `flushed` is true only for `acknowledged`.
-    static func done(_ snapshot: CopySnapshot?, t: Double, exitStatus: Int32, flush: CopyOutcome.Flush = .notReached) -> String {
+    public static func done(_ snapshot: CopySnapshot?, t: Double, exitStatus: Int32, flush: CopyOutcome.Flush = .notReached) -> String {
         line("done", t: t, [
             ("bytes_done", .uint(snapshot?.bytesDone ?? 0)),
             ("bytes_total", snapshot?.bytesTotal.map { .uint($0) } ?? .null),
@@ -139,17 +141,17 @@ enum StatsJSON {
         ])
     }
 
-    static func error(_ message: String, t: Double) -> String {
+    public static func error(_ message: String, t: Double) -> String {
         line("error", t: t, [("message", .string(message))])
     }
 
-    static func seconds(_ duration: Duration) -> Double {
+    public static func seconds(_ duration: Duration) -> Double {
         Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
     }
 
-    static func milliseconds(_ duration: Duration) -> Double { rounded(seconds(duration) * 1000, 3) }
+    public static func milliseconds(_ duration: Duration) -> Double { rounded(seconds(duration) * 1000, 3) }
 
-    static func rounded(_ value: Double, _ places: Int) -> Double {
+    public static func rounded(_ value: Double, _ places: Int) -> Double {
         var scale = 1.0
         for _ in 0..<places { scale *= 10 }
         return (value * scale).rounded() / scale
@@ -161,7 +163,7 @@ enum StatsJSON {
 extension StatsJSON {
     /// Each connection's rate for each of the last seconds (oldest first, at most 60), for
     /// the sparklines of a client that attaches late.
-    static func history(_ snapshot: CopySnapshot) -> JSONValue {
+    public static func history(_ snapshot: CopySnapshot) -> JSONValue {
         .array(snapshot.connections.map { connection in
             .object([("id", .int(Int64(connection.laneID))), ("side", .string(connection.side.rawValue)),
                      ("rate_bps", .array(connection.rateHistory.map { .double(rounded($0, 0)) }))])
@@ -171,9 +173,9 @@ extension StatsJSON {
     /// What a copy leaves in `PID.result.json` when it ends: the `done` figures, the start
     /// facts, wall-clock start and end (seconds since the epoch) and every connection's
     /// last figures, stalls included.
-    static func result(done: String, start: String, snapshot: CopySnapshot?, pid: Int32, started: Double,
+    public static func result(done: String, start: String, snapshot: CopySnapshot?, pid: Int32, started: Double,
                        ended: Double) -> JSONValue {
-        var members: [(String, JSONValue)] = [("v", .int(1)), ("event", .string("result")), ("pid", .int(Int64(pid)))]
+        var members: [(String, JSONValue)] = [("v", .int(schemaVersion)), ("event", .string("result")), ("pid", .int(Int64(pid)))]
         for key in ["src", "dst"] {
             members.append((key, (try? JSONValue.parse(start))?[key] ?? .null))
         }

@@ -66,4 +66,9 @@ public struct CopySummary: Sendable {
     public var flush: CopyOutcome.Flush
     /// The destination acknowledged a FLUSH (or fsync returned) after the last write.
     public var flushed: Bool { flush == .acknowledged }
+
+    public init(snapshot: CopySnapshot, flush: CopyOutcome.Flush) {
+        self.snapshot = snapshot
+        self.flush = flush
+    }
 }

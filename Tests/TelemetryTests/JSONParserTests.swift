@@ -1,5 +1,6 @@
 import Control
 import Testing
+@testable import Telemetry
 
 /// The parser that reads client commands and hellos: what it accepts, and that hostile
 /// input is refused instead of crashing.
