@@ -62,13 +62,14 @@ if [ ! -s "$guest" ]; then
   mkdir -p "$root/etc/initramfs-tools/conf.d"
   echo MODULES=list > "$root/etc/initramfs-tools/conf.d/v2v-small.conf"
   printf '%s\n' ext4 sd_mod ata_piix ahci virtio_blk virtio_scsi virtio_pci >> "$root/etc/initramfs-tools/modules"
-  # Data that is not zero, so the disk copy lasts long enough to be watched (an empty
-  # guest copies in about a second: mostly holes).
-  head -c 2G /dev/urandom > "$root/var/filler"
   tar -C "$root" -cf "$work/root.tar" .
   rm -rf "$root"
-  virt-make-fs --format=raw --partition=mbr --type=ext4 --size=+1G "$work/root.tar" "$work/guest.img"
-  virt-customize -q -a "$work/guest.img" --run-command 'grub-install /dev/sda && update-grub'
+  virt-make-fs --format=raw --partition=mbr --type=ext4 --size=+2G "$work/root.tar" "$work/guest.img"
+  virt-customize -q -a "$work/guest.img" --run-command 'grub-install /dev/sda && update-grub' \
+    --run-command 'head -c 1G /dev/urandom > /var/filler'
+  # (The filler: data that is not zero, so the disk copy lasts long enough to be watched;
+  # the guest alone copies in about a second, mostly holes. Written after grub-install: in
+  # the tar it made virt-make-fs lay out a disk grub could not embed itself in.)
   mv "$work/guest.img" "$guest"
   rm -f "$work/root.tar"
 fi
