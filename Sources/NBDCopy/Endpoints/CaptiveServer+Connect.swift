@@ -1,0 +1,81 @@
+import NBD
+import NIOCore
+import NIOPosix
+#if canImport(Glibc)
+import Glibc
+#endif
+
+// Connecting to a captive server, and explaining a failure by how the server ended and
+// its last lines of output.
+extension CaptiveServer {
+    /// Connects to the server; on failure, the error names the command and says whether
+    /// it exited (and how) before accepting the connection.
+    public func connect(options: NBDConnection.Options = NBDConnection.Options(),
+                        group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton) async throws -> NBDConnection {
+        do {
+            return try await NBDConnection.connect(to: uri, options: options, group: group)
+        } catch {
+            throw await explain(error)
+        }
+    }
+
+    /// Turns a failure to reach the server into an error that names the command and, when
+    /// the server has exited, how. Waits up to `grace` for the exit to show: the socket
+    /// closes a moment before the process can be reaped.
+    public func explain(_ error: any Error, grace: Duration = .seconds(1)) async -> EndpointError {
+        let deadline = ContinuousClock.now + grace
+        var status = exitStatusIfExited
+        while status == nil && ContinuousClock.now < deadline {
+            try? await Task.sleep(for: .milliseconds(20))
+            status = exitStatusIfExited
+        }
+        if let status {
+            return EndpointError(.connection, "captive server `\(commandLine)` \(status) before accepting a connection"
+                                 + logExcerpt())
+        }
+        return EndpointError(.connection, "captive server `\(commandLine)`: \(error)")
+    }
+
+    /// After a connection to the server was lost: "captive server `CMD` exited with status 1:
+    /// LAST LINES" once the server has exited (waiting up to `grace` for the exit to show),
+    /// nil while it still runs.
+    public func exitAfterLostConnection(grace: Duration = .seconds(1)) async -> String? {
+        let deadline = ContinuousClock.now + grace
+        var status = exitStatusIfExited
+        while status == nil && ContinuousClock.now < deadline {
+            try? await Task.sleep(for: .milliseconds(20))
+            status = exitStatusIfExited
+        }
+        return status.map { "captive server `\(commandLine)` \($0)" + logExcerpt() }
+    }
+
+    /// "captive server `CMD` exited with status 1", once it has exited.
+    public var exitDescription: String? {
+        exitStatusIfExited.map { "captive server `\(commandLine)` \($0)" }
+    }
+
+    /// The server's last lines of output (from `logPath` or the pass-through), for messages.
+    private func logExcerpt() -> String {
+        var lines: [String] = []
+        if let logPath, let text = Self.readTail(of: logPath, bytes: 2048) {
+            lines = text.split(separator: "\n", omittingEmptySubsequences: true).suffix(5).map(String.init)
+        } else if let output {
+            lines = output.lastLines(5)
+        }
+        guard !lines.isEmpty else { return "" }
+        return ": " + lines.joined(separator: " / ")
+    }
+
+    private static func readTail(of path: String, bytes: Int) -> String? {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return nil }
+        defer { _ = Glibc.close(fd) }
+        let end = lseek(fd, 0, SEEK_END)
+        guard end >= 0 else { return nil }
+        let start = max(0, end - off_t(bytes))
+        var buffer = [UInt8](repeating: 0, count: Int(end - start))
+        let got = buffer.withUnsafeMutableBytes { pread(fd, $0.baseAddress, $0.count, start) }
+        guard got > 0 else { return nil }
+        return String(decoding: buffer[..<got], as: UTF8.self)
+    }
+}
