@@ -70,8 +70,8 @@ import Telemetry
             for decision in decisions {
                 run.decisions.append((now, decision))
                 switch decision.action {
-                case .addLane: opening += 1
-                case .dropLane: lanes -= 1
+                case .addLane: opening += decision.lanesAfter - decision.lanesBefore
+                case .dropLane: lanes -= decision.lanesBefore - decision.lanesAfter
                 case .growRequestSize, .shrinkRequestSize: requestSize = decision.requestSizeAfter
                 case .hold, .manual, .resume: break
                 }

@@ -64,11 +64,17 @@ extension CopyEngine {
             eventContinuation.yield(.auto(decision))
             switch decision.action {
             case .addLane:
-                if case .open(let id) = lock.withLock({ lifecycle.reserveLane() }) {
-                    Task { _ = try? await self.openLane(id) }
+                // A step may add several lanes at once (doubling on a server with a fixed
+                // cost per request), and take them all back.
+                for _ in 0..<max(1, decision.lanesAfter - decision.lanesBefore) {
+                    if case .open(let id) = lock.withLock({ lifecycle.reserveLane() }) {
+                        Task { _ = try? await self.openLane(id) }
+                    }
                 }
             case .dropLane:
-                _ = drainLane(id: nil)
+                for _ in 0..<max(1, decision.lanesBefore - decision.lanesAfter) {
+                    _ = drainLane(id: nil)
+                }
             case .growRequestSize, .shrinkRequestSize:
                 planner.setRequestSize(decision.requestSizeAfter)
             case .hold, .manual, .resume:

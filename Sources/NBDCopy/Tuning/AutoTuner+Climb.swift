@@ -17,13 +17,15 @@ extension AutoTuner {
     /// The open lanes are not what the tuner expects: a probed lane is still connecting (or
     /// never opened), or a lane failed or a user changed the count.
     mutating func laneCountDiffers(_ measurement: Measurement) -> [TuningDecision] {
-        if case .probing(let probe) = phase, probe.dimension == .lanes, !probe.applied, measurement.lanes + 1 == lanes {
+        if case .probing(let probe) = phase, probe.dimension == .lanes, !probe.applied,
+           measurement.lanes < lanes, measurement.lanes >= lanes - probe.laneStep {
             guard measurement.now - probe.startedAt >= configuration.laneOpenTimeout else { return [] }
             lanes = measurement.lanes
             settled.insert(.lanes)
             phase = .measuring
             restartWindow(measurement.now)
-            return [decide(.hold, lanes: lanes, reason: "the lane added did not open; \(lanes) lane\(lanes == 1 ? "" : "s") stay")]
+            let what = probe.laneStep == 1 ? "the lane added did not open" : "not every lane added opened"
+            return [decide(.hold, lanes: lanes, reason: "\(what); \(lanes) lane\(lanes == 1 ? "" : "s") stay")]
         }
         lanes = measurement.lanes
         if case .probing = phase { phase = .measuring }
@@ -58,6 +60,19 @@ extension AutoTuner {
         return index < configuration.requestSizes.count && configuration.requestSizes[index] <= limit
     }
 
+    /// How many lanes the next step up adds. One; but where the first look found a fixed
+    /// cost per request, as many as are open: there each connection's rate is its requests'
+    /// latency, so lanes pay nearly in proportion until the machine is the limit, a doubling
+    /// shows far above the noise where one more lane of eight would not, and 4 → 16 takes
+    /// two probes rather than twelve. After a step up was taken back, half the way to the
+    /// count it tried.
+    var laneStepUp: Int {
+        let room = configuration.maximumLanes - lanes
+        guard perRequestCostFound else { return min(1, room) }
+        let belowCeiling = laneCeiling.map { ($0 - lanes) / 2 } ?? .max
+        return max(1, min(lanes, room, belowCeiling))
+    }
+
     /// A step up; `rungs` for a request-size step chosen by the first look or its fit
     /// (otherwise one, or two while leaps pay).
     mutating func step(_ dimension: Dimension, baseline: Double, now: Duration, prefix: String?,
@@ -66,13 +81,16 @@ extension AutoTuner {
         let before = (lanes, requestSize)
         let decision: TuningDecision
         var rungs = 1
+        var laneStep = 1
         var kind = Probe.Kind.step
         switch dimension {
         case .lanes:
-            lanes += 1
+            laneStep = laneStepUp
+            lanes += laneStep
+            let what = laneStep == 1 ? "adding lane \(lanes) to see if it raises" : "adding lanes \(before.0 + 1)–\(lanes) to see if they raise"
             decision = TuningDecision(action: .addLane, lanesBefore: before.0, lanesAfter: lanes, requestSizeBefore: before.1,
                                       requestSizeAfter: requestSize, baselineBytesPerSecond: baseline,
-                                      reason: Self.joined(prefix, "adding lane \(lanes) to see if it raises \(Self.rate(baseline))"))
+                                      reason: Self.joined(prefix, "\(what) \(Self.rate(baseline))"))
         case .requestSize:
             if let chosen {
                 rungs = max(1, (1...chosen).last { mayUse(sizeIndex + $0) } ?? 1)
@@ -87,7 +105,7 @@ extension AutoTuner {
                                       reason: Self.joined(prefix, "trying \(Self.size(requestSize)) requests to see if they raise \(Self.rate(baseline))"))
         }
         phase = .probing(Probe(dimension: dimension, baseline: baseline, startedAt: now, applied: dimension == .requestSize,
-                               rungs: rungs, kind: kind))
+                               rungs: rungs, laneStep: laneStep, kind: kind))
         restartWindow(now)
         lastDecision = decision
         return decision
@@ -95,7 +113,8 @@ extension AutoTuner {
 
     mutating func concludeProbe(_ probe: Probe, measured rate: Double, now: Duration, early: Bool) -> [TuningDecision] {
         let change = probe.baseline > 0 ? rate / probe.baseline - 1 : (rate > 0 ? 1 : 0)
-        let what = probe.dimension == .lanes ? "lane \(lanes)" : "\(Self.size(requestSize)) requests"
+        let what = probe.dimension == .requestSize ? "\(Self.size(requestSize)) requests"
+            : probe.laneStep == 1 || probe.fewer ? "lane \(lanes)" : "lanes \(lanes - probe.laneStep + 1)–\(lanes)"
         let comparison = "\(Self.rate(probe.baseline)) → \(Self.rate(rate)), \(Self.percent(change))"
         let leapt = probe.dimension == .requestSize && probe.rungs > 1
         let wanted = probe.wanted(configuration)
@@ -130,13 +149,16 @@ extension AutoTuner {
             return []
         }
         leapsPay = false
-        if !leapt { settled.insert(probe.dimension) }
+        // Several lanes at once that did not pay: half as many are tried next.
+        let lanesLeapt = probe.dimension == .lanes && !probe.fewer && probe.laneStep > 1
+        if !leapt && !lanesLeapt { settled.insert(probe.dimension) }
         if probe.fewer { return [givenBack(probe, measured: rate, now: now, comparison: comparison)] }
         let before = (lanes, requestSize)
         let action: TuningDecision.Action
         switch probe.dimension {
         case .lanes:
-            lanes -= 1
+            laneCeiling = min(laneCeiling ?? .max, lanes)
+            lanes -= probe.laneStep
             action = .dropLane
         case .requestSize:
             sizeIndex -= probe.rungs
@@ -149,13 +171,13 @@ extension AutoTuner {
         lastDecision = taken
         phase = .measuring
         restartWindow(now)
-        if probe.dimension == .lanes && !moreLanesPaid && !fewerLanesTried && lanes > 1 && laneMode == .auto {
+        if probe.dimension == .lanes && !lanesLeapt && !moreLanesPaid && !fewerLanesTried && lanes > 1 && laneMode == .auto {
             return [taken, stepFewer(baseline: probe.baseline, now: now, prefix: nil)]
         }
         // The rate before the probe still holds: go on from it without measuring again,
         // with the rung a leap skipped when it was one.
         var next = probe.kind == .leap ? [step(.requestSize, baseline: probe.baseline, now: now, prefix: nil, leaping: false)]
-            : climb(from: probe.baseline, now: now, prefix: nil)
+            : climb(from: probe.baseline, now: now, prefix: nil, preferring: lanesLeapt ? .lanes : nil)
         if next.count == 1, next[0].action == .hold {
             // The take-back already says what happened; holding needs no second event.
             lastDecision = taken
@@ -204,6 +226,7 @@ extension AutoTuner {
                 return []
             }
             settled = []
+            laneCeiling = nil
             return climb(from: rate, now: now,
                          prefix: "the rate changed \(Self.percent(change)) (\(Self.rate(reference)) → \(Self.rate(rate))): probing again")
         }

@@ -22,6 +22,9 @@ import Telemetry
 ///   doubling: per-request latency dominates), the next size step skips a rung. A leap is
 ///   kept only when it pays that much too; otherwise it is taken back and the rung it
 ///   skipped is tried on its own, so a peak between the two is not passed over;
+/// - where the first look found a fixed cost per request, a lane step doubles the lanes
+///   (`laneStepUp`): they pay nearly in proportion there; one that does not pay is taken
+///   back and half as many are tried;
 /// - when the first lane added did not help, no lane ever did, and there are several,
 ///   one lane fewer is tried (and another while that pays): on a light server a small
 ///   machine's cores, not the server, are the limit, and lanes beyond them only cost;
@@ -48,6 +51,8 @@ struct AutoTuner: Sendable {
         var applied: Bool
         /// For the request size: how many rungs the step went up.
         var rungs = 1
+        /// For lanes: how many lanes the step added (or, with `fewer`, dropped).
+        var laneStep = 1
         /// For lanes: the step was one lane fewer.
         var fewer = false
         var kind = Kind.step
@@ -109,6 +114,9 @@ struct AutoTuner: Sendable {
     var moreLanesPaid = false
     /// One lane fewer was tried and taken back: the count is not too many either.
     var fewerLanesTried = false
+    /// The smallest lane count a step up tried and took back since the climb began: a
+    /// later lane step stops short of it.
+    var laneCeiling: Int?
 
     init(_ configuration: Configuration) {
         self.configuration = configuration
@@ -192,6 +200,7 @@ struct AutoTuner: Sendable {
         guard laneMode == .manual else { return [] }
         laneMode = .auto
         settled = []
+        laneCeiling = nil
         laneKeptEarly = nil
         phase = .measuring
         restartWindow(now)
