@@ -118,6 +118,10 @@ defaults_case() {
       'BEGIN { printf "%-36s nbdtop vs qemu-img: x %.2f\n", l, q / o }'
   fi
   printf '%-36s rounds x speed: %s (lowest %s)\n' "$label" "${ratios[*]}" "$(printf '%s\n' "${ratios[@]}" | sort -n | head -1)"
+  # Auto may open up to AUTO_LANES lanes of requests up to the queue size.
+  awk -v l="$label" -v n="$AUTO_LANES" -v q="$QUEUE_BYTES" -v ours="$(field 3 "${ours[@]}" | sort -n | tail -1)" 'BEGIN {
+    limit = n * q * 1.5 / 1048576 + 40
+    printf "%-36s peak RSS %.1f MiB, limit %d lanes: %.1f MiB: %s\n", l, ours / 1024, n, limit, (ours / 1024 <= limit ? "PASS" : "FAIL") }'
 }
 
 # A Python plugin that answers one request at a time (the default thread model of
@@ -173,6 +177,7 @@ scaling() { # label
 declare -A OUR_WALL
 G=$((1 << 30)); M=$((1 << 20))
 QUEUE_BYTES=$((16 * M)) # nbdtop's default --queue-size
+AUTO_LANES=16 # nbdtop's default --max-connections
 for case in $cases; do
   case $case in
   null)
