@@ -374,11 +374,29 @@ import Telemetry
     }
 
     @Test func aLightServerIsLeftToTheClimbAndItsCeiling() {
-        // 1.5 GB/s whatever the setting: a lane's request takes well under a millisecond.
-        let run = AutoTunerTests.simulate(seconds: 60, sizes: Self.ladder, ordinaryLargestSize: 8 << 20) { _, _, _ in 1.5e9 }
+        // 3 GB/s whatever the setting (a page-cached file here): a lane's 256K request
+        // takes 0.35 ms, under the first look's threshold.
+        let run = AutoTunerTests.simulate(seconds: 60, sizes: Self.ladder, ordinaryLargestSize: 8 << 20) { _, _, _ in 3e9 }
         #expect(!run.decisions.contains { $0.at < .milliseconds(500) })
         #expect(!run.decisions.contains { $0.decision.requestSizeAfter > 8 << 20 }, "no rung past half the queue")
         #expect(!run.decisions.contains { $0.decision.reason.contains("per request") })
+    }
+
+    /// A parallel server whose every request costs 0.5 ms of its CPU (a delay filter's
+    /// bookkeeping, a plugin's per-call work) before the bytes at 700 MB/s a lane: 0.87 ms a
+    /// 256K request, light enough to look parallel, heavy enough that 256K requests waste
+    /// half the time. The first look takes it, and the fit lands within 10% of the best.
+    @Test func aParallelServerWithACostPerRequestIsFittedToo() throws {
+        func rate(_ lanes: Int, _ size: UInt64, _ time: Duration) -> Double {
+            Double(lanes) * Double(size) / (0.0005 + Double(size) / 700e6)
+        }
+        let run = AutoTunerTests.simulate(seconds: 10, sizes: Self.ladder, ordinaryLargestSize: 8 << 20,
+                                          largestFittedSize: 16 << 20, rate: rate)
+        let first = try #require(run.decisions.first)
+        #expect(first.decision.action == .growRequestSize && first.decision.requestSizeAfter == 2 << 20)
+        #expect(first.at <= .milliseconds(500))
+        let best = rate(16, 16 << 20, .zero)
+        #expect(rate(run.finalLanes, run.finalRequestSize, .zero) >= 0.9 * best, "\(run.finalLanes) lanes, \(run.finalRequestSize) bytes")
     }
 
     @Test func aSlowButBandwidthCappedServerTakesTheStepBack() throws {

@@ -12,8 +12,12 @@ extension AutoTuner {
         /// Once it found one, the fit and the climb go up to this.
         var largestFittedSize: UInt64 = .max
         /// A lane service time at least this long at the starting size: requests have a
-        /// cost of their own, and the first look steps up at once.
-        var slowServiceTime: Duration = .milliseconds(1)
+        /// cost of their own, and the first look steps up at once. Light servers here
+        /// (null, a page-cached file, qemu-nbd) serve a 256K request in 0.2 to 0.45 ms of a
+        /// lane's time; a parallel server with a 5 ms delay in 0.7 to 0.8 ms, where 4M
+        /// requests copy nearly twice as fast (a 1 ms threshold left it to the climb, which
+        /// a 1 GiB copy outruns).
+        var slowServiceTime: Duration = .microseconds(600)
         /// Ticks the first look, and the step it takes, are measured over.
         var firstLookSamples = 2
         /// Rungs the first look's step goes up.

@@ -10,7 +10,7 @@ extension AutoTuner {
     }
 
     /// After the first ticks at the starting size: when a request costs a lane a
-    /// millisecond or more, steps up `firstLookRungs` at once to fit the server's shape.
+    /// 0.6 ms or more, steps up `firstLookRungs` at once to fit the server's shape.
     mutating func firstLook(now: Duration) -> TuningDecision? {
         let rate = window.bytesPerSecond
         guard canStep(.requestSize),

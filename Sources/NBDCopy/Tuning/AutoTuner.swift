@@ -4,7 +4,7 @@ import Telemetry
 /// reads no clock; the time comes with each measurement.
 ///
 /// It starts with a first look: after two ticks at the starting size, a lane service time
-/// of a millisecond or more (`ServerShape`) means each request has a cost of its own, and
+/// of 0.6 ms or more (`ServerShape`) means each request has a cost of its own, and
 /// the size goes straight up three rungs (to eight times the size). Two ticks there fit
 /// the server's fixed cost per request and per-connection rate, and the size jumps to the
 /// one that spends a fifth of each request's time on the fixed cost. On a light server
