@@ -39,6 +39,18 @@ import Telemetry
         #expect(!run.decisions.contains { $0.decision.reason.contains("fewer") }, "more lanes paid: none dropped to see")
     }
 
+    @Test func aDoublingMustPayFifteenPercent() {
+        // Past eight lanes only a tenth more is to be had: doublings and halves are taken
+        // back; the ninth lane, one step, pays its 5%.
+        let perLane = Self.serialized(ceiling: .infinity)(1, 16 << 20, .zero)
+        let run = AutoTunerTests.simulate(seconds: 40, sizes: FirstLookTests.ladder, ordinaryLargestSize: 8 << 20,
+                                          largestFittedSize: 16 << 20, rate: Self.serialized(ceiling: 8.8 * perLane))
+        let steps = Self.laneSteps(run)
+        #expect(steps.contains { $0.before == 16 && $0.after == 8 }, "16 taken back for +10%: \(steps)")
+        #expect(steps.contains { $0.before == 10 && $0.after == 8 }, "and 10: \(steps)")
+        #expect(run.finalLanes == 9, "\(steps)")
+    }
+
     @Test func aLightServerStillStepsOneLaneAtATime() {
         let run = AutoTunerTests.simulate(seconds: 60, initialLanes: 1, sizes: AutoTunerTests.sizes, rate: AutoTunerTests.plateau)
         #expect(Self.laneSteps(run).allSatisfy { abs($0.after - $0.before) == 1 })

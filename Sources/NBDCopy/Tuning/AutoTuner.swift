@@ -70,7 +70,9 @@ struct AutoTuner: Sendable {
 
         /// The smallest rise that keeps the probe.
         func wanted(_ configuration: Configuration) -> Double {
-            kind == .leap ? configuration.leap : configuration.gain
+            if kind == .leap { return configuration.leap }
+            if dimension == .lanes && laneStep > 1 && !fewer { return configuration.laneLeap }
+            return configuration.gain
         }
     }
 
@@ -103,9 +105,10 @@ struct AutoTuner: Sendable {
     var turnover: Duration = .zero
     /// The last request-size step paid at least `leap`: the next one skips a rung.
     var leapsPay = false
-    /// A lane kept on a noisy window read early (`probeIsClear`): the climb goes on, lanes
-    /// first, once a fresh window has measured the new count; these words say why.
-    var laneKeptEarly: String?
+    /// A lane (or the fitted size) kept on a noisy window read early (`probeIsClear`): the
+    /// climb goes on, lanes first, once a fresh window has measured the new setting; these
+    /// words say why.
+    var keptEarly: String?
     /// The first look is still to come.
     var firstLookPending = true
     /// The first look found a fixed cost per request: every size may be tried.
@@ -174,8 +177,8 @@ struct AutoTuner: Sendable {
         window = RateWindow()
         switch phase {
         case .measuring:
-            let kept = laneKeptEarly
-            laneKeptEarly = nil
+            let kept = keptEarly
+            keptEarly = nil
             return climb(from: rate, now: now, prefix: kept, preferring: kept == nil ? nil : .lanes)
         case .probing(let probe):
             return concludeProbe(probe, measured: rate, now: now, early: !steady)
@@ -189,7 +192,7 @@ struct AutoTuner: Sendable {
     mutating func lanesSetByUser(now: Duration) -> [TuningDecision] {
         guard laneMode == .auto else { return [] }
         laneMode = .manual
-        laneKeptEarly = nil
+        keptEarly = nil
         if case .probing(let probe) = phase, probe.dimension == .lanes { phase = .measuring }
         restartWindow(now)
         return [decide(.manual, lanes: lanes, reason: "a lane was added or dropped by hand: lanes are manual")]
@@ -201,7 +204,7 @@ struct AutoTuner: Sendable {
         laneMode = .auto
         settled = []
         laneCeiling = nil
-        laneKeptEarly = nil
+        keptEarly = nil
         phase = .measuring
         restartWindow(now)
         return [decide(.resume, lanes: lanes, reason: "lanes are tuned again from \(lanes)")]
