@@ -14,16 +14,24 @@ public enum ControlClient {
                              group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton) async throws -> JSONValue {
         let eventLoop = group.next()
         let first = eventLoop.makePromise(of: ByteBuffer.self)
-        let channel = try await ClientBootstrap(group: eventLoop)
-            .connectTimeout(.nanoseconds(timeout.nanoseconds))
-            .channelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHandlers(
-                        ByteToMessageHandler(LineFrameDecoder(maximumLineBytes: maximumLineBytes)),
-                        FirstLineHandler(first))
+        let channel: any Channel
+        do {
+            channel = try await ClientBootstrap(group: eventLoop)
+                .connectTimeout(.nanoseconds(timeout.nanoseconds))
+                .channelInitializer { channel in
+                    channel.eventLoop.makeCompletedFuture {
+                        try channel.pipeline.syncOperations.addHandlers(
+                            ByteToMessageHandler(LineFrameDecoder(maximumLineBytes: maximumLineBytes)),
+                            FirstLineHandler(first))
+                    }
                 }
-            }
-            .connect(unixDomainSocketPath: path).get()
+                .connect(unixDomainSocketPath: path).get()
+        } catch {
+            // A copy that is ending closes its socket: `ls` may connect just then. The
+            // promise must not be left unfulfilled (a debug build traps on that).
+            first.fail(error)
+            throw error
+        }
         let timer = eventLoop.scheduleTask(in: .nanoseconds(timeout.nanoseconds)) {
             first.fail(ControlDirectoryError("\(path): no hello within \(timeout)"))
         }
