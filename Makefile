@@ -75,7 +75,7 @@ bench: deps release
 	Benchmarks/proxy.sh $(CURDIR)/$(RELEASE_BIN)
 	Benchmarks/convergence.py $(CURDIR)/$(RELEASE_BIN)
 
-## bench-convergence: auto-tuning against the best fixed setting found on each server (SERVERS, HOLD, AUTO)
+## bench-convergence: auto-tuning against the best fixed setting found on each server (SERVERS, HOLD, AUTO, ROUNDS)
 bench-convergence: deps release
 	Benchmarks/convergence.py $(CURDIR)/$(RELEASE_BIN)
 
