@@ -9,7 +9,7 @@ extension AutoTuner {
         // Not for several lanes at once: their gain on a machine near its limit is close
         // to what they must pay (`laneLeap`), and an early window may flatter them. A
         // stable window costs about a second.
-        guard probe.dimension == .requestSize || probe.laneStep == 1 || probe.fewer else { return false }
+        guard !probe.addsSeveralLanes else { return false }
         let wanted = probe.wanted(configuration)
         // Only a gain: the first ticks after a step can be slow for a while (a server
         // warming up to larger requests, a new connection), and a step taken back early
@@ -118,7 +118,7 @@ extension AutoTuner {
     mutating func concludeProbe(_ probe: Probe, measured rate: Double, now: Duration, early: Bool) -> [TuningDecision] {
         let change = probe.baseline > 0 ? rate / probe.baseline - 1 : (rate > 0 ? 1 : 0)
         let what = probe.dimension == .requestSize ? "\(Self.size(requestSize)) requests"
-            : probe.laneStep == 1 || probe.fewer ? "lane \(lanes)" : "lanes \(lanes - probe.laneStep + 1)–\(lanes)"
+            : probe.addsSeveralLanes ? "lanes \(lanes - probe.laneStep + 1)–\(lanes)" : "lane \(lanes)"
         let comparison = "\(Self.rate(probe.baseline)) → \(Self.rate(rate)), \(Self.percent(change))"
         let leapt = probe.dimension == .requestSize && probe.rungs > 1
         let wanted = probe.wanted(configuration)
@@ -159,7 +159,7 @@ extension AutoTuner {
         }
         leapsPay = false
         // Several lanes at once that did not pay: half as many are tried next.
-        let lanesLeapt = probe.dimension == .lanes && !probe.fewer && probe.laneStep > 1
+        let lanesLeapt = probe.addsSeveralLanes
         if !leapt && !lanesLeapt { settled.insert(probe.dimension) }
         if probe.fewer { return [givenBack(probe, measured: rate, now: now, comparison: comparison)] }
         let before = (lanes, requestSize)

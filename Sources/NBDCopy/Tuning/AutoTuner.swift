@@ -69,10 +69,12 @@ struct AutoTuner: Sendable {
         }
 
         /// The smallest rise that keeps the probe.
+        /// Several lanes were added at once (a doubling, or half of one).
+        var addsSeveralLanes: Bool { dimension == .lanes && laneStep > 1 && !fewer }
+
         func wanted(_ configuration: Configuration) -> Double {
             if kind == .leap { return configuration.leap }
-            if dimension == .lanes && laneStep > 1 && !fewer { return configuration.laneLeap }
-            return configuration.gain
+            return addsSeveralLanes ? configuration.laneLeap : configuration.gain
         }
     }
 
