@@ -1,4 +1,3 @@
-import Control
 import Testing
 @testable import Telemetry
 
