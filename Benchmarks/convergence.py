@@ -26,7 +26,7 @@ length is its time, not its size.
 
 usage: Benchmarks/convergence.py NBDTOP_BIN   env: SERVERS (serial python delay null),
        HOLD (seconds per fixed setting, default 8), AUTO (seconds per compared run, default
-       60), ROUNDS (default 2), CONNS (default "1 2 4 8 16"), SIZES (default "256K 1M 4M 16M")
+       60), ROUNDS (default 3), CONNS (default "1 2 4 8 16"), SIZES (default "256K 1M 4M 16M")
 """
 import json
 import os
@@ -40,7 +40,7 @@ BIN = sys.argv[1]
 SERVERS = os.environ.get("SERVERS", "serial python delay null").split()
 HOLD = float(os.environ.get("HOLD", "8"))
 AUTO = float(os.environ.get("AUTO", "60"))
-ROUNDS = int(os.environ.get("ROUNDS", "2"))
+ROUNDS = int(os.environ.get("ROUNDS", "3"))
 CONNS = [int(c) for c in os.environ.get("CONNS", "1 2 4 8 16").split()]
 SIZES = os.environ.get("SIZES", "256K 1M 4M 16M").split()
 TIB = 1 << 40
