@@ -91,16 +91,7 @@ struct CopyCommand: AsyncParsableCommand {
     @Flag(name: [.customShort("p"), .customLong("progress")], help: "Show progress on stderr.")
     var progress = false
 
-    @Option(name: .customLong("stats-json"), help: "Write JSON lines of events and samples to PATH (- for stdout).")
-    var statsJSON: String?
-
-    @Option(help: ArgumentHelp("Time between samples for --progress, --stats-json and --metrics, at least 100ms (e.g. 1s, 250ms).",
-                               valueName: "duration"))
-    var interval = TimeSpan(.seconds(1))
-
-    @Option(help: ArgumentHelp("Serve Prometheus metrics at http://ADDR:PORT/metrics; PORT alone listens on loopback.",
-                               valueName: "addr:port"))
-    var metrics: MetricsAddress?
+    @OptionGroup var recording: RecordingOptions
 
     @OptionGroup var display: DisplayOptions
 
@@ -130,7 +121,6 @@ struct CopyCommand: AsyncParsableCommand {
         guard retries >= 0 else { throw ValidationError("--retries must not be negative") }
         _ = try copyOptions()
         let (source, destination) = try specs()
-        _ = try sampleInterval()
         if log != nil && !background && readyDescriptor == nil { throw ValidationError("--log needs --background") }
         if background {
             if display.tui == true { throw ValidationError("--background has no terminal for --tui") }
@@ -193,26 +183,19 @@ struct CopyCommand: AsyncParsableCommand {
         guard specs.count == 2 else {
             throw ValidationError("expected SRC and DST, got \(specs.count) endpoint\(specs.count == 1 ? "" : "s")")
         }
-        if specs[1] == .pipe && statsJSON == "-" {
+        if specs[1] == .pipe && recording.writesToStdout {
             throw ValidationError("--stats-json - and a destination of - would both write to stdout")
         }
         return (specs[0], specs[1])
     }
 
-    func sampleInterval() throws -> Duration {
-        guard interval.duration >= .milliseconds(100) else {
-            throw ValidationError("--interval \(Units.durationText(interval.duration)) must be at least 100ms")
-        }
-        return interval.duration
-    }
-
     func configuration() throws -> CopyConfiguration {
         let (source, destination) = try specs()
         return CopyConfiguration(options: try copyOptions(), source: source, destination: destination,
-                                 statsJSONPath: statsJSON, showProgress: progress, interval: try sampleInterval(),
+                                 statsJSONPath: recording.statsJSON, showProgress: progress, interval: recording.interval.duration,
                                  verbose: verbose, tui: display.tui, theme: display.theme,
                                  control: controlSocket.setting,
-                                 readyDescriptor: readyDescriptor, metrics: metrics)
+                                 readyDescriptor: readyDescriptor, metrics: recording.metrics)
     }
 
     func run() async throws {

@@ -40,16 +40,7 @@ struct ProxyCommand: AsyncParsableCommand {
             help: ArgumentHelp("Start CMD with $uri set to the proxy; exit with its status when it ends.", valueName: "cmd"))
     var runCommand: String?
 
-    @Option(name: .customLong("stats-json"), help: "Write JSON lines of events and samples to PATH (- for stdout).")
-    var statsJSON: String?
-
-    @Option(help: ArgumentHelp("Time between samples for --stats-json and --metrics (e.g. 1s, 250ms), at least 100ms.",
-                               valueName: "duration"))
-    var interval = TimeSpan(.seconds(1))
-
-    @Option(help: ArgumentHelp("Serve Prometheus metrics at http://ADDR:PORT/metrics, a series per client; PORT alone listens on loopback.",
-                               valueName: "addr:port"))
-    var metrics: MetricsAddress?
+    @OptionGroup var recording: RecordingOptions
 
     @OptionGroup var thresholds: ThresholdOptions
 
@@ -93,23 +84,19 @@ struct ProxyCommand: AsyncParsableCommand {
         default:
             throw ValidationError("UPSTREAM '\(specs[0])' must be an NBD URI or a captive server [ CMD ... ]")
         }
-        let sampleInterval = interval.duration
-        guard sampleInterval >= .milliseconds(100) else {
-            throw ValidationError("--interval \(Units.durationText(sampleInterval)) must be at least 100ms")
-        }
         if let runCommand, runCommand.allSatisfy({ $0 == " " || $0 == "\t" }) { throw ValidationError("--run needs a command") }
-        return ProxySettings(listen: listen, upstream: specs[0], once: once, run: runCommand, statsJSONPath: statsJSON,
-                             interval: sampleInterval, stallThreshold: thresholds.stallThreshold?.duration,
+        return ProxySettings(listen: listen, upstream: specs[0], once: once, run: runCommand, statsJSONPath: recording.statsJSON,
+                             interval: recording.interval.duration, stallThreshold: thresholds.stallThreshold?.duration,
                              slowThreshold: thresholds.slowThreshold?.duration, verbose: verbose,
                              control: controlSocket.setting,
-                             tui: try wantsDashboard(), themes: nil, metrics: metrics)
+                             tui: try wantsDashboard(), themes: nil, metrics: recording.metrics)
     }
 
     /// The dashboard needs the terminal, which JSON on stdout would take; by default it is
     /// used whenever it can be.
     private func wantsDashboard() throws -> Bool {
         var obstacle = TerminalCheck.obstacle()
-        if statsJSON == "-" { obstacle = obstacle ?? "--stats-json - writes to stdout" }
+        if recording.writesToStdout { obstacle = obstacle ?? "--stats-json - writes to stdout" }
         if display.tui == true, let obstacle { throw ValidationError("--tui cannot be used: \(obstacle)") }
         return display.tui ?? (obstacle == nil)
     }
