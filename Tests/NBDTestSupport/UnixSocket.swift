@@ -4,7 +4,7 @@ import Glibc
 #endif
 
 /// Unix stream sockets for the test servers and relays: listen, connect, send flags.
-enum UnixSocket {
+public enum UnixSocket {
     #if canImport(Glibc)
     static let stream = Int32(SOCK_STREAM.rawValue)
     static let noSignal = Int32(MSG_NOSIGNAL)
@@ -27,7 +27,7 @@ enum UnixSocket {
         return address
     }
 
-    static func listen(at path: String) throws -> Int32 {
+    public static func listen(at path: String) throws -> Int32 {
         var address = try address(path)
         let fd = socket(AF_UNIX, stream, 0)
         guard fd >= 0 else { throw TestSupportError("socket failed: \(String(cString: strerror(errno)))") }

@@ -5,11 +5,8 @@ extension AutoTuner {
     /// The probe's window already exceeds its baseline by far more than the gain asked for
     /// (a leap's, for a leap) and its own noise: kept early. A loss is never decided early.
     var probeIsClear: Bool {
-        guard case .probing(let probe) = phase, probe.baseline > 0, window.samples.count >= 3 else { return false }
-        // Not for several lanes at once: their gain on a machine near its limit is close
-        // to what they must pay (`laneLeap`), and an early window may flatter them. A
-        // stable window costs about a second.
-        guard !probe.addsSeveralLanes else { return false }
+        guard case .probing(let probe) = phase, probe.mayBeKeptEarly, probe.baseline > 0,
+              window.samples.count >= 3 else { return false }
         let wanted = probe.wanted(configuration)
         // Only a gain: the first ticks after a step can be slow for a while (a server
         // warming up to larger requests, a new connection), and a step taken back early
@@ -159,8 +156,7 @@ extension AutoTuner {
         }
         leapsPay = false
         // Several lanes at once that did not pay: half as many are tried next.
-        let lanesLeapt = probe.addsSeveralLanes
-        if !leapt && !lanesLeapt { settled.insert(probe.dimension) }
+        if !leapt && !probe.addsSeveralLanes { settled.insert(probe.dimension) }
         if probe.fewer { return [givenBack(probe, measured: rate, now: now, comparison: comparison)] }
         let before = (lanes, requestSize)
         let action: TuningDecision.Action
@@ -180,13 +176,13 @@ extension AutoTuner {
         lastDecision = taken
         phase = .measuring
         restartWindow(now)
-        if probe.dimension == .lanes && !lanesLeapt && !moreLanesPaid && !fewerLanesTried && lanes > 1 && laneMode == .auto {
+        if probe.dimension == .lanes && !probe.addsSeveralLanes && !moreLanesPaid && !fewerLanesTried && lanes > 1 && laneMode == .auto {
             return [taken, stepFewer(baseline: probe.baseline, now: now, prefix: nil)]
         }
         // The rate before the probe still holds: go on from it without measuring again,
         // with the rung a leap skipped when it was one.
         var next = probe.kind == .leap ? [step(.requestSize, baseline: probe.baseline, now: now, prefix: nil, leaping: false)]
-            : climb(from: probe.baseline, now: now, prefix: nil, preferring: lanesLeapt ? .lanes : nil)
+            : climb(from: probe.baseline, now: now, prefix: nil, preferring: probe.addsSeveralLanes ? .lanes : nil)
         if next.count == 1, next[0].action == .hold {
             // The take-back already says what happened; holding needs no second event.
             lastDecision = taken

@@ -68,10 +68,16 @@ struct AutoTuner: Sendable {
             case fitted
         }
 
-        /// The smallest rise that keeps the probe.
         /// Several lanes were added at once (a doubling, or half of one).
         var addsSeveralLanes: Bool { dimension == .lanes && laneStep > 1 && !fewer }
 
+        /// Whether a clear gain may keep the probe before its window is stable. Not for
+        /// several lanes at once: their gain on a machine near its limit is close to what
+        /// they must pay (`laneLeap`), and an early window may flatter them. A stable
+        /// window costs about a second.
+        var mayBeKeptEarly: Bool { !addsSeveralLanes }
+
+        /// The smallest rise that keeps the probe.
         func wanted(_ configuration: Configuration) -> Double {
             if kind == .leap { return configuration.leap }
             return addsSeveralLanes ? configuration.laneLeap : configuration.gain

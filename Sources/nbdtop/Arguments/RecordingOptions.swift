@@ -1,4 +1,5 @@
 import ArgumentParser
+import Control
 
 /// `--stats-json`, `--interval` and `--metrics`, shared by `copy` and `proxy`: where a
 /// running transfer's telemetry goes, and how often it is sampled.
@@ -14,12 +15,12 @@ struct RecordingOptions: ParsableArguments {
                                valueName: "addr:port"))
     var metrics: MetricsAddress?
 
-    /// The interval between samples: shorter ones would cost the copy more than they show.
-    static let shortestInterval: Duration = .milliseconds(100)
+    /// The shortest interval, the same as a control client may ask for.
+    static let shortestInterval: Duration = .milliseconds(ControlCommand.intervalRange.lowerBound)
 
     func validate() throws {
         guard interval.duration >= Self.shortestInterval else {
-            throw ValidationError("--interval \(Units.durationText(interval.duration)) must be at least 100ms")
+            throw ValidationError("--interval \(Units.durationText(interval.duration)) must be at least \(Units.durationText(Self.shortestInterval))")
         }
     }
 
