@@ -15,31 +15,39 @@ import Testing
     /// freed first to last: after the first round, the pages are reused. Counted in page
     /// faults, not in time. With glibc's defaults every round faults again.
     ///
-    /// Counted in a child process, where no other thread shares the heap: in the test
-    /// process, other tests' buffers freed alongside can push the heap's free top past
-    /// the trim threshold, and the pages go back to the kernel for a reason of their own.
+    /// Counted in a child process, where no other thread shares the heap, and as the
+    /// median round: the child's heap is the test process's, shared copy-on-write, so a
+    /// round that lands on free memory the child has not written yet faults once for
+    /// each page of it (a full suite's run counted 8,073 faults in nine rounds that way).
     @Test func freedBuffersAreReusedWithoutFaults() throws {
         #expect(HeapPolicy.keepFreedBuffersMapped(glibcTunables: nil))
-        let bufferBytes = 256 << 10, buffersPerRound = 64, rounds = 10
+        let bufferBytes = 256 << 10, buffersPerRound = 64, rounds = 9
         let pagesPerRound = bufferBytes * buffersPerRound / Int(sysconf(Int32(_SC_PAGESIZE)))
-        let faults = try Self.inChildProcess {
+        let medianFaults = try Self.inChildProcess {
             withUnsafeTemporaryAllocation(of: UnsafeMutableRawPointer?.self, capacity: buffersPerRound) { buffers in
-                func oneRound() {
-                    for index in 0..<buffersPerRound {
-                        let buffer = malloc(bufferBytes)!
-                        memset(buffer, 0xA5, bufferBytes)
-                        buffers[index] = buffer
+                withUnsafeTemporaryAllocation(of: Int.self, capacity: rounds) { faults in
+                    func oneRound() {
+                        for index in 0..<buffersPerRound {
+                            let buffer = malloc(bufferBytes)!
+                            memset(buffer, 0xA5, bufferBytes)
+                            buffers[index] = buffer
+                        }
+                        for index in 0..<buffersPerRound { free(buffers[index]) }
                     }
-                    for index in 0..<buffersPerRound { free(buffers[index]) }
+                    oneRound()
+                    for round in 0..<rounds {
+                        let before = minorFaults()
+                        oneRound()
+                        faults[round] = minorFaults() - before
+                    }
+                    var sorted = faults
+                    sorted.sort()
+                    return sorted[rounds / 2]
                 }
-                oneRound()
-                let before = minorFaults()
-                for _ in 1..<rounds { oneRound() }
-                return minorFaults() - before
             }
         }
-        // Every round faulting again would be about `pagesPerRound` each.
-        #expect(faults < pagesPerRound, "\(faults) page faults in \(rounds - 1) rounds of \(pagesPerRound) pages")
+        // A round faulting again would be about `pagesPerRound`.
+        #expect(medianFaults < pagesPerRound / 8, "the median round of \(rounds) faulted \(medianFaults) times in \(pagesPerRound) pages")
     }
 
     struct ChildFailed: Error, CustomStringConvertible {
