@@ -58,6 +58,27 @@ import Testing
                 "\(log.events("client_left").map(\.text))")
     }
 
+    @Test func aClientThatSaysGoodbyeLeavesCleanlyWhicheverSocketClosesFirst() throws {
+        let server = try ServerProcess.nbdkit(["memory", "4M"])
+        defer { server.stop() }
+        let proxy = try ProxyHarness(upstream: [server.uri])
+        defer { proxy.stop() }
+        // Flags, GO for the default export, then NBD_CMD_DISC; the socket stays open, so the
+        // proxy sees nbdkit close its side first, as it may with nbdcopy on a loaded machine.
+        var goodbye: [UInt8] = Self.bigEndian(UInt32(3))
+        goodbye += Self.bigEndian(UInt64(0x4948_4156_454f_5054)) + Self.bigEndian(UInt32(7)) + Self.bigEndian(UInt32(6))
+        goodbye += [0, 0, 0, 0, 0, 0]
+        goodbye += Self.bigEndian(UInt32(0x2560_9513)) + Self.bigEndian(UInt16(0)) + Self.bigEndian(UInt16(2))
+        goodbye += Self.bigEndian(UInt64(7)) + Self.bigEndian(UInt64(0)) + Self.bigEndian(UInt32(0))
+        try Self.sendRaw(goodbye, to: proxy.socketPath) {
+            _ = proxy.waitFor { !$0.events("client_left").isEmpty }
+        }
+        let (_, log) = try proxy.finish()
+        let left = log.events("client_left")
+        #expect(left.count == 1 && left.first?.bool("failed") == false, "\(left.map(\.text))")
+        #expect(left.first?.string("reason") == "client disconnected", "\(left.map(\.text))")
+    }
+
     @Test func upstreamKilledMidCopyIsReportedAndNewClientsAreServedWhenItIsBack() throws {
         let server = try ServerProcess.nbdkit(["pattern", "64M", "rate=16000000", "burstiness=0.1"], filters: ["rate"])
         defer { server.stop() }

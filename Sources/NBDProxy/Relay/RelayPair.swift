@@ -217,14 +217,19 @@ final class RelayPair {
         let requests = "\(inFlight) request\(inFlight == 1 ? "" : "s") in flight"
         let detail = error.map { " (\($0))" } ?? ""
         switch side {
+        case _ where decoder.clientDisconnected && inFlight == 0:
+            // The client said goodbye (NBD_CMD_DISC or NBD_OPT_ABORT) and the upstream answers
+            // by closing: which socket is seen to close first is a race that must not change
+            // what is reported.
+            end(failed: false, reason: "client disconnected")
         case .client where inFlight == 0:
-            end(failed: error != nil && !decoder.clientDisconnected, reason: "client closed the connection\(detail)")
+            end(failed: error != nil, reason: "client closed the connection\(detail)")
         case .client:
             end(failed: true, reason: "client went away with \(requests)\(detail)")
         case .server where inFlight > 0:
             end(failed: true, reason: "upstream went away with \(requests)\(detail)")
         case .server:
-            end(failed: !decoder.clientDisconnected, reason: "upstream closed the connection\(detail)")
+            end(failed: true, reason: "upstream closed the connection\(detail)")
         }
     }
 
