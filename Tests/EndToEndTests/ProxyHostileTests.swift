@@ -26,6 +26,18 @@ import Testing
         withUnsafeBytes(of: value.bigEndian) { Array($0) }
     }
 
+    /// A client's side of a fixed-newstyle handshake that asks for the default export
+    /// (flags, then NBD_OPT_GO with no name and no information requests), followed by
+    /// one request of `type`; the proxy holds the request back until the server has answered.
+    static func handshake(thenRequest type: UInt16, handle: UInt64, length: UInt32) -> [UInt8] {
+        var bytes: [UInt8] = bigEndian(UInt32(3))
+        bytes += bigEndian(UInt64(0x4948_4156_454f_5054)) + bigEndian(UInt32(7)) + bigEndian(UInt32(6))
+        bytes += [0, 0, 0, 0, 0, 0]
+        bytes += bigEndian(UInt32(0x2560_9513)) + bigEndian(UInt16(0)) + bigEndian(type)
+        bytes += bigEndian(handle) + bigEndian(UInt64(0)) + bigEndian(length)
+        return bytes
+    }
+
     @Test func garbageAndAVanishingClientLeaveTheProxyServing() throws {
         let server = try ServerProcess.nbdkit(["memory", "4M"])
         defer { server.stop() }
@@ -35,14 +47,8 @@ import Testing
         try Self.sendRaw(Array(repeating: 0xff, count: 64), to: proxy.socketPath) {
             _ = proxy.waitFor { !$0.events("client_left").isEmpty }
         }
-        // Flags, GO for the default export, then a WRITE of 1 MiB with only 1000 bytes of it.
-        var vanishing: [UInt8] = Self.bigEndian(UInt32(3))
-        vanishing += Self.bigEndian(UInt64(0x4948_4156_454f_5054)) + Self.bigEndian(UInt32(7)) + Self.bigEndian(UInt32(6))
-        vanishing += [0, 0, 0, 0, 0, 0]
-        vanishing += Self.bigEndian(UInt32(0x2560_9513)) + Self.bigEndian(UInt16(0)) + Self.bigEndian(UInt16(1))
-        vanishing += Self.bigEndian(UInt64(42)) + Self.bigEndian(UInt64(0)) + Self.bigEndian(UInt32(1 << 20))
-        vanishing += Array(repeating: 0x5a, count: 1000)
-        // The WRITE is held back until the server has answered GO: leave once it is in flight.
+        // A WRITE of 1 MiB with only 1000 bytes of it; leave once it is in flight.
+        let vanishing = Self.handshake(thenRequest: 1, handle: 42, length: 1 << 20) + Array(repeating: 0x5a, count: 1000)
         try Self.sendRaw(vanishing, to: proxy.socketPath) {
             _ = proxy.waitFor { log in log.samples.last?.conns.contains { $0.int("inflight") == 1 } ?? false }
         }
@@ -63,14 +69,9 @@ import Testing
         defer { server.stop() }
         let proxy = try ProxyHarness(upstream: [server.uri])
         defer { proxy.stop() }
-        // Flags, GO for the default export, then NBD_CMD_DISC; the socket stays open, so the
-        // proxy sees nbdkit close its side first, as it may with nbdcopy on a loaded machine.
-        var goodbye: [UInt8] = Self.bigEndian(UInt32(3))
-        goodbye += Self.bigEndian(UInt64(0x4948_4156_454f_5054)) + Self.bigEndian(UInt32(7)) + Self.bigEndian(UInt32(6))
-        goodbye += [0, 0, 0, 0, 0, 0]
-        goodbye += Self.bigEndian(UInt32(0x2560_9513)) + Self.bigEndian(UInt16(0)) + Self.bigEndian(UInt16(2))
-        goodbye += Self.bigEndian(UInt64(7)) + Self.bigEndian(UInt64(0)) + Self.bigEndian(UInt32(0))
-        try Self.sendRaw(goodbye, to: proxy.socketPath) {
+        // NBD_CMD_DISC, and the socket stays open: the proxy sees nbdkit close its side first,
+        // as it may with nbdcopy on a loaded machine.
+        try Self.sendRaw(Self.handshake(thenRequest: 2, handle: 7, length: 0), to: proxy.socketPath) {
             _ = proxy.waitFor { !$0.events("client_left").isEmpty }
         }
         let (_, log) = try proxy.finish()
