@@ -1,4 +1,5 @@
 import Glibc
+import NBDTestSupport
 import Testing
 
 @testable import NBDCopy
@@ -50,21 +51,17 @@ import Testing
         #expect(medianFaults < pagesPerRound / 8, "the median round of \(rounds) faulted \(medianFaults) times in \(pagesPerRound) pages")
     }
 
-    struct ChildFailed: Error, CustomStringConvertible {
-        var description: String
-    }
-
     /// Runs `body` in a forked child and returns what it returned. The child runs only
     /// `body` (plain malloc, memset and system calls: no lock another thread may have held
     /// at the fork) and leaves with `_exit`.
     private static func inChildProcess(_ body: () -> Int) throws -> Int {
         var pipeEnds: [Int32] = [0, 0]
-        guard pipe(&pipeEnds) == 0 else { throw ChildFailed(description: "pipe: errno \(errno)") }
+        guard pipe(&pipeEnds) == 0 else { throw TestSupportError("pipe: errno \(errno)") }
         defer { close(pipeEnds[0]) }
         let child = fork()
         guard child >= 0 else {
             close(pipeEnds[1])
-            throw ChildFailed(description: "fork: errno \(errno)")
+            throw TestSupportError("fork: errno \(errno)")
         }
         if child == 0 {
             var result = body()
@@ -77,7 +74,7 @@ import Testing
         var status: Int32 = 0
         while waitpid(child, &status, 0) < 0 && errno == EINTR {}
         guard count == MemoryLayout<Int>.size, status == 0 else {
-            throw ChildFailed(description: "the child process read \(count) bytes and ended with status \(status)")
+            throw TestSupportError("the child process read \(count) bytes and ended with status \(status)")
         }
         return result
     }

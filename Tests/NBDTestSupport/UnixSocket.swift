@@ -45,7 +45,7 @@ public enum UnixSocket {
         return fd
     }
 
-    static func connect(to path: String) throws -> Int32 {
+    public static func connect(to path: String) throws -> Int32 {
         var address = try address(path)
         let fd = socket(AF_UNIX, stream, 0)
         guard fd >= 0 else { throw TestSupportError("socket failed: \(String(cString: strerror(errno)))") }
