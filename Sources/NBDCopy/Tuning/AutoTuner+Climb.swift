@@ -119,13 +119,11 @@ extension AutoTuner {
         let comparison = "\(Self.rate(probe.baseline)) → \(Self.rate(rate)), \(Self.percent(change))"
         let leapt = probe.dimension == .requestSize && probe.rungs > 1
         let wanted = probe.wanted(configuration)
+        if probe.fewer, change >= -configuration.fewerTolerance {
+            return keptFewer(probe, measured: rate, now: now, comparison: comparison)
+        }
         if change >= wanted {
-            if probe.dimension == .lanes && !probe.fewer { moreLanesPaid = true }
-            if probe.fewer {
-                let prefix = "lane \(lanes + 1) dropped for good (\(comparison))"
-                guard lanes > 1 else { return climb(from: rate, now: now, prefix: prefix, preferring: .requestSize) }
-                return [stepFewer(baseline: rate, now: now, prefix: prefix)]
-            }
+            if probe.dimension == .lanes { moreLanesPaid = true }
             // A fitted size already spends at most a fifth of each request on the fixed
             // cost: a doubling could add about a tenth, the noise of one window here, and
             // its probe would cost a window. Lanes go on; sizes wait for a periodic probe.
@@ -177,7 +175,8 @@ extension AutoTuner {
         phase = .measuring
         restartWindow(now)
         if probe.dimension == .lanes && !probe.addsSeveralLanes && !moreLanesPaid && !fewerLanesTried && lanes > 1 && laneMode == .auto {
-            return [taken, stepFewer(baseline: probe.baseline, now: now, prefix: nil)]
+            fewerNext = true
+            return [taken]
         }
         // The rate before the probe still holds: go on from it without measuring again,
         // with the rung a leap skipped when it was one.
@@ -192,22 +191,32 @@ extension AutoTuner {
         return next
     }
 
-    /// One lane fewer, to see whether that raises `baseline`: the lane count the copy
-    /// started with may be more than the machine can serve.
+    /// One lane fewer, to see whether fewer copy as fast as `baseline`: the lane count the
+    /// copy started with may be more than the machine can serve.
     mutating func stepFewer(baseline: Double, now: Duration, prefix: String?) -> TuningDecision {
         let before = lanes
         lanes -= 1
         let decision = TuningDecision(action: .dropLane, lanesBefore: before, lanesAfter: lanes, requestSizeBefore: requestSize,
                                       requestSizeAfter: requestSize, baselineBytesPerSecond: baseline,
-                                      reason: Self.joined(prefix, "dropping lane \(before) to see if fewer raise \(Self.rate(baseline))"))
+                                      reason: Self.joined(prefix, "dropping lane \(before) to see if fewer copy as fast as \(Self.rate(baseline))"))
         phase = .probing(Probe(dimension: .lanes, baseline: baseline, startedAt: now, applied: true, fewer: true))
         restartWindow(now)
         lastDecision = decision
         return decision
     }
 
-    /// One lane fewer did not pay: the lane comes back, and the next decision waits for a
-    /// window measured with it open (it takes a moment to connect).
+    /// One lane fewer copied as fast, within `fewerTolerance`, or faster: the lane stays
+    /// dropped, and one more fewer is tried. The next is judged against the best rate of the
+    /// chain, not the last, so small losses cannot add up.
+    mutating func keptFewer(_ probe: Probe, measured rate: Double, now: Duration, comparison: String) -> [TuningDecision] {
+        settled = []
+        let prefix = "lane \(lanes + 1) dropped for good (\(comparison))"
+        guard lanes > 1 else { return climb(from: rate, now: now, prefix: prefix, preferring: .requestSize) }
+        return [stepFewer(baseline: max(rate, probe.baseline), now: now, prefix: prefix)]
+    }
+
+    /// One lane fewer lost more than `fewerTolerance`: the lane comes back, and the next
+    /// decision waits for a window measured with it open (it takes a moment to connect).
     mutating func givenBack(_ probe: Probe, measured rate: Double, now: Duration, comparison: String) -> TuningDecision {
         fewerLanesTried = true
         let before = lanes
@@ -215,7 +224,7 @@ extension AutoTuner {
         let decision = TuningDecision(action: .addLane, lanesBefore: before, lanesAfter: lanes, requestSizeBefore: requestSize,
                                       requestSizeAfter: requestSize, baselineBytesPerSecond: probe.baseline,
                                       measuredBytesPerSecond: rate,
-                                      reason: "lane \(lanes) given back: \(before) lane\(before == 1 ? "" : "s") raised the rate under \(Self.percent(configuration.gain)) (\(comparison))")
+                                      reason: "lane \(lanes) given back: \(before) lane\(before == 1 ? "" : "s") lost more than \(Int((configuration.fewerTolerance * 100).rounded()))% (\(comparison))")
         phase = .measuring
         restartWindow(now)
         lastDecision = decision

@@ -26,8 +26,9 @@ import Telemetry
 ///   (`laneStepUp`): they pay nearly in proportion there; one that does not pay is taken
 ///   back and half as many are tried;
 /// - when the first lane added did not help, no lane ever did, and there are several,
-///   one lane fewer is tried (and another while that pays): on a light server a small
-///   machine's cores, not the server, are the limit, and lanes beyond them only cost;
+///   one lane fewer is tried, and another while the rate does not fall by more than
+///   `fewerTolerance` (3%): on a light server a small machine's cores, not the server,
+///   are the limit, and lanes beyond them only cost;
 /// - when neither kind helps, hold. While holding, a rate that moves by more than
 ///   `markedChange` (20%) in two windows in a row starts the climb again; otherwise one
 ///   probe every `probeInterval` (30 s) checks that the setting is still the best.
@@ -125,6 +126,10 @@ struct AutoTuner: Sendable {
     var moreLanesPaid = false
     /// One lane fewer was tried and taken back: the count is not too many either.
     var fewerLanesTried = false
+    /// A lane added was taken back, and one lane fewer is tried next, once a fresh window
+    /// has measured the count it starts from: the rate before the lane was added may have
+    /// been read early or on a faster moment, and one fewer is kept only within 3% of it.
+    var fewerNext = false
     /// The smallest lane count a step up tried and took back since the climb began: a
     /// later lane step stops short of it.
     var laneCeiling: Int?
@@ -185,6 +190,10 @@ struct AutoTuner: Sendable {
         window = RateWindow()
         switch phase {
         case .measuring:
+            if fewerNext {
+                fewerNext = false
+                if laneMode == .auto && lanes > 1 { return [stepFewer(baseline: rate, now: now, prefix: nil)] }
+            }
             let kept = keptEarly
             keptEarly = nil
             return climb(from: rate, now: now, prefix: kept, preferring: kept == nil ? nil : .lanes)
@@ -201,6 +210,7 @@ struct AutoTuner: Sendable {
         guard laneMode == .auto else { return [] }
         laneMode = .manual
         keptEarly = nil
+        fewerNext = false
         if case .probing(let probe) = phase, probe.dimension == .lanes { phase = .measuring }
         restartWindow(now)
         return [decide(.manual, lanes: lanes, reason: "a lane was added or dropped by hand: lanes are manual")]

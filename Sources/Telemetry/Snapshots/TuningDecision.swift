@@ -6,7 +6,7 @@ public struct TuningDecision: Sendable, Equatable {
         /// is given back).
         case addLane = "add_lane"
         /// The last lane added is taken back, as it did not raise the rate enough; or one
-        /// lane fewer, to see whether that raises it (the starting count was too many).
+        /// lane fewer, to see whether fewer copy as fast (the starting count was too many).
         case dropLane = "drop_lane"
         /// Larger requests, to see whether they raise the rate.
         case growRequestSize = "grow_request_size"
