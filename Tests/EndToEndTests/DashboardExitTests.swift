@@ -31,6 +31,7 @@ import Glibc
         try pause.pause()
         try run.terminal.sendKeys("C-c")
         try Self.waitUntilDraining(run)
+        ExitPathTests.waitPastTheSameSignalWindow()
         try run.terminal.sendKeys("C-c")
         // A clean stop would wait a minute for the paused source before giving up.
         try run.terminal.waitForExit(timeout: .seconds(30))
@@ -53,6 +54,7 @@ import Glibc
         kill(nbdtop, stop.signal)
         if stop.count > 1 {
             try Self.waitUntilDraining(run)
+            ExitPathTests.waitPastTheSameSignalWindow()
             kill(nbdtop, stop.signal)
         }
         try run.terminal.waitForExit(timeout: .seconds(30))

@@ -18,7 +18,8 @@ struct CopyCommand: AsyncParsableCommand {
 
             While it runs, SIGUSR1 adds a lane and SIGUSR2 drops the newest one. Ctrl-C, SIGTERM and \
             SIGHUP stop cleanly: the requests in flight finish, the connections close politely, the \
-            terminal is restored; a second one exits at once. With the dashboard up, SIGHUP means the \
+            terminal is restored; a second one (0.1 s or more after the first: timeout(1) sends its signal \
+            twice) exits at once. With the dashboard up, SIGHUP means the \
             terminal went away: the copy goes on without the dashboard, to its end. --stats-json always \
             ends with a done event carrying the exit status.
 
