@@ -43,6 +43,28 @@ import Testing
         #expect(try StatsSchema.violations(in: result.stdout).isEmpty)
     }
 
+    /// Until the first look is over a lane keeps at most 32 requests in flight, not
+    /// `-R`'s: a server that answers one at a time queues every one, and the size the first
+    /// look picks shows only once they are served. Then `-R` again (48 here, with a queue
+    /// that holds 48 requests of 2M).
+    @Test func theFirstLookKeepsShorterQueuesThenLiftsThem() throws {
+        let source = try Self.serializing("512M")
+        defer { source.stop() }
+        let result = try nbdtop("copy", "-C", "1", "-R", "48", "--queue-size", "128M", "--interval", "100ms",
+                                "--stats-json", "-", source.uri, "null:")
+        #expect(result.status == 0, "\(result.stderr)")
+        let log = try StatsLog(result.stdout)
+        let firstLook = try #require(log.events("auto").first?.double("t"), "\(result.stdout)")
+        func inFlight(_ sample: StatsObject) -> Int { sample.conns.filter { $0.string("side") == "src" }.compactMap { $0.int("inflight") }.max() ?? 0 }
+        // The limit lifts on the tick that takes the first look, and its event is written
+        // after that tick's sample: the samples a tick or more earlier are before it.
+        let before = log.samples.filter { ($0.double("t") ?? .infinity) < firstLook - 0.1 }.map(inFlight)
+        let after = log.samples.filter { ($0.double("t") ?? 0) > firstLook }.map(inFlight)
+        #expect(before.max() == 32, "before the first look at \(firstLook) s: \(before)")
+        #expect((after.max() ?? 0) > 32, "after it: \(after)")
+        #expect((after.max() ?? 0) <= 48, "after it: \(after)")
+    }
+
     @Test func staysAtOneLaneWithoutMultiConnAndGrowsRequests() throws {
         let source = try Self.serializing("256M", multiConn: false)
         defer { source.stop() }

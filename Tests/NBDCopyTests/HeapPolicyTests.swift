@@ -41,9 +41,7 @@ import Testing
                         oneRound()
                         faults[round] = minorFaults() - before
                     }
-                    var sorted = faults
-                    sorted.sort()
-                    return sorted[rounds / 2]
+                    return faults.sorted()[rounds / 2]
                 }
             }
         }

@@ -23,6 +23,9 @@ extension CopyEngine {
     /// How often the tuner gets a measurement.
     private static let tuningTick = TimeAmount.milliseconds(100)
 
+    /// Requests a lane keeps in flight at most until the first look is over (`RequestLimit`).
+    static let requestsDuringFirstLook = 32
+
     /// Starts the tuner's ticks, when there is something to tune.
     func startTuning() {
         let tunes = lock.withLock { tuning.tuner.laneMode == .auto || tuning.tuner.tunesRequestSize }
@@ -55,6 +58,9 @@ extension CopyEngine {
             return tuning.tuner.observe(AutoTuner.Measurement(
                 now: now, tick: tick, bytesPerSecond: Double(bytes) / tick.seconds,
                 lanes: lifecycle.openLaneCount, bytesInFlight: inFlight, paused: paused))
+        }
+        if settings.requests.current < settings.requests.maximum, !lock.withLock({ tuning.tuner.firstLookPending }) {
+            settings.requests.lift()
         }
         carryOut(decisions)
     }

@@ -112,7 +112,8 @@ public final class CopyEngine: @unchecked Sendable {
             skipZeroRanges: skipZeroes))
         let tracksUnflushed = options.reconnect != nil && destination.canReconnect && destination.canFlush
         settings = LaneSettings(
-            maximumRequests: max(1, options.requestsPerLane),
+            requests: RequestLimit(maximum: max(1, options.requestsPerLane),
+                                   starting: tuning.tuner.tunesRequestSize ? Self.requestsDuringFirstLook : .max),
             maximumBytes: max(1, options.queueSize),
             sparseGranularity: granularity,
             skipZeroes: skipZeroes,

@@ -30,7 +30,7 @@ extension Lane {
         let waiter: @Sendable () -> Void = { eventLoop.execute { loopBound.value.plannerWoke() } }
         // Two requests whatever their size (when `-R` allows): with one, a server that
         // answers one request at a time would wait for the client between requests.
-        while isRunning, !paused, !waitingForPlanner, items.count < settings.maximumRequests,
+        while isRunning, !paused, !waitingForPlanner, items.count < settings.requests.current,
               inFlightBytes < settings.maximumBytes || items.count < 2 {
             switch planner.next(waiter: waiter) {
             case .work(let item):

@@ -1,7 +1,7 @@
 /// The per-lane policy the engine derives from the options and both endpoints.
 struct LaneSettings: Sendable {
-    /// Work items in flight at most (`-R`).
-    var maximumRequests: Int
+    /// Work items in flight at most (`-R`, lower during the first look).
+    var requests: RequestLimit
     /// Bytes in flight at most.
     var maximumBytes: UInt64
     /// Zero-scan granularity; 0 means no scan.

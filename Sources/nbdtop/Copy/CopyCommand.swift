@@ -46,7 +46,8 @@ struct CopyCommand: AsyncParsableCommand {
     @Option(name: .customLong("max-connections"), help: "With -C auto: the most lanes tuning opens.")
     var maxConnections = 16
 
-    @Option(name: [.customShort("R"), .customLong("requests")], help: "Requests in flight per lane.")
+    @Option(name: [.customShort("R"), .customLong("requests")],
+            help: "Requests in flight per lane (with --request-size auto, at most 32 until it has taken its first look at the server, well within a second).")
     var requests = 64
 
     @Option(name: .customLong("request-size"),
