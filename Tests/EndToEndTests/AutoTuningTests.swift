@@ -43,28 +43,6 @@ import Testing
         #expect(try StatsSchema.violations(in: result.stdout).isEmpty)
     }
 
-    /// Until the first look is over a lane keeps at most 32 requests in flight, not
-    /// `-R`'s: a server that answers one at a time queues every one, and the size the first
-    /// look picks shows only once they are served. Then `-R` again (48 here, with a queue
-    /// that holds 48 requests of 2M).
-    @Test func theFirstLookKeepsShorterQueuesThenLiftsThem() throws {
-        let source = try Self.serializing("512M")
-        defer { source.stop() }
-        let result = try nbdtop("copy", "-C", "1", "-R", "48", "--queue-size", "128M", "--interval", "100ms",
-                                "--stats-json", "-", source.uri, "null:")
-        #expect(result.status == 0, "\(result.stderr)")
-        let log = try StatsLog(result.stdout)
-        let firstLook = try #require(log.events("auto").first?.double("t"), "\(result.stdout)")
-        func inFlight(_ sample: StatsObject) -> Int { sample.conns.filter { $0.string("side") == "src" }.compactMap { $0.int("inflight") }.max() ?? 0 }
-        // The limit lifts on the tick that takes the first look, and its event is written
-        // after that tick's sample: the samples a tick or more earlier are before it.
-        let before = log.samples.filter { ($0.double("t") ?? .infinity) < firstLook - 0.1 }.map(inFlight)
-        let after = log.samples.filter { ($0.double("t") ?? 0) > firstLook }.map(inFlight)
-        #expect(before.max() == 32, "before the first look at \(firstLook) s: \(before)")
-        #expect((after.max() ?? 0) > 32, "after it: \(after)")
-        #expect((after.max() ?? 0) <= 48, "after it: \(after)")
-    }
-
     @Test func staysAtOneLaneWithoutMultiConnAndGrowsRequests() throws {
         let source = try Self.serializing("256M", multiConn: false)
         defer { source.stop() }
@@ -78,12 +56,14 @@ import Testing
         // One request at a time: larger requests are what helps here.
         let grown = log.events("auto").filter { $0.string("action") == "grow_request_size" }
         #expect(!grown.isEmpty, "\(result.stdout)")
-        // The first look sees each request cost the lane milliseconds and goes up three
-        // rungs at once, then to the size its fit chose; any later step doubles, or
-        // quadruples while a doubling paid in proportion (a leap).
+        // The first look sees each request cost the lane 5 ms and more, and goes at once to
+        // the largest size a fit may choose (the queue's 16M); or, on a tick that read
+        // under 1.5 ms, up three rungs, then to the size its fit chose. Any later step
+        // doubles, or quadruples while a doubling paid in proportion (a leap).
         let firstLook = try #require(grown.first)
         #expect(firstLook.string("reason")?.hasPrefix("a request takes a lane") == true, "\(firstLook.text)")
-        #expect(firstLook.uint("request_size_before") == 256 << 10 && firstLook.uint("request_size_after") == 2 << 20)
+        #expect(firstLook.uint("request_size_before") == 256 << 10)
+        #expect([2 << 20, 16 << 20].contains(firstLook.uint("request_size_after") ?? 0), "\(firstLook.text)")
         #expect(grown.dropFirst().allSatisfy { event in
             let before = event.uint("request_size_before") ?? 0, after = event.uint("request_size_after") ?? 0
             return event.string("reason")?.contains("per request") == true || after == 2 * before || after == 4 * before

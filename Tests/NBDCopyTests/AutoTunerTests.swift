@@ -38,7 +38,7 @@ import Telemetry
 
     static func simulate(seconds: Int, maximumLanes: Int = 16, initialLanes: Int = 4, tunesLanes: Bool = true,
                          sizes: [UInt64] = [256 << 10], ordinaryLargestSize: UInt64 = .max,
-                         largestFittedSize: UInt64 = .max, firstLook: Bool = true,
+                         largestFittedSize: UInt64 = .max, firstLook: Bool = true, decisive: Bool = true,
                          noise: Double = 0, seed: UInt64 = 1,
                          userAt: Duration? = nil, resumeAt: Duration? = nil, queueSeconds: Double = 0,
                          rate: (_ lanes: Int, _ requestSize: UInt64, _ time: Duration) -> Double) -> Run {
@@ -46,6 +46,7 @@ import Telemetry
                                                     initialLanes: initialLanes, requestSizes: sizes,
                                                     ordinaryLargestSize: ordinaryLargestSize, largestFittedSize: largestFittedSize)
         if !firstLook { configuration.slowServiceTime = .seconds(86_400) }
+        if !firstLook || !decisive { configuration.decisiveServiceTime = .seconds(86_400) }
         var tuner = AutoTuner(configuration)
         var run = Run()
         var lanes = tuner.lanes, requestSize = tuner.requestSize
@@ -103,7 +104,7 @@ import Telemetry
         for seed: UInt64 in [1, 7, 42] {
             let run = Self.simulate(seconds: 120, initialLanes: 1, sizes: Self.sizes, noise: 0.1, seed: seed, rate: Self.plateau)
             #expect((3...4).contains(run.finalLanes), "seed \(seed): \(run.finalLanes) lanes")
-            #expect(run.mostLanes <= 5, "seed \(seed)")
+            #expect(run.mostLanes <= 5, "seed \(seed): \(run.decisions.map { "\($0.at) \($0.decision.reason)" })")
             // Holding, one probe per 30 s at most; a probe that noise makes look like a gain
             // starts one more climb (two probes), which is not oscillation.
             let periodic = run.decisions.filter { $0.decision.reason.hasPrefix("30 s since the last probe") }.map(\.at)
@@ -397,12 +398,13 @@ import Telemetry
         let run = AutoTunerTests.simulate(seconds: 10, sizes: Self.ladder, ordinaryLargestSize: 8 << 20, rate: Self.serialized)
         let sizes = run.decisions.filter { $0.decision.action == .growRequestSize }
         let first = try #require(sizes.first)
-        #expect(first.decision.requestSizeAfter == 2 << 20, "the first look goes up three rungs at once")
-        #expect(first.at <= .milliseconds(500))
-        let fitted = try #require(sizes.dropFirst().first)
-        #expect(fitted.at <= .seconds(1))
-        #expect(fitted.decision.requestSizeAfter == 32 << 20, "9 × 5 ms × 600 MB/s = 27 MB: the next rung, past half the queue")
-        #expect(fitted.decision.reason.contains("per request"))
+        // A lane's 256K request takes 5.4 ms: decisive, from the second tick, to the
+        // largest size a fit may choose (no limit here: the ladder's 32M), which the fit
+        // would choose too (9 × 5 ms × 600 MB/s = 27 MB).
+        #expect(first.decision.requestSizeAfter == 32 << 20, "\(first.decision.reason)")
+        #expect(first.decision.reason.hasPrefix("a request takes a lane 5.4 ms at 256K"), "\(first.decision.reason)")
+        #expect(first.at <= .milliseconds(200))
+        #expect(sizes.count == 1, "kept: \(sizes.map(\.decision.reason))")
         let best = Self.serialized(16, 32 << 20, .zero)
         #expect(Self.serialized(run.finalLanes, run.finalRequestSize, .zero) >= 0.9 * best,
                 "\(run.finalLanes) lanes, \(run.finalRequestSize) bytes")
@@ -435,43 +437,55 @@ import Telemetry
     }
 
     @Test func aSlowButBandwidthCappedServerTakesTheStepBack() throws {
-        // 10 MB/s in all, whatever the setting: 105 ms per 256K request on each of 4 lanes.
+        // 10 MB/s in all, whatever the setting: 105 ms per 256K request on each of 4 lanes,
+        // decisive: straight to the largest size, which pays nothing and is taken back;
+        // then the climb keeps to the ordinary sizes.
         let run = AutoTunerTests.simulate(seconds: 30, sizes: Self.ladder, ordinaryLargestSize: 8 << 20) { _, _, _ in 10e6 }
         let first = try #require(run.decisions.first)
-        #expect(first.decision.action == .growRequestSize && first.decision.requestSizeAfter == 2 << 20)
+        #expect(first.decision.action == .growRequestSize && first.decision.requestSizeAfter == 32 << 20)
         #expect(run.decisions.contains { $0.decision.action == .shrinkRequestSize && $0.decision.requestSizeAfter == 256 << 10 })
-        #expect(!run.decisions.contains { $0.decision.requestSizeAfter > 8 << 20 })
+        #expect(!run.decisions.dropFirst().contains { $0.decision.requestSizeAfter > 8 << 20 })
         #expect(run.finalRequestSize == 256 << 10)
+        // The two-step look does the same from 2M.
+        let twoStep = AutoTunerTests.simulate(seconds: 30, sizes: Self.ladder, ordinaryLargestSize: 8 << 20,
+                                              decisive: false) { _, _, _ in 10e6 }
+        let firstOfTwo = try #require(twoStep.decisions.first)
+        #expect(firstOfTwo.decision.requestSizeAfter == 2 << 20)
+        #expect(!twoStep.decisions.contains { $0.decision.requestSizeAfter > 8 << 20 })
     }
 }
 
 extension FirstLookTests {
-    /// One request at a time, 2 ms each (a Python plugin): the first look goes 256K, 2M,
-    /// then the fit's size, within the first second, and no size probe follows it soon.
+    /// One request at a time, 2 ms each (a Python plugin): a lane's 256K request takes
+    /// 2.1 ms, so the first look is decisive: straight to the largest size a fit may choose,
+    /// from the second tick, kept, and no size probe follows it soon.
     @Test func oneRequestAtATimeIsFittedAtOnce() throws {
         let run = AutoTunerTests.simulate(seconds: 10, maximumLanes: 1, initialLanes: 1, sizes: Self.ladder,
                                           ordinaryLargestSize: 8 << 20, largestFittedSize: 16 << 20) { _, size, _ in
             Double(size) / (0.002 + Double(size) / 2e9)
         }
         let grows = run.decisions.filter { $0.decision.action == .growRequestSize }
-        #expect(grows.map(\.decision.requestSizeAfter) == [2 << 20, 16 << 20], "4 × 2 ms × 2 GB/s = 16.0 MB: the 16M rung (16.8 MB)")
-        #expect(try #require(grows.last).at <= .seconds(1))
+        #expect(grows.map(\.decision.requestSizeAfter) == [16 << 20], "9 × 2 ms × 2 GB/s = 36 MB, past the queue's 16M")
+        #expect(try #require(grows.last).at <= .milliseconds(300))
         #expect(run.finalRequestSize == 16 << 20)
-        // The same at 3 ms per request wants 24 MB, but the fit stops at the queue's 16M.
+        // The same at 3 ms per request: the queue's 16M too, and no climb past it.
         let capped = AutoTunerTests.simulate(seconds: 10, maximumLanes: 1, initialLanes: 1, sizes: Self.ladder,
                                              ordinaryLargestSize: 8 << 20, largestFittedSize: 16 << 20) { _, size, _ in
             Double(size) / (0.003 + Double(size) / 2e9)
         }
-        #expect(capped.decisions.filter { $0.decision.action == .growRequestSize }.map(\.decision.requestSizeAfter) == [2 << 20, 16 << 20])
+        #expect(capped.decisions.filter { $0.decision.action == .growRequestSize }.map(\.decision.requestSizeAfter) == [16 << 20])
         #expect(capped.finalRequestSize == 16 << 20, "no climb past the queue either")
     }
 
     /// A fit from a noisy window that underestimates the fixed cost lands low; the jump
     /// pays far more than the fit promised, so sizes climb on to where the server wants.
+    /// (The two-step look: a decisive one would go straight to 16M.)
     @Test func aFitThatLandsLowClimbsOn() throws {
-        var tuner = AutoTuner(AutoTuner.Configuration(maximumLanes: 1, tunesLanes: false, initialLanes: 1,
-                                                      requestSizes: Self.ladder, ordinaryLargestSize: 8 << 20,
-                                                      largestFittedSize: 16 << 20))
+        var configuration = AutoTuner.Configuration(maximumLanes: 1, tunesLanes: false, initialLanes: 1,
+                                                    requestSizes: Self.ladder, ordinaryLargestSize: 8 << 20,
+                                                    largestFittedSize: 16 << 20)
+        configuration.decisiveServiceTime = .seconds(86_400)
+        var tuner = AutoTuner(configuration)
         var now = Duration.zero, size = tuner.requestSize
         var sizes: [UInt64] = []
         func rate(_ size: UInt64) -> Double { Double(size) / (0.002 + Double(size) / 1.5e9) }

@@ -118,6 +118,48 @@ import Telemetry
         #expect(try await Self.firstPatternMismatch(at: destination.uri, size: size) == nil)
     }
 
+    // MARK: Requests in flight
+
+    /// With `--request-size auto`, a lane keeps at most 32 requests in flight until the
+    /// tuner's first look is over, then `-R` (48 here, with a queue that holds 48 of 2M):
+    /// a server that answers one at a time queues every one, and the size the first look
+    /// picks shows only once they are served.
+    @Test func theFirstLookKeepsShorterQueuesThenLiftsThem() async throws {
+        let source = try LauncherThread.run {
+            try ServerProcess.nbdkit(["pattern", "512M", "serialize=requests", "rdelay=5ms"], filters: ["noparallel", "delay"],
+                                     options: ["-r"])
+        }
+        defer { source.stop() }
+        let loop = MultiThreadedEventLoopGroup.singleton.next()
+        let sourceEndpoint = try await NBDEndpoint.open(NBDURI.parse(source.uri), on: loop)
+        var options = CopyOptions()
+        options.connections = 1
+        options.autoRequestSize = true
+        options.requestsPerLane = 48
+        options.queueSize = 128 << 20
+        let engine = try CopyEngine(source: sourceEndpoint, destination: NullEndpoint(size: 512 * Self.mib), options: options,
+                                    firstEventLoop: loop)
+        let run = Task { try await engine.run() }
+        defer { run.cancel() }
+        // (requests in flight, whether the tuner had decided anything), every 10 ms.
+        var polls: [(inFlight: Int, decided: Bool)] = []
+        _ = await Self.eventually(timeout: .seconds(20)) {
+            let snapshot = await engine.snapshot()
+            let inFlight = snapshot.connections.filter { $0.side == .source }.map(\.inFlight).max() ?? 0
+            polls.append((inFlight, snapshot.tuning?.lastDecision != nil))
+            return polls.filter(\.decided).count >= 100 || snapshot.bytesDone == 512 * Self.mib
+        }
+        engine.stop()
+        _ = try? await run.value
+        // A poll counts as before the first look when the next one also saw no decision:
+        // one snapshot reads the lanes and the tuner at slightly different moments.
+        let before = zip(polls, polls.dropFirst()).filter { !$0.0.decided && !$0.1.decided }.map(\.0.inFlight)
+        let after = polls.filter(\.decided).map(\.inFlight)
+        #expect(before.max() == 32, "before the first look: \(before)")
+        #expect((after.max() ?? 0) > 32, "after it: \(after)")
+        #expect((after.max() ?? 0) <= 48, "after it: \(after)")
+    }
+
     // MARK: A lane's connection cut
 
     @Test func cutConnectionFailsOneLaneAndTheOthersFinish() async throws {

@@ -134,7 +134,9 @@ extension AutoTuner {
             // the fit already chose where the fixed cost stops mattering.
             if probe.dimension == .requestSize { leapsPay = probe.kind != .fitted && change >= configuration.leap }
             let prefix = "\(what) kept (\(comparison))"
-            if case .firstLook(let size, let service) = probe.kind {
+            if case .firstLook(let size, let service, _) = probe.kind {
+                // The fit says whether there is a fixed cost (a decisive look assumed one).
+                perRequestCostFound = false
                 if let jump = fit(from: (size, service), measured: rate, now: now, prefix: prefix) { return [jump] }
             }
             guard early, probe.dimension == .lanes || probe.kind == .fitted else {
@@ -166,6 +168,8 @@ extension AutoTuner {
         case .requestSize:
             sizeIndex -= probe.rungs
             action = .shrinkRequestSize
+            // A decisive first look assumed the cost per request it was testing.
+            if case .firstLook = probe.kind { perRequestCostFound = false }
         }
         let taken = TuningDecision(action: action, lanesBefore: before.0, lanesAfter: lanes, requestSizeBefore: before.1,
                                    requestSizeAfter: requestSize, baselineBytesPerSecond: probe.baseline,

@@ -18,6 +18,14 @@ extension AutoTuner {
         /// requests copy nearly twice as fast (a 1 ms threshold left it to the climb, which
         /// a 1 GiB copy outruns).
         var slowServiceTime: Duration = .microseconds(600)
+        /// A lane service time at least this long at the starting size, on any one tick
+        /// from the second on, is taken at once, without waiting for the first look's
+        /// window, and the step goes straight to the largest size a fit may choose: only a
+        /// server with a cost of its own per request serves 256K that slowly (a serialized
+        /// server at 5 ms here takes 6 ms, a Python plugin at 2 ms 2.4 ms; null's first,
+        /// slowest tick 0.5 ms). A large request that does not pay is taken back as any
+        /// first look's step is.
+        var decisiveServiceTime: Duration = .microseconds(1500)
         /// Ticks the first look, and the step it takes, are measured over.
         var firstLookSamples = 2
         /// Rungs the first look's step goes up.

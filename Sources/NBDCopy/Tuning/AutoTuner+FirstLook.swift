@@ -16,10 +16,24 @@ extension AutoTuner {
         guard canStep(.requestSize),
               let service = ServerShape.serviceTime(requestSize: requestSize, lanes: lanes, bytesPerSecond: rate),
               service >= configuration.slowServiceTime else { return nil }
-        let kind = Probe.Kind.firstLook(requestSize: requestSize, serviceTime: service)
+        let kind = Probe.Kind.firstLook(requestSize: requestSize, serviceTime: service, decisive: false)
         return step(.requestSize, baseline: rate, now: now,
                     prefix: "a request takes a lane \(Self.milliseconds(service)) at \(Self.size(requestSize))",
                     rungs: configuration.firstLookRungs, kind: kind)
+    }
+
+    /// Before the first look's window: a tick whose service time is `decisiveServiceTime`
+    /// or more steps at once to the largest size a fit may choose.
+    mutating func decisiveFirstLook(_ measurement: Measurement) -> TuningDecision? {
+        guard firstLookPending, case .measuring = phase, canStep(.requestSize),
+              let service = ServerShape.serviceTime(requestSize: requestSize, lanes: lanes,
+                                                    bytesPerSecond: measurement.bytesPerSecond),
+              service >= configuration.decisiveServiceTime else { return nil }
+        perRequestCostFound = true
+        let kind = Probe.Kind.firstLook(requestSize: requestSize, serviceTime: service, decisive: true)
+        return step(.requestSize, baseline: measurement.bytesPerSecond, now: measurement.now,
+                    prefix: "a request takes a lane \(Self.milliseconds(service)) at \(Self.size(requestSize))",
+                    rungs: configuration.requestSizes.count, kind: kind)
     }
 
     /// The first look's step paid: fit the server's shape and jump to the size it wants.

@@ -4,10 +4,11 @@ import Telemetry
 /// reads no clock; the time comes with each measurement.
 ///
 /// It starts with a first look: after two ticks at the starting size, a lane service time
-/// of 0.6 ms or more (`ServerShape`) means each request has a cost of its own, and
-/// the size goes straight up three rungs (to eight times the size). Two ticks there fit
-/// the server's fixed cost per request and per-connection rate, and the size jumps to the
-/// one that spends a fifth of each request's time on the fixed cost. On a light server
+/// of 0.6 ms or more (`ServerShape`) means each request has a cost of its own, and the
+/// size goes straight up three rungs (to eight times the size); one of 1.5 ms or more, on
+/// any tick from the second, goes at once to the largest size a fit may choose. Two ticks
+/// there fit the server's fixed cost per request and per-connection rate, and the size
+/// jumps to the one that spends a tenth of each request's time on the fixed cost. On a light server
 /// the first look does nothing, and on one whose rate did not rise the step is taken back.
 ///
 /// From there the rule is a hill climb, one probe at a time:
@@ -63,10 +64,16 @@ struct AutoTuner: Sendable {
             case step
             /// Two rungs, after a doubling that paid almost in proportion.
             case leap
-            /// The first look's step, from this service time at the size before.
-            case firstLook(requestSize: UInt64, serviceTime: Duration)
+            /// The first look's step, from this service time at the size before; decisive:
+            /// taken from one tick, straight to the largest size a fit may choose.
+            case firstLook(requestSize: UInt64, serviceTime: Duration, decisive: Bool)
             /// The size the first look's fit chose.
             case fitted
+
+            var isDecisiveLook: Bool {
+                if case .firstLook(_, _, let decisive) = self { return decisive }
+                return false
+            }
         }
 
         /// Several lanes were added at once (a doubling, or half of one).
@@ -80,7 +87,9 @@ struct AutoTuner: Sendable {
 
         /// The smallest rise that keeps the probe.
         func wanted(_ configuration: Configuration) -> Double {
-            if kind == .leap { return configuration.leap }
+            // A decisive look's baseline is one tick, noisy: its step is kept only for a
+            // gain that no noise makes (a serialized server's is +100% and more).
+            if kind == .leap || kind.isDecisiveLook { return configuration.leap }
             return addsSeveralLanes ? configuration.laneLeap : configuration.gain
         }
     }
@@ -176,6 +185,7 @@ struct AutoTuner: Sendable {
             restartWindow(now)
             return []
         }
+        if let decision = decisiveFirstLook(measurement) { return [decision] }
         guard now >= settleUntil else { return [] }
         window.add(bytesPerSecond: measurement.bytesPerSecond, over: measurement.tick)
         if firstLookPending, case .measuring = phase, window.samples.count >= configuration.firstLookSamples {
