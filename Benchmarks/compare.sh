@@ -7,7 +7,9 @@
 #
 # The auto-* cases compare the tools as people run them: no tuning flags on any of them
 # (nbdtop tunes lanes and request size itself; nbdcopy caps connections at the CPU count;
-# qemu-img convert with its defaults), with the ratio of each round and the lowest.
+# qemu-img convert with its defaults), with the ratio of each round and the lowest, and
+# the servers' CPU per GB while each tool copied (on 2 cores, a server that takes most of
+# them caps every client).
 #
 # usage: Benchmarks/compare.sh [NBDTOP_BIN]       (make bench: release build)
 # env:   RUNS (measured rounds, default 3), CASES (names to run, default all),
@@ -52,6 +54,18 @@ make_certificates() {
 stop_nbdkit() { kill "$(cat "$work/$1.pid")" 2>/dev/null || true; rm -f "$work/$1.sock" "$work/$1.pid"; }
 
 median() { sort -n | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
+clock_ticks=$(getconf CLK_TCK)
+# CPU seconds the case's servers (every $work/*.pid still running) have used so far: a
+# row where the server takes most of the machine's two cores cannot go much faster.
+servers_cpu() {
+  local total=0 file
+  for file in "$work"/*.pid; do
+    [ -s "$file" ] || continue
+    total=$(awk -v t="$total" -v hz="$clock_ticks" '{ printf "%.3f", t + ($14 + $15) / hz }' \
+      "/proc/$(cat "$file")/stat" 2>/dev/null || echo "$total")
+  done
+  echo "$total"
+}
 field() { printf '%s\n' "${@:2}" | cut -d' ' -f"$1"; }
 
 printf '%-36s %5s %-9s %8s %8s %9s %8s %7s %7s\n' case conns tool "median s" "MB/s" "CPU s/GB" "RSS MiB" "x speed" "x CPU"
@@ -96,17 +110,23 @@ run_case() {
 defaults_case() {
   local label=$1 size=$2 src=$3 dst=$4 qemu=${5:-}
   local ours=() theirs=() qemus=() ratios=() a b q
+  local server=() c0 c1 c2 c3
   for i in $(seq 0 "$runs"); do
+    c0=$(servers_cpu)
     a=$("$here/timed.py" "$bin" copy --no-tui "$src" "$dst")
+    c1=$(servers_cpu)
     b=$("$here/timed.py" nbdcopy "$src" "$dst")
+    c2=$(servers_cpu)
     q=""
     case $qemu in
     "") ;;
     nbd*) q=$("$here/timed.py" qemu-img convert -n -f raw "$src" -O raw "$qemu") ;;
     *) q=$("$here/timed.py" qemu-img convert -n -f raw "$src" --target-image-opts "$qemu") ;;
     esac
+    c3=$(servers_cpu)
     [ "$i" -eq 0 ] && continue
     ours+=("$a"); theirs+=("$b"); [ -n "$q" ] && qemus+=("$q")
+    server+=("$(awk -v a="$c0" -v b="$c1" -v c="$c2" -v d="$c3" 'BEGIN { print b - a, c - b, d - c }')")
     ratios+=("$(awk -v a="${a%% *}" -v b="${b%% *}" 'BEGIN { printf "%.2f", b / a }')")
   done
   report "$label" auto nbdcopy "$size" "${theirs[@]}" >/dev/null
@@ -118,6 +138,11 @@ defaults_case() {
       'BEGIN { printf "%-36s nbdtop vs qemu-img: x %.2f\n", l, q / o }'
   fi
   printf '%-36s rounds x speed: %s (lowest %s)\n' "$label" "${ratios[*]}" "$(printf '%s\n' "${ratios[@]}" | sort -n | head -1)"
+  awk -v l="$label" -v gb="$(awk -v s="$size" 'BEGIN { print s / 1e9 }')" -v a="$(field 1 "${server[@]}" | median)" \
+      -v b="$(field 2 "${server[@]}" | median)" -v c="$(field 3 "${server[@]}" | median)" -v q="${#qemus[@]}" 'BEGIN {
+    printf "%-36s server CPU s/GB (median): with nbdtop %.3f, nbdcopy %.3f", l, a / gb, b / gb
+    if (q > 0) printf ", qemu-img %.3f", c / gb
+    printf "\n" }'
   # Auto may open up to AUTO_LANES lanes of requests up to the queue size.
   awk -v l="$label" -v n="$AUTO_LANES" -v q="$QUEUE_BYTES" -v ours="$(field 3 "${ours[@]}" | sort -n | tail -1)" 'BEGIN {
     limit = n * q * 1.5 / 1048576 + 40
