@@ -398,13 +398,15 @@ import Telemetry
         let run = AutoTunerTests.simulate(seconds: 10, sizes: Self.ladder, ordinaryLargestSize: 8 << 20, rate: Self.serialized)
         let sizes = run.decisions.filter { $0.decision.action == .growRequestSize }
         let first = try #require(sizes.first)
-        // A lane's 256K request takes 5.4 ms: decisive, from the second tick, to the
-        // largest size a fit may choose (no limit here: the ladder's 32M), which the fit
-        // would choose too (9 × 5 ms × 600 MB/s = 27 MB).
-        #expect(first.decision.requestSizeAfter == 32 << 20, "\(first.decision.reason)")
+        // A lane's 256K request takes 5.4 ms: decisive, from the second tick, to what a
+        // lane moves in 0.5 s at its 48 MB/s (16M); kept, and the fit goes on to the size
+        // it wants (9 × 5 ms × 600 MB/s = 27 MB: 32M).
+        #expect(first.decision.requestSizeAfter == 16 << 20, "\(first.decision.reason)")
         #expect(first.decision.reason.hasPrefix("a request takes a lane 5.4 ms at 256K"), "\(first.decision.reason)")
         #expect(first.at <= .milliseconds(200))
-        #expect(sizes.count == 1, "kept: \(sizes.map(\.decision.reason))")
+        let fitted = try #require(sizes.dropFirst().first)
+        #expect(fitted.decision.requestSizeAfter == 32 << 20 && fitted.decision.reason.contains("per request"))
+        #expect(fitted.at <= .seconds(1))
         let best = Self.serialized(16, 32 << 20, .zero)
         #expect(Self.serialized(run.finalLanes, run.finalRequestSize, .zero) >= 0.9 * best,
                 "\(run.finalLanes) lanes, \(run.finalRequestSize) bytes")
@@ -432,17 +434,20 @@ import Telemetry
         let first = try #require(run.decisions.first)
         #expect(first.decision.action == .growRequestSize && first.decision.requestSizeAfter == 2 << 20)
         #expect(first.at <= .milliseconds(500))
+        // Its step is measured only after 0.4 s, once buffers of the new size are warm.
+        let next = try #require(run.decisions.dropFirst().first)
+        #expect(next.at - first.at >= .milliseconds(500), "two ticks after the 0.4 s settle: \(next.at - first.at)")
         let best = rate(16, 16 << 20, .zero)
         #expect(rate(run.finalLanes, run.finalRequestSize, .zero) >= 0.9 * best, "\(run.finalLanes) lanes, \(run.finalRequestSize) bytes")
     }
 
     @Test func aSlowButBandwidthCappedServerTakesTheStepBack() throws {
         // 10 MB/s in all, whatever the setting: 105 ms per 256K request on each of 4 lanes,
-        // decisive: straight to the largest size, which pays nothing and is taken back;
-        // then the climb keeps to the ordinary sizes.
+        // decisive, but no larger than a lane moves in 0.5 s (1.25 MB: 1M), which pays
+        // nothing and is taken back; then the climb keeps to the ordinary sizes.
         let run = AutoTunerTests.simulate(seconds: 30, sizes: Self.ladder, ordinaryLargestSize: 8 << 20) { _, _, _ in 10e6 }
         let first = try #require(run.decisions.first)
-        #expect(first.decision.action == .growRequestSize && first.decision.requestSizeAfter == 32 << 20)
+        #expect(first.decision.action == .growRequestSize && first.decision.requestSizeAfter == 1 << 20)
         #expect(run.decisions.contains { $0.decision.action == .shrinkRequestSize && $0.decision.requestSizeAfter == 256 << 10 })
         #expect(!run.decisions.dropFirst().contains { $0.decision.requestSizeAfter > 8 << 20 })
         #expect(run.finalRequestSize == 256 << 10)

@@ -108,6 +108,9 @@ extension AutoTuner {
         phase = .probing(Probe(dimension: dimension, baseline: baseline, startedAt: now, applied: dimension == .requestSize,
                                rungs: rungs, laneStep: laneStep, kind: kind))
         restartWindow(now)
+        if case .firstLook(_, _, decisive: false) = kind, let settleUntil {
+            self.settleUntil = max(settleUntil, now + configuration.firstLookStepSettle)
+        }
         lastDecision = decision
         return decision
     }

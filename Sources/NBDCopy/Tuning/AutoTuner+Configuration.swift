@@ -26,8 +26,19 @@ extension AutoTuner {
         /// slowest tick 0.5 ms). A large request that does not pay is taken back as any
         /// first look's step is.
         var decisiveServiceTime: Duration = .microseconds(1500)
+        /// A decisive step goes no larger than what a lane moves in this long at its rate
+        /// then: a server slow per byte (a bandwidth cap), not per request, takes that long
+        /// for each request, and a stop waits for the requests in flight. A serialized
+        /// server at 5 ms moves 47 MB/s a lane at 256K, a Python plugin at 2 ms 110 MB/s:
+        /// both reach 16M; a server capped at 4 MB/s on 2 lanes gets 1M.
+        var decisiveRequestTime: Duration = .milliseconds(500)
         /// Ticks the first look, and the step it takes, are measured over.
         var firstLookSamples = 2
+        /// Ticks this long after the first look's step are not measured: both sides fault
+        /// in buffers of the new size, and a server's allocator adapts to it (a parallel
+        /// server with a 5 ms delay reached its 2M rate, 15% over 256K's, only after
+        /// 0.3 s, and a window read from 0.2 s saw -6% to +3%).
+        var firstLookStepSettle: Duration = .milliseconds(400)
         /// Rungs the first look's step goes up.
         var firstLookRungs = 3
         /// The share of a request's service time the size fitted from the first look

@@ -23,17 +23,23 @@ extension AutoTuner {
     }
 
     /// Before the first look's window: a tick whose service time is `decisiveServiceTime`
-    /// or more steps at once to the largest size a fit may choose.
+    /// or more steps at once to the largest size a fit may choose, or that a lane moves in
+    /// `decisiveRequestTime` at its rate now, if smaller.
     mutating func decisiveFirstLook(_ measurement: Measurement) -> TuningDecision? {
         guard firstLookPending, case .measuring = phase, canStep(.requestSize),
               let service = ServerShape.serviceTime(requestSize: requestSize, lanes: lanes,
                                                     bytesPerSecond: measurement.bytesPerSecond),
               service >= configuration.decisiveServiceTime else { return nil }
+        let affordable = measurement.bytesPerSecond / Double(lanes) * configuration.decisiveRequestTime.seconds
+        // Not even the next rung: a server this slow per byte is left to the first look.
+        guard let target = configuration.requestSizes.indices.last(where: {
+            $0 > sizeIndex && Double(configuration.requestSizes[$0]) <= affordable
+        }) else { return nil }
         perRequestCostFound = true
         let kind = Probe.Kind.firstLook(requestSize: requestSize, serviceTime: service, decisive: true)
         return step(.requestSize, baseline: measurement.bytesPerSecond, now: measurement.now,
                     prefix: "a request takes a lane \(Self.milliseconds(service)) at \(Self.size(requestSize))",
-                    rungs: configuration.requestSizes.count, kind: kind)
+                    rungs: target - sizeIndex, kind: kind)
     }
 
     /// The first look's step paid: fit the server's shape and jump to the size it wants.
