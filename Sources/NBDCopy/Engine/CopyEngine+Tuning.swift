@@ -55,12 +55,10 @@ extension CopyEngine {
             tuning.lastTick = now
             tuning.lastBytesCopied = progress.bytesCopied
             guard tick > .zero else { return [] }
+            defer { if !tuning.tuner.firstLookPending { settings.requests.lift() } }
             return tuning.tuner.observe(AutoTuner.Measurement(
                 now: now, tick: tick, bytesPerSecond: Double(bytes) / tick.seconds,
                 lanes: lifecycle.openLaneCount, bytesInFlight: inFlight, paused: paused))
-        }
-        if settings.requests.current < settings.requests.maximum, !lock.withLock({ tuning.tuner.firstLookPending }) {
-            settings.requests.lift()
         }
         carryOut(decisions)
     }

@@ -17,8 +17,7 @@ extension AutoTuner {
               let service = ServerShape.serviceTime(requestSize: requestSize, lanes: lanes, bytesPerSecond: rate),
               service >= configuration.slowServiceTime else { return nil }
         let kind = Probe.Kind.firstLook(requestSize: requestSize, serviceTime: service, decisive: false)
-        return step(.requestSize, baseline: rate, now: now,
-                    prefix: "a request takes a lane \(Self.milliseconds(service)) at \(Self.size(requestSize))",
+        return step(.requestSize, baseline: rate, now: now, prefix: serviceWords(service),
                     rungs: configuration.firstLookRungs, kind: kind)
     }
 
@@ -37,9 +36,13 @@ extension AutoTuner {
         }) else { return nil }
         perRequestCostFound = true
         let kind = Probe.Kind.firstLook(requestSize: requestSize, serviceTime: service, decisive: true)
-        return step(.requestSize, baseline: measurement.bytesPerSecond, now: measurement.now,
-                    prefix: "a request takes a lane \(Self.milliseconds(service)) at \(Self.size(requestSize))",
+        return step(.requestSize, baseline: measurement.bytesPerSecond, now: measurement.now, prefix: serviceWords(service),
                     rungs: target - sizeIndex, kind: kind)
+    }
+
+    /// Why a first look steps: what a request costs a lane at the size now.
+    private func serviceWords(_ service: Duration) -> String {
+        "a request takes a lane \(Self.milliseconds(service)) at \(Self.size(requestSize))"
     }
 
     /// The first look's step paid: fit the server's shape and jump to the size it wants.

@@ -8,8 +8,9 @@ import Telemetry
 /// size goes straight up three rungs (to eight times the size); one of 1.5 ms or more, on
 /// any tick from the second, goes at once to the largest size a fit may choose. Two ticks
 /// there fit the server's fixed cost per request and per-connection rate, and the size
-/// jumps to the one that spends a tenth of each request's time on the fixed cost. On a light server
-/// the first look does nothing, and on one whose rate did not rise the step is taken back.
+/// jumps to the one that spends a tenth of each request's time on the fixed cost. On a
+/// light server the first look does nothing, and on one whose rate did not rise the step
+/// is taken back.
 ///
 /// From there the rule is a hill climb, one probe at a time:
 /// - measure the current setting until the window is stable (`RateWindow`);
