@@ -13,6 +13,18 @@ import Testing
         #expect(try NBDURI.parse("NBD://host").exportName == "")
     }
 
+    /// Which servers share this machine's cores (the tuner's one lane a core).
+    @Test func serversOnThisMachine() throws {
+        for text in ["nbd+unix:///?socket=/s", "/run/nbd.sock", "nbd://localhost", "nbd://LOCALHOST:1234/x",
+                     "nbd://127.0.0.1", "nbd://127.1.2.3:10810/", "nbd://[::1]:5000/"] {
+            #expect(try NBDURI.parse(text).transport.isOnThisMachine, "\(text)")
+        }
+        for text in ["nbd://example.com/disk", "nbd://10.0.0.1:1234/", "nbd://[fe80::1]", "nbd://128.0.0.1",
+                     "nbd://localhost.example.com"] {
+            #expect(try !NBDURI.parse(text).transport.isOnThisMachine, "\(text)")
+        }
+    }
+
     @Test func unixForms() throws {
         let uri = try NBDURI.parse("nbd+unix:///export?socket=/tmp/my%20sock")
         #expect(uri.transport == .unix(path: "/tmp/my sock"))

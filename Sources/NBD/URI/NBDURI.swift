@@ -11,6 +11,19 @@ public struct NBDURI: Sendable, Equatable, CustomStringConvertible {
     public enum Transport: Sendable, Equatable {
         case tcp(host: String, port: Int)
         case unix(path: String)
+
+        /// Whether the server is on this machine: a Unix socket, or TCP to a loopback
+        /// address or `localhost`. Any other host name counts as elsewhere: resolving it
+        /// again for a hint is not worth a lookup.
+        public var isOnThisMachine: Bool {
+            switch self {
+            case .unix: return true
+            case .tcp(let host, _):
+                var bare = host.lowercased()
+                if bare.hasPrefix("["), bare.hasSuffix("]") { bare = String(bare.dropFirst().dropLast()) }
+                return bare == "localhost" || bare == "::1" || bare.hasPrefix("127.")
+            }
+        }
     }
 
     public var transport: Transport

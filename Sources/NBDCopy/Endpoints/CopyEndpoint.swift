@@ -32,6 +32,10 @@ public protocol CopyEndpoint: AnyObject, Sendable {
     var discardsWrites: Bool { get }
     /// The TLS session of the connection `open` made; nil for plaintext and for files.
     var tls: NBDTLSSession? { get }
+    /// Whether the endpoint's work runs on this machine's cores: a file, `null:`, a pipe, a
+    /// captive server, an NBD server on a Unix socket or a loopback address. False for an
+    /// NBD server elsewhere on the network.
+    var runsOnThisMachine: Bool { get }
 
     /// Whether `EndpointConnection.flush` makes written data durable (NBD FLUSH, fsync);
     /// false for a server that does not offer FLUSH, `null:` and pipes.
@@ -158,4 +162,9 @@ public struct BlockConstraints: Sendable, Equatable {
         self.preferred = preferred
         self.maximum = maximum
     }
+}
+
+extension CopyEndpoint {
+    /// Every kind but NBD runs here: its reads and writes are this process's system calls.
+    public var runsOnThisMachine: Bool { true }
 }

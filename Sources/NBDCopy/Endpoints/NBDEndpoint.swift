@@ -19,6 +19,8 @@ public final class NBDEndpoint: CopyEndpoint {
     /// The most connections nbdtop opens to one multi-conn export.
     public static let multiConnLimit = 64
 
+    public var runsOnThisMachine: Bool { uri.transport.isOnThisMachine }
+
     private init(uri: NBDURI, displayName: String, connection: NBDConnection, captive: CaptiveServer?) {
         self.uri = uri
         self.displayName = displayName

@@ -92,7 +92,8 @@ public final class CopyEngine: @unchecked Sendable {
         tuning = TuningState(tuner: AutoTuner(AutoTuner.Configuration(
             maximumLanes: autoLaneLimit, tunesLanes: options.autoLanes,
             initialLanes: max(1, min(options.connections, options.autoLanes ? autoLaneLimit : limit)),
-            requestSizes: requestSizes, ordinaryLargestSize: ordinaryLargestSize, largestFittedSize: largestFittedSize)))
+            requestSizes: requestSizes, ordinaryLargestSize: ordinaryLargestSize, largestFittedSize: largestFittedSize,
+            sharedCores: source.runsOnThisMachine && destination.runsOnThisMachine ? options.cores : nil)))
         initialLanes = tuning.tuner.lanes
         var granularity = destination.discardsWrites ? 0 : options.sparseGranularity
         if granularity > 0, granularity % UInt64(destinationConstraints.minimum) != 0 {

@@ -1,3 +1,4 @@
+import NIOCore
 /// How to copy: the knobs of `nbdtop copy`, with nbdcopy's defaults where it has them.
 public struct CopyOptions: Sendable {
     /// Lanes to start with (`-C`); capped by what both endpoints allow.
@@ -6,6 +7,9 @@ public struct CopyOptions: Sendable {
     public var autoLanes = false
     /// The most lanes auto-tuning opens (`--max-connections`), within the endpoints' limit.
     public var maximumAutoLanes = 16
+    /// The cores this copy may use (NIO's count: CPU affinity and cgroup quotas), for the
+    /// tuner's one lane a core on a light server that runs here too.
+    public var cores = System.coreCount
     /// Tune the request size while copying (`--request-size auto`), from 256 KiB.
     public var autoRequestSize = false
     /// Requests in flight per lane (`-R`).

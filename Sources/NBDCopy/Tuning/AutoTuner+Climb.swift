@@ -5,7 +5,7 @@ extension AutoTuner {
     /// The probe's window already exceeds its baseline by far more than the gain asked for
     /// (a leap's, for a leap) and its own noise: kept early. A loss is never decided early.
     var probeIsClear: Bool {
-        guard case .probing(let probe) = phase, probe.mayBeKeptEarly, probe.baseline > 0,
+        guard case .probing(let probe) = phase, probe.mayBeKeptEarly(perRequestCostFound: perRequestCostFound), probe.baseline > 0,
               window.samples.count >= 3 else { return false }
         let wanted = probe.wanted(configuration)
         // Only a gain: the first ticks after a step can be slow for a while (a server
@@ -55,9 +55,10 @@ extension AutoTuner {
         }
     }
 
-    /// Whether the size at `index` exists and may be tried now.
-    func mayUse(_ index: Int) -> Bool {
-        let limit = perRequestCostFound ? configuration.largestFittedSize : configuration.ordinaryLargestSize
+    /// Whether the size at `index` exists and may be tried now: up to `ceiling` if given,
+    /// otherwise up to the largest size the climb allows.
+    func mayUse(_ index: Int, ceiling: UInt64? = nil) -> Bool {
+        let limit = ceiling ?? (perRequestCostFound ? configuration.largestFittedSize : configuration.ordinaryLargestSize)
         return index < configuration.requestSizes.count && configuration.requestSizes[index] <= limit
     }
 
@@ -75,10 +76,13 @@ extension AutoTuner {
     }
 
     /// A step up; `rungs` for a request-size step chosen by the first look or its fit
-    /// (otherwise one, or two while leaps pay).
+    /// (otherwise one, or two while leaps pay), no larger than `ceiling` if given.
     mutating func step(_ dimension: Dimension, baseline: Double, now: Duration, prefix: String?,
-                               leaping: Bool? = nil, rungs chosen: Int? = nil, kind chosenKind: Probe.Kind? = nil) -> TuningDecision {
+                       leaping: Bool? = nil, rungs chosen: Int? = nil, ceiling: UInt64? = nil,
+                       kind chosenKind: Probe.Kind? = nil) -> TuningDecision {
         firstLookPending = false
+        let stride = strideNext && dimension == .requestSize
+        if dimension == .requestSize { strideNext = false }
         let before = (lanes, requestSize)
         let decision: TuningDecision
         var rungs = 1
@@ -94,8 +98,11 @@ extension AutoTuner {
                                       reason: Self.joined(prefix, "\(what) \(Self.rate(baseline))"))
         case .requestSize:
             if let chosen {
-                rungs = max(1, (1...chosen).last { mayUse(sizeIndex + $0) } ?? 1)
+                rungs = max(1, (1...chosen).last { mayUse(sizeIndex + $0, ceiling: ceiling) } ?? 1)
                 kind = chosenKind ?? .step
+            } else if stride, let far = (1...configuration.lightServerRungs).last(where: { mayUse(sizeIndex + $0) }) {
+                // Judged as one step (`gain`); one taken back tries a single rung next.
+                rungs = far
             } else if (leaping ?? leapsPay) && mayUse(sizeIndex + 2) {
                 rungs = 2
                 kind = .leap
@@ -138,8 +145,7 @@ extension AutoTuner {
             if probe.dimension == .requestSize { leapsPay = probe.kind != .fitted && change >= configuration.leap }
             let prefix = "\(what) kept (\(comparison))"
             if case .firstLook(let size, let service, _) = probe.kind {
-                // The fit says whether there is a fixed cost (a decisive look assumed one).
-                perRequestCostFound = false
+                // The fit says whether there is a fixed cost.
                 if let jump = fit(from: (size, service), measured: rate, now: now, prefix: prefix) { return [jump] }
             }
             guard early, probe.dimension == .lanes || probe.kind == .fitted else {
@@ -171,8 +177,6 @@ extension AutoTuner {
         case .requestSize:
             sizeIndex -= probe.rungs
             action = .shrinkRequestSize
-            // A decisive first look assumed the cost per request it was testing.
-            if case .firstLook = probe.kind { perRequestCostFound = false }
         }
         let taken = TuningDecision(action: action, lanesBefore: before.0, lanesAfter: lanes, requestSizeBefore: before.1,
                                    requestSizeAfter: requestSize, baselineBytesPerSecond: probe.baseline,
@@ -198,15 +202,16 @@ extension AutoTuner {
         return next
     }
 
-    /// One lane fewer, to see whether fewer copy as fast as `baseline`: the lane count the
-    /// copy started with may be more than the machine can serve.
-    mutating func stepFewer(baseline: Double, now: Duration, prefix: String?) -> TuningDecision {
+    /// `count` lanes fewer, to see whether fewer copy as fast as `baseline`: the lane
+    /// count the copy started with may be more than the machine can serve.
+    mutating func stepFewer(_ count: Int, baseline: Double, now: Duration, prefix: String?) -> TuningDecision {
         let before = lanes
-        lanes -= 1
+        lanes -= count
+        let what = count == 1 ? "dropping lane \(before)" : "dropping lanes \(lanes + 1)–\(before)"
         let decision = TuningDecision(action: .dropLane, lanesBefore: before, lanesAfter: lanes, requestSizeBefore: requestSize,
                                       requestSizeAfter: requestSize, baselineBytesPerSecond: baseline,
-                                      reason: Self.joined(prefix, "dropping lane \(before) to see if fewer copy as fast as \(Self.rate(baseline))"))
-        phase = .probing(Probe(dimension: .lanes, baseline: baseline, startedAt: now, applied: true, fewer: true))
+                                      reason: Self.joined(prefix, "\(what) to see if fewer copy as fast as \(Self.rate(baseline))"))
+        phase = .probing(Probe(dimension: .lanes, baseline: baseline, startedAt: now, applied: true, laneStep: count, fewer: true))
         restartWindow(now)
         lastDecision = decision
         return decision
@@ -215,23 +220,31 @@ extension AutoTuner {
     /// One lane fewer copied as fast, within `fewerTolerance`, or faster: the lane stays
     /// dropped, and one more fewer is tried. The next is judged against the best rate of the
     /// chain, not the last, so small losses cannot add up.
+    /// A cut to one lane a core (`lightServer`) is not followed by another: the size
+    /// steps up next, by `lightServerRungs`.
     mutating func keptFewer(_ probe: Probe, measured rate: Double, now: Duration, comparison: String) -> [TuningDecision] {
         settled = []
-        let prefix = "lane \(lanes + 1) dropped for good (\(comparison))"
-        guard lanes > 1 else { return climb(from: rate, now: now, prefix: prefix, preferring: .requestSize) }
-        return [stepFewer(baseline: max(rate, probe.baseline), now: now, prefix: prefix)]
+        let dropped = probe.laneStep == 1 ? "lane \(lanes + 1)" : "lanes \(lanes + 1)–\(lanes + probe.laneStep)"
+        let prefix = "\(dropped) dropped for good (\(comparison))"
+        if probe.laneStep > 1 {
+            fewerLanesTried = true
+            strideNext = true
+        }
+        guard lanes > 1, probe.laneStep == 1 else { return climb(from: rate, now: now, prefix: prefix, preferring: .requestSize) }
+        return [stepFewer(1, baseline: max(rate, probe.baseline), now: now, prefix: prefix)]
     }
 
-    /// One lane fewer lost more than `fewerTolerance`: the lane comes back, and the next
-    /// decision waits for a window measured with it open (it takes a moment to connect).
+    /// Fewer lanes lost more than `fewerTolerance`: the lanes come back, and the next
+    /// decision waits for a window measured with them open (they take a moment to connect).
     mutating func givenBack(_ probe: Probe, measured rate: Double, now: Duration, comparison: String) -> TuningDecision {
         fewerLanesTried = true
         let before = lanes
-        lanes += 1
+        lanes += probe.laneStep
+        let what = probe.laneStep == 1 ? "lane \(lanes)" : "lanes \(before + 1)–\(lanes)"
         let decision = TuningDecision(action: .addLane, lanesBefore: before, lanesAfter: lanes, requestSizeBefore: requestSize,
                                       requestSizeAfter: requestSize, baselineBytesPerSecond: probe.baseline,
                                       measuredBytesPerSecond: rate,
-                                      reason: "lane \(lanes) given back: \(before) lane\(before == 1 ? "" : "s") lost more than \(Int((configuration.fewerTolerance * 100).rounded()))% (\(comparison))")
+                                      reason: "\(what) given back: \(before) lane\(before == 1 ? "" : "s") lost more than \(Int((configuration.fewerTolerance * 100).rounded()))% (\(comparison))")
         phase = .measuring
         restartWindow(now)
         lastDecision = decision

@@ -32,6 +32,23 @@ extension AutoTuner {
         /// server at 5 ms moves 47 MB/s a lane at 256K, a Python plugin at 2 ms 110 MB/s:
         /// both reach 16M; a server capped at 4 MB/s on 2 lanes gets 1M.
         var decisiveRequestTime: Duration = .milliseconds(500)
+        /// The cores this copy shares with its servers, when every endpoint runs on this
+        /// machine; nil when one is across the network. A light server here is limited by
+        /// these cores, not by its requests: lanes past one a core only add threads that
+        /// take turns. So the first look cuts lanes to one a core, a probe kept within
+        /// `fewerTolerance`. On 2 cores over 25 s, null copied 5.0–6.0 GB/s on 2 lanes of 1M,
+        /// where the climb one lane at a time stopped at 3, 4 or 5 lanes (4.0–5.1 GB/s).
+        var sharedCores: Int?
+        /// The cut to one lane a core is for servers faster than this per request at the
+        /// starting size: null (0.2–0.3 ms), a page-cached file (0.3) and qemu-nbd (0.4)
+        /// here. A parallel server with a 5 ms delay (0.58–0.7 ms) keeps its lanes: at 256K,
+        /// 2 lanes copy it 20–35% slower than 4, and a short copy ends before a larger size
+        /// is tried.
+        var coresServiceTime: Duration = .microseconds(500)
+        /// Rungs the size goes up, judged as one step (`gain`), once lanes were cut to one
+        /// a core. One rung there gains 5 to 15%, as much as windows of the same setting
+        /// differ, and was taken back half the time; two (256K to 1M) gain 15 to 40%.
+        var lightServerRungs = 2
         /// Ticks the first look, and the step it takes, are measured over.
         var firstLookSamples = 2
         /// Ticks this long after the first look's step are not measured: both sides fault
@@ -75,6 +92,10 @@ extension AutoTuner {
         /// A probed lane that has not opened after this long is given up.
         var laneOpenTimeout: Duration = .seconds(5)
         var window = RateWindow.Limits()
+        /// The window of one lane fewer, and of the count it starts from: twice as long.
+        /// A loss of 3% decides it, and 0.5 s windows of the same setting on a light server
+        /// here differ by 10%.
+        var fewerWindow = RateWindow.Limits(minimumSamples: 10, maximumSamples: 20)
     }
 
     /// One tick's figures.

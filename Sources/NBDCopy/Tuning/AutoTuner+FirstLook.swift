@@ -13,9 +13,9 @@ extension AutoTuner {
     /// 0.6 ms or more, steps up `firstLookRungs` at once to fit the server's shape.
     mutating func firstLook(now: Duration) -> TuningDecision? {
         let rate = window.bytesPerSecond
-        guard canStep(.requestSize),
-              let service = ServerShape.serviceTime(requestSize: requestSize, lanes: lanes, bytesPerSecond: rate),
-              service >= configuration.slowServiceTime else { return nil }
+        guard let service = ServerShape.serviceTime(requestSize: requestSize, lanes: lanes, bytesPerSecond: rate) else { return nil }
+        guard service >= configuration.slowServiceTime else { return lightServer(service, now: now) }
+        guard canStep(.requestSize) else { return nil }
         let kind = Probe.Kind.firstLook(requestSize: requestSize, serviceTime: service, decisive: false)
         return step(.requestSize, baseline: rate, now: now, prefix: serviceWords(service),
                     rungs: configuration.firstLookRungs, kind: kind)
@@ -34,10 +34,23 @@ extension AutoTuner {
         guard let target = configuration.requestSizes.indices.last(where: {
             $0 > sizeIndex && Double(configuration.requestSizes[$0]) <= affordable
         }) else { return nil }
-        perRequestCostFound = true
+        // Past the climb's ceiling: the step tests the fixed cost per request that only a
+        // fit would otherwise find. The fit, once the step is measured, says whether it did.
         let kind = Probe.Kind.firstLook(requestSize: requestSize, serviceTime: service, decisive: true)
         return step(.requestSize, baseline: measurement.bytesPerSecond, now: measurement.now, prefix: serviceWords(service),
-                    rungs: target - sizeIndex, kind: kind)
+                    rungs: target - sizeIndex, ceiling: configuration.largestFittedSize, kind: kind)
+    }
+
+    /// The first look found a light server: where it shares this machine's cores
+    /// (`sharedCores`) and serves a request in less than `coresServiceTime`, lanes are cut
+    /// to one a core, as a probe of fewer lanes; kept, the size goes up next by
+    /// `lightServerRungs`.
+    mutating func lightServer(_ service: Duration, now: Duration) -> TuningDecision? {
+        guard laneMode == .auto, let cores = configuration.sharedCores, lanes > max(1, cores),
+              service < configuration.coresServiceTime else { return nil }
+        let count = max(1, cores)
+        return stepFewer(lanes - count, baseline: window.bytesPerSecond, now: now,
+                         prefix: "\(serviceWords(service)): a light server on this machine's \(count) core\(count == 1 ? "" : "s"), one lane a core")
     }
 
     /// Why a first look steps: what a request costs a lane at the size now.

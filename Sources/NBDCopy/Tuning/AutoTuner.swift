@@ -82,9 +82,14 @@ struct AutoTuner: Sendable {
 
         /// Whether a clear gain may keep the probe before its window is stable. Not for
         /// several lanes at once: their gain on a machine near its limit is close to what
-        /// they must pay (`laneLeap`), and an early window may flatter them. A stable
-        /// window costs about a second.
-        var mayBeKeptEarly: Bool { !addsSeveralLanes }
+        /// they must pay (`laneLeap`), and an early window may flatter them. Nor for any
+        /// lane step on a server without a cost per request (`perRequestCostFound` false):
+        /// there a lane gains a few percent at most, and a window read early gains or loses
+        /// 10% by chance (null on 2 cores kept a fifth lane for +16% read after 0.3 s, and
+        /// held at 5 lanes where 2 copy 15% faster). A stable window costs about a second.
+        func mayBeKeptEarly(perRequestCostFound: Bool) -> Bool {
+            dimension == .requestSize || (perRequestCostFound && !addsSeveralLanes && !fewer)
+        }
 
         /// The smallest rise that keeps the probe.
         func wanted(_ configuration: Configuration) -> Double {
@@ -130,6 +135,9 @@ struct AutoTuner: Sendable {
     var keptEarly: String?
     /// The first look is still to come.
     var firstLookPending = true
+    /// Lanes were cut to one a core on a light server: the next size step goes up
+    /// `lightServerRungs`.
+    var strideNext = false
     /// The first look found a fixed cost per request: every size may be tried.
     var perRequestCostFound = false
     /// A lane added was kept once: the starting count was not too many.
@@ -143,6 +151,17 @@ struct AutoTuner: Sendable {
     /// The smallest lane count a step up tried and took back since the climb began: a
     /// later lane step stops short of it.
     var laneCeiling: Int?
+
+    /// The window under way decides a lane count down: one lane fewer, or the count that
+    /// one fewer starts from. Their gain is small by nature, so they are read on longer
+    /// windows (`fewerWindow`).
+    var decidesLaneCountDown: Bool {
+        switch phase {
+        case .measuring: return fewerNext
+        case .probing(let probe): return probe.fewer
+        case .holding: return false
+        }
+    }
 
     init(_ configuration: Configuration) {
         self.configuration = configuration
@@ -193,7 +212,7 @@ struct AutoTuner: Sendable {
             firstLookPending = false
             if let decision = firstLook(now: now) { return [decision] }
         }
-        let stable = window.isStable(configuration.window)
+        let stable = window.isStable(decidesLaneCountDown ? configuration.fewerWindow : configuration.window)
         guard stable || probeIsClear || firstLookStepIsMeasured else { return [] }
         let rate = window.bytesPerSecond
         // Read early, but as steady as a stable window: as good a baseline as one.
@@ -203,7 +222,7 @@ struct AutoTuner: Sendable {
         case .measuring:
             if fewerNext {
                 fewerNext = false
-                if laneMode == .auto && lanes > 1 { return [stepFewer(baseline: rate, now: now, prefix: nil)] }
+                if laneMode == .auto && lanes > 1 { return [stepFewer(1, baseline: rate, now: now, prefix: nil)] }
             }
             let kept = keptEarly
             keptEarly = nil
