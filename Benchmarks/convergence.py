@@ -16,13 +16,16 @@ luck (its best is the highest of many noisy runs) cancel:
   stayed there to the end, for auto and, as the yardstick of the machine's noise, for the
   best setting's own run (a fixed setting that "never" gets there says the noise, not the
   tuner, is what that column measures);
-- probes (a lane added or the request size grown) auto made in the last 30 s (at most one).
+- probes (a lane added or the request size grown to see if it pays; not a lane given back
+  after a probe of fewer) auto made in the last 30 s (at most one); each is printed on
+  stderr with its time and reason.
 
 The verdict: medians over the rounds of both ratios at or above their targets, and at most
 one late probe in every round.
 
 The sources are endless (a 1 TiB image) and every run is stopped by SIGINT, so a run's
-length is its time, not its size.
+length is its time, not its size. Every compared run's --stats-json log is kept (its
+folder is printed at the end), so what auto did in a round can be read afterwards.
 
 usage: Benchmarks/convergence.py NBDTOP_BIN   env: SERVERS (serial python delay null),
        HOLD (seconds per fixed setting, default 8), AUTO (seconds per compared run, default
@@ -81,9 +84,10 @@ def start_server(arguments):
     raise RuntimeError(f"nbdkit {' '.join(arguments)} did not start")
 
 
-def run(uri, seconds, options):
-    """The --stats-json lines of a copy stopped by SIGINT after `seconds`."""
-    stats = f"{work}/stats.jsonl"
+def run(uri, seconds, options, keep=None):
+    """The --stats-json lines of a copy stopped by SIGINT after `seconds`; the log is kept
+    in the work folder under the name `keep`, if given."""
+    stats = f"{work}/{keep}" if keep else f"{work}/stats.jsonl"
     command = [BIN, "copy", "--no-tui", "--interval", "250ms", "--stats-json", stats, *options, uri, "null:"]
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     time.sleep(seconds)
@@ -170,18 +174,24 @@ def main():
                 medians.append((runs[1], conns, size))
             best_rate, best_conns, best_size = max(medians)
             from_ten, last_ten, auto_at, best_at, late_counts = [], [], [], [], []
-            for _ in range(ROUNDS):
-                log = run(uri, AUTO, [])
+            for number in range(1, ROUNDS + 1):
+                log = run(uri, AUTO, [], keep=f"{name}-auto-{number}.jsonl")
                 auto_points = samples(log, AUTO)
-                best_points = samples(run(uri, AUTO, ["-C", str(best_conns), "--request-size", best_size]), AUTO)
+                best_points = samples(run(uri, AUTO, ["-C", str(best_conns), "--request-size", best_size],
+                                          keep=f"{name}-best-{number}.jsonl"), AUTO)
                 end = min(auto_points[-1][0], best_points[-1][0]) if auto_points and best_points else 0
                 from_ten.append(rate_between(auto_points, 10, end) / max(rate_between(best_points, 10, end), 1))
                 last_ten.append(rate_between(auto_points, end - 10, end) / max(rate_between(best_points, end - 10, end), 1))
                 auto_at.append(convergence(auto_points, best_rate))
                 best_at.append(convergence(best_points, best_rate))
                 converged = auto_at[-1]
-                late_counts.append(len([e for e in log if e["event"] == "auto" and e["action"] in ("add_lane", "grow_request_size")
-                                        and e["t"] >= max(end - 30, converged if converged is not None else end)]))
+                # A probe has no measured rate yet; lanes given back after a probe of fewer do.
+                late = [e for e in log if e["event"] == "auto" and e["action"] in ("add_lane", "grow_request_size")
+                        and e.get("measured_rate_bps") is None
+                        and e["t"] >= max(end - 30, converged if converged is not None else end)]
+                for event in late:
+                    print(f"  {label}, round {number}: late probe at {event['t']:.1f} s: {event['reason']}", file=sys.stderr)
+                late_counts.append(len(late))
             from_text, from_median = ratios(from_ten)
             last_text, last_median = ratios(last_ten)
             ok = from_median >= 0.90 and last_median >= 0.95 and max(late_counts) <= 1
@@ -191,6 +201,7 @@ def main():
         finally:
             server.send_signal(signal.SIGTERM)
             server.wait()
+    print(f"event logs: {work}/<server>-auto-<round>.jsonl and <server>-best-<round>.jsonl")
 
 
 if __name__ == "__main__":
