@@ -43,6 +43,9 @@ public final class CopyEngine: @unchecked Sendable {
     // Protected by `lock`:
     var lifecycle: CopyLifecycle
     var lanes: [Int: NIOLoopBound<Lane>] = [:]
+    /// The event loops of lanes still opening, by lane id: lanes opened at once spread
+    /// over the loops too.
+    var openingLoops: [Int: any EventLoop] = [:]
     var endedLanes: [Int: [ConnectionSnapshot]] = [:]
     var paused = false
     var checkpoint = CheckpointSchedule()
@@ -150,11 +153,7 @@ public final class CopyEngine: @unchecked Sendable {
             perform(lock.withLock { lifecycle.stop(error as? CopyError ?? .failed("\(error)"), drainTimeout: .zero) })
         }
         if lock.withLock({ lifecycle.start() }) {
-            let initial = lock.withLock { tuning.tuner.lanes }
-            for _ in 0..<initial {
-                guard case .open(let id) = lock.withLock({ lifecycle.reserveLane() }) else { break }
-                _ = try? await openLane(id)
-            }
+            await openInitialLanes(lock.withLock { tuning.tuner.lanes })
             startCheckpoints()
             startTuning()
         }
