@@ -456,12 +456,28 @@ import Telemetry
         #expect(run.decisions.contains { $0.decision.action == .shrinkRequestSize && $0.decision.requestSizeAfter == 256 << 10 })
         #expect(!run.decisions.dropFirst().contains { $0.decision.requestSizeAfter > 8 << 20 })
         #expect(run.finalRequestSize == 256 << 10)
-        // The two-step look does the same from 2M.
+        // The two-step look keeps to the same bound: 1M, not its usual three rungs (2M).
         let twoStep = AutoTunerTests.simulate(seconds: 30, sizes: Self.ladder, ordinaryLargestSize: 8 << 20,
                                               decisive: false) { _, _, _ in 10e6 }
         let firstOfTwo = try #require(twoStep.decisions.first)
-        #expect(firstOfTwo.decision.requestSizeAfter == 2 << 20)
-        #expect(!twoStep.decisions.contains { $0.decision.requestSizeAfter > 8 << 20 })
+        #expect(firstOfTwo.decision.requestSizeAfter == 1 << 20)
+        #expect(!twoStep.decisions.contains { $0.decision.requestSizeAfter > 1 << 20 })
+    }
+
+    /// nbdkit's rate filter at 4 MB/s (5.2 with its burst) on 2 fixed lanes, whose first
+    /// ticks read half that: the decisive step to 512K seems to double the rate, and the fit then finds a
+    /// fixed cost and no cost per byte, which would jump to the largest size. No request
+    /// ever goes past what a lane moves in 0.5 s (1M): the filter answered no 16M request
+    /// in 40 s, and a stop waits for the requests in flight.
+    @Test func aFitFromALowFirstTickStaysWithinHalfASecondALane() throws {
+        let run = AutoTunerTests.simulate(seconds: 30, maximumLanes: 2, initialLanes: 2, tunesLanes: false, sizes: Self.ladder,
+                                          largestFittedSize: 16 << 20) { _, _, time in
+            time < .milliseconds(400) ? 2.6e6 : 5.2e6
+        }
+        let first = try #require(run.decisions.first)
+        #expect(first.decision.action == .growRequestSize && first.decision.requestSizeAfter == 512 << 10)
+        #expect(run.decisions.contains { $0.decision.reason.contains("per request") }, "the fit found a fixed cost: \(run.decisions.map { "\($0.at) \($0.decision.reason)" })")
+        #expect(!run.decisions.contains { $0.decision.requestSizeAfter > 1 << 20 }, "\(run.decisions.map(\.decision.reason))")
     }
 }
 

@@ -56,10 +56,13 @@ extension AutoTuner {
     }
 
     /// Whether the size at `index` exists and may be tried now: up to `ceiling` if given,
-    /// otherwise up to the largest size the climb allows.
+    /// otherwise up to the largest size the climb allows; and no larger than a lane moves
+    /// in `longestRequestTime` at the rate measured last.
     func mayUse(_ index: Int, ceiling: UInt64? = nil) -> Bool {
         let limit = ceiling ?? (perRequestCostFound ? configuration.largestFittedSize : configuration.ordinaryLargestSize)
-        return index < configuration.requestSizes.count && configuration.requestSizes[index] <= limit
+        guard index < configuration.requestSizes.count, configuration.requestSizes[index] <= limit else { return false }
+        guard let laneBytesPerSecond else { return true }
+        return Double(configuration.requestSizes[index]) <= laneBytesPerSecond * configuration.longestRequestTime.seconds
     }
 
     /// How many lanes the next step up adds. One; but where the first look found a fixed

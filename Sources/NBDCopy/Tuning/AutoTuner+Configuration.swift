@@ -26,12 +26,15 @@ extension AutoTuner {
         /// slowest tick 0.5 ms). A large request that does not pay is taken back as any
         /// first look's step is.
         var decisiveServiceTime: Duration = .microseconds(1500)
-        /// A decisive step goes no larger than what a lane moves in this long at its rate
-        /// then: a server slow per byte (a bandwidth cap), not per request, takes that long
-        /// for each request, and a stop waits for the requests in flight. A serialized
-        /// server at 5 ms moves 47 MB/s a lane at 256K, a Python plugin at 2 ms 110 MB/s:
-        /// both reach 16M; a server capped at 4 MB/s on 2 lanes gets 1M.
-        var decisiveRequestTime: Duration = .milliseconds(500)
+        /// No size step goes larger than what a lane moves in this long at the rate
+        /// measured last (the decisive look's tick, otherwise the last window): a server
+        /// slow per byte (a bandwidth cap), not per request, takes that long for each
+        /// request, and a stop waits for the requests in flight. A serialized server at
+        /// 5 ms moves 47 MB/s a lane at 256K, a Python plugin at 2 ms 110 MB/s: both reach
+        /// 16M; a server capped at 4 MB/s on 2 lanes gets 1M. (nbdkit's rate filter at
+        /// 4 MB/s answered no 16M request in 40 s: a fit from a first tick that read half
+        /// the cap had jumped there.)
+        var longestRequestTime: Duration = .milliseconds(500)
         /// The cores this copy shares with its servers, when every endpoint runs on this
         /// machine; nil when one is across the network. A light server here is limited by
         /// these cores, not by its requests: lanes past one a core only add threads that

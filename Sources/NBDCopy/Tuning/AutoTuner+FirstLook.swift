@@ -13,6 +13,7 @@ extension AutoTuner {
     /// 0.6 ms or more, steps up `firstLookRungs` at once to fit the server's shape.
     mutating func firstLook(now: Duration) -> TuningDecision? {
         let rate = window.bytesPerSecond
+        laneBytesPerSecond = rate / Double(lanes)
         guard let service = ServerShape.serviceTime(requestSize: requestSize, lanes: lanes, bytesPerSecond: rate) else { return nil }
         guard service >= configuration.slowServiceTime else { return lightServer(service, now: now) }
         guard canStep(.requestSize) else { return nil }
@@ -23,13 +24,13 @@ extension AutoTuner {
 
     /// Before the first look's window: a tick whose service time is `decisiveServiceTime`
     /// or more steps at once to the largest size a fit may choose, or that a lane moves in
-    /// `decisiveRequestTime` at its rate now, if smaller.
+    /// `longestRequestTime` at its rate now, if smaller.
     mutating func decisiveFirstLook(_ measurement: Measurement) -> TuningDecision? {
         guard firstLookPending, case .measuring = phase, canStep(.requestSize),
               let service = ServerShape.serviceTime(requestSize: requestSize, lanes: lanes,
                                                     bytesPerSecond: measurement.bytesPerSecond),
               service >= configuration.decisiveServiceTime else { return nil }
-        let affordable = measurement.bytesPerSecond / Double(lanes) * configuration.decisiveRequestTime.seconds
+        let affordable = measurement.bytesPerSecond / Double(lanes) * configuration.longestRequestTime.seconds
         // Not even the next rung: a server this slow per byte is left to the first look.
         guard let target = configuration.requestSizes.indices.last(where: {
             $0 > sizeIndex && Double(configuration.requestSizes[$0]) <= affordable
@@ -64,8 +65,8 @@ extension AutoTuner {
         guard let service = ServerShape.serviceTime(requestSize: requestSize, lanes: lanes, bytesPerSecond: rate),
               let shape = ServerShape(first, (requestSize, service)) else { return nil }
         perRequestCostFound = true
-        let target = shape.requestSize(among: configuration.requestSizes.filter { $0 <= configuration.largestFittedSize },
-                                       efficiency: configuration.efficiency)
+        let allowed = configuration.requestSizes.indices.filter { mayUse($0, ceiling: configuration.largestFittedSize) }
+        let target = shape.requestSize(among: allowed.map { configuration.requestSizes[$0] }, efficiency: configuration.efficiency)
         guard let index = configuration.requestSizes.firstIndex(of: target), index > sizeIndex else { return nil }
         let perLane = shape.bytesPerSecond.isFinite ? ", \(Self.rate(shape.bytesPerSecond)) a lane" : ""
         return step(.requestSize, baseline: rate, now: now,

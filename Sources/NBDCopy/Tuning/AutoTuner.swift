@@ -135,6 +135,9 @@ struct AutoTuner: Sendable {
     var keptEarly: String?
     /// The first look is still to come.
     var firstLookPending = true
+    /// A lane's share of the rate measured last (the first look's or the last window's):
+    /// no size step goes past what it moves in `longestRequestTime`. Nil before either.
+    var laneBytesPerSecond: Double?
     /// Lanes were cut to one a core on a light server: the next size step goes up
     /// `lightServerRungs`.
     var strideNext = false
@@ -215,6 +218,7 @@ struct AutoTuner: Sendable {
         let stable = window.isStable(decidesLaneCountDown ? configuration.fewerWindow : configuration.window)
         guard stable || probeIsClear || firstLookStepIsMeasured else { return [] }
         let rate = window.bytesPerSecond
+        laneBytesPerSecond = rate / Double(lanes)
         // Read early, but as steady as a stable window: as good a baseline as one.
         let steady = stable || window.relativeError <= configuration.window.stableError
         window = RateWindow()
