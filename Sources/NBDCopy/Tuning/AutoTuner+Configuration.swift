@@ -44,10 +44,11 @@ extension AutoTuner {
         var sharedCores: Int?
         /// The cut to one lane a core is for servers faster than this per request at the
         /// starting size: null (0.2–0.3 ms), a page-cached file (0.3) and qemu-nbd (0.4)
-        /// here. A parallel server with a 5 ms delay (0.58–0.7 ms) keeps its lanes: at 256K,
+        /// here. A parallel server with a 5 ms delay (0.45–0.8 ms; under 0.5 on some first
+        /// looks) keeps its lanes: at 256K,
         /// 2 lanes copy it 20–35% slower than 4, and a short copy ends before a larger size
         /// is tried.
-        var coresServiceTime: Duration = .microseconds(500)
+        var coresServiceTime: Duration = .microseconds(450)
         /// Rungs the size goes up, judged as one step (`gain`), once lanes were cut to one
         /// a core. One rung there gains 5 to 15%, as much as windows of the same setting
         /// differ, and was taken back half the time; two (256K to 1M) gain 15 to 40%.
