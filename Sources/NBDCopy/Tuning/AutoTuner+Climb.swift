@@ -84,8 +84,6 @@ extension AutoTuner {
                        leaping: Bool? = nil, rungs chosen: Int? = nil, ceiling: UInt64? = nil,
                        kind chosenKind: Probe.Kind? = nil) -> TuningDecision {
         firstLookPending = false
-        let stride = strideNext && dimension == .requestSize
-        if dimension == .requestSize { strideNext = false }
         let before = (lanes, requestSize)
         let decision: TuningDecision
         var rungs = 1
@@ -103,9 +101,6 @@ extension AutoTuner {
             if let chosen {
                 rungs = max(1, (1...chosen).last { mayUse(sizeIndex + $0, ceiling: ceiling) } ?? 1)
                 kind = chosenKind ?? .step
-            } else if stride, let far = (1...configuration.lightServerRungs).last(where: { mayUse(sizeIndex + $0) }) {
-                // Judged as one step (`gain`); one taken back tries a single rung next.
-                rungs = far
             } else if (leaping ?? leapsPay) && mayUse(sizeIndex + 2) {
                 rungs = 2
                 kind = .leap
@@ -169,7 +164,7 @@ extension AutoTuner {
         leapsPay = false
         // Several lanes at once that did not pay: half as many are tried next.
         if !leapt && !probe.addsSeveralLanes { settled.insert(probe.dimension) }
-        if probe.fewer { return [givenBack(probe, measured: rate, now: now, comparison: comparison)] }
+        if probe.fewer { return givenBack(probe, measured: rate, now: now, comparison: comparison) }
         let before = (lanes, requestSize)
         let action: TuningDecision.Action
         switch probe.dimension {
@@ -220,38 +215,42 @@ extension AutoTuner {
         return decision
     }
 
-    /// One lane fewer copied as fast, within `fewerTolerance`, or faster: the lane stays
-    /// dropped, and one more fewer is tried. The next is judged against the best rate of the
-    /// chain, not the last, so small losses cannot add up.
-    /// A cut to one lane a core (`lightServer`) is not followed by another: the size
-    /// steps up next, by `lightServerRungs`.
+    /// Fewer lanes copied as fast, within `fewerTolerance`, or faster: they stay dropped.
+    /// After one lane fewer, one more fewer is tried, judged against the best rate of the
+    /// chain, not the last, so small losses cannot add up. After the cut to one lane a
+    /// core (`lightServer`), none.
     mutating func keptFewer(_ probe: Probe, measured rate: Double, now: Duration, comparison: String) -> [TuningDecision] {
         settled = []
         let dropped = probe.laneStep == 1 ? "lane \(lanes + 1)" : "lanes \(lanes + 1)–\(lanes + probe.laneStep)"
         let prefix = "\(dropped) dropped for good (\(comparison))"
-        if probe.laneStep > 1 {
-            fewerLanesTried = true
-            strideNext = true
-        }
+        if probe.laneStep > 1 { fewerLanesTried = true }
         guard lanes > 1, probe.laneStep == 1 else { return climb(from: rate, now: now, prefix: prefix, preferring: .requestSize) }
         return [stepFewer(1, baseline: max(rate, probe.baseline), now: now, prefix: prefix)]
     }
 
-    /// Fewer lanes lost more than `fewerTolerance`: the lanes come back, and the next
-    /// decision waits for a window measured with them open (they take a moment to connect).
-    mutating func givenBack(_ probe: Probe, measured rate: Double, now: Duration, comparison: String) -> TuningDecision {
+    /// Fewer lanes lost more than `fewerTolerance`: the lanes come back (and the size, when
+    /// it went up with them), and the next decision waits for a window measured with them
+    /// open (they take a moment to connect).
+    mutating func givenBack(_ probe: Probe, measured rate: Double, now: Duration, comparison: String) -> [TuningDecision] {
         fewerLanesTried = true
         let before = lanes
         lanes += probe.laneStep
         let what = probe.laneStep == 1 ? "lane \(lanes)" : "lanes \(before + 1)–\(lanes)"
-        let decision = TuningDecision(action: .addLane, lanesBefore: before, lanesAfter: lanes, requestSizeBefore: requestSize,
-                                      requestSizeAfter: requestSize, baselineBytesPerSecond: probe.baseline,
-                                      measuredBytesPerSecond: rate,
-                                      reason: "\(what) given back: \(before) lane\(before == 1 ? "" : "s") lost more than \(Int((configuration.fewerTolerance * 100).rounded()))% (\(comparison))")
+        let lost = "\(before) lane\(before == 1 ? "" : "s") lost more than \(Int((configuration.fewerTolerance * 100).rounded()))% (\(comparison))"
+        var decisions = [TuningDecision(action: .addLane, lanesBefore: before, lanesAfter: lanes, requestSizeBefore: requestSize,
+                                        requestSizeAfter: requestSize, baselineBytesPerSecond: probe.baseline,
+                                        measuredBytesPerSecond: rate, reason: "\(what) given back: \(lost)")]
+        if probe.rungsWithCut > 0 {
+            let larger = requestSize
+            sizeIndex -= probe.rungsWithCut
+            decisions.append(TuningDecision(action: .shrinkRequestSize, lanesBefore: lanes, lanesAfter: lanes, requestSizeBefore: larger,
+                                            requestSizeAfter: requestSize, baselineBytesPerSecond: probe.baseline,
+                                            measuredBytesPerSecond: rate, reason: "\(Self.size(larger)) requests taken back with them"))
+        }
         phase = .measuring
         restartWindow(now)
-        lastDecision = decision
-        return decision
+        lastDecision = decisions[0]
+        return decisions
     }
 
     mutating func hold(reference: Double, windows: Int, since: Duration, changedWindows: Int,

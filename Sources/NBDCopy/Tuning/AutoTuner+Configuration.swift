@@ -42,16 +42,12 @@ extension AutoTuner {
         /// `fewerTolerance`. On 2 cores over 25 s, null copied 5.0–6.0 GB/s on 2 lanes of 1M,
         /// where the climb one lane at a time stopped at 3, 4 or 5 lanes (4.0–5.1 GB/s).
         var sharedCores: Int?
-        /// The cut to one lane a core is for servers faster than this per request at the
-        /// starting size: null (0.2–0.3 ms), a page-cached file (0.3) and qemu-nbd (0.4)
-        /// here. A parallel server with a 5 ms delay (0.45–0.8 ms; under 0.5 on some first
-        /// looks) keeps its lanes: at 256K,
-        /// 2 lanes copy it 20–35% slower than 4, and a short copy ends before a larger size
-        /// is tried.
-        var coresServiceTime: Duration = .microseconds(450)
-        /// Rungs the size goes up, judged as one step (`gain`), once lanes were cut to one
-        /// a core. One rung there gains 5 to 15%, as much as windows of the same setting
-        /// differ, and was taken back half the time; two (256K to 1M) gain 15 to 40%.
+        /// Rungs the size goes up with the cut to one lane a core, judged together: 2 lanes
+        /// of 1M against 4 of 256K, 8 s each on 2 cores, copied a parallel server with a
+        /// 5 ms delay at 2.5–3.0 GB/s against 1.6–2.1 (2 lanes of 256K: 1.4), null at 5.0–6.0
+        /// against 4.0–4.4, a page-cached file 2 GiB in 0.51–0.86 s against 0.69–1.14; qemu-nbd
+        /// slower (1.37–1.84 s against 0.83–0.90), where both are taken back. One rung at a
+        /// time gains 5 to 15%, as much as windows of the same setting differ.
         var lightServerRungs = 2
         /// Ticks the first look, and the step it takes, are measured over.
         var firstLookSamples = 2

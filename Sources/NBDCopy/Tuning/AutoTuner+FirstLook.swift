@@ -11,15 +11,15 @@ extension AutoTuner {
 
     /// After the first ticks at the starting size: when a request costs a lane a
     /// 0.6 ms or more, steps up `firstLookRungs` at once to fit the server's shape.
-    mutating func firstLook(now: Duration) -> TuningDecision? {
+    mutating func firstLook(now: Duration) -> [TuningDecision] {
         let rate = window.bytesPerSecond
         laneBytesPerSecond = rate / Double(lanes)
-        guard let service = ServerShape.serviceTime(requestSize: requestSize, lanes: lanes, bytesPerSecond: rate) else { return nil }
+        guard let service = ServerShape.serviceTime(requestSize: requestSize, lanes: lanes, bytesPerSecond: rate) else { return [] }
         guard service >= configuration.slowServiceTime else { return lightServer(service, now: now) }
-        guard canStep(.requestSize) else { return nil }
+        guard canStep(.requestSize) else { return [] }
         let kind = Probe.Kind.firstLook(requestSize: requestSize, serviceTime: service, decisive: false)
-        return step(.requestSize, baseline: rate, now: now, prefix: serviceWords(service),
-                    rungs: configuration.firstLookRungs, kind: kind)
+        return [step(.requestSize, baseline: rate, now: now, prefix: serviceWords(service),
+                     rungs: configuration.firstLookRungs, kind: kind)]
     }
 
     /// Before the first look's window: a tick whose service time is `decisiveServiceTime`
@@ -43,15 +43,23 @@ extension AutoTuner {
     }
 
     /// The first look found a light server: where it shares this machine's cores
-    /// (`sharedCores`) and serves a request in less than `coresServiceTime`, lanes are cut
-    /// to one a core, as a probe of fewer lanes; kept, the size goes up next by
-    /// `lightServerRungs`.
-    mutating func lightServer(_ service: Duration, now: Duration) -> TuningDecision? {
-        guard laneMode == .auto, let cores = configuration.sharedCores, lanes > max(1, cores),
-              service < configuration.coresServiceTime else { return nil }
+    /// (`sharedCores`), lanes are cut to one a core and the size goes up `lightServerRungs` with them, as one probe of
+    /// fewer lanes: kept within `fewerTolerance`, otherwise both are taken back.
+    mutating func lightServer(_ service: Duration, now: Duration) -> [TuningDecision] {
+        guard laneMode == .auto, let cores = configuration.sharedCores, lanes > max(1, cores) else { return [] }
         let count = max(1, cores)
-        return stepFewer(lanes - count, baseline: window.bytesPerSecond, now: now,
-                         prefix: "\(serviceWords(service)): a light server on this machine's \(count) core\(count == 1 ? "" : "s"), one lane a core")
+        let rate = window.bytesPerSecond
+        let rungs = (0...configuration.lightServerRungs).last { $0 == 0 || mayUse(sizeIndex + $0) } ?? 0
+        let cut = stepFewer(lanes - count, baseline: rate, now: now,
+                            prefix: "\(serviceWords(service)): a light server on this machine's \(count) core\(count == 1 ? "" : "s"), one lane a core")
+        guard rungs > 0, case .probing(var probe) = phase else { return [cut] }
+        let smaller = requestSize
+        sizeIndex += rungs
+        probe.rungsWithCut = rungs
+        phase = .probing(probe)
+        return [cut, TuningDecision(action: .growRequestSize, lanesBefore: lanes, lanesAfter: lanes, requestSizeBefore: smaller,
+                                    requestSizeAfter: requestSize, baselineBytesPerSecond: rate,
+                                    reason: "\(Self.size(requestSize)) requests with one lane a core, judged together")]
     }
 
     /// Why a first look steps: what a request costs a lane at the size now.

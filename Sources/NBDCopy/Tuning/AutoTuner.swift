@@ -8,9 +8,11 @@ import Telemetry
 /// size goes straight up three rungs (to eight times the size); one of 1.5 ms or more, on
 /// any tick from the second, goes at once to the largest size a fit may choose. Two ticks
 /// there fit the server's fixed cost per request and per-connection rate, and the size
-/// jumps to the one that spends a tenth of each request's time on the fixed cost. On a
-/// light server the first look does nothing, and on one whose rate did not rise the step
-/// is taken back.
+/// jumps to the one that spends a tenth of each request's time on the fixed cost. On one
+/// whose rate did not rise the step is taken back. On a light server the first look does
+/// nothing, unless the server shares this machine's cores: then lanes are cut to one a core (`sharedCores`) and the size goes up two rungs
+/// with them, one probe of fewer lanes. No size step ever goes past what a lane
+/// moves in 0.5 s (`longestRequestTime`).
 ///
 /// From there the rule is a hill climb, one probe at a time:
 /// - measure the current setting until the window is stable (`RateWindow`);
@@ -58,6 +60,8 @@ struct AutoTuner: Sendable {
         var laneStep = 1
         /// For lanes: the step was one lane fewer.
         var fewer = false
+        /// For the cut to one lane a core: the rungs the size went up with it.
+        var rungsWithCut = 0
         var kind = Kind.step
 
         enum Kind: Sendable, Equatable {
@@ -138,9 +142,6 @@ struct AutoTuner: Sendable {
     /// A lane's share of the rate measured last (the first look's or the last window's):
     /// no size step goes past what it moves in `longestRequestTime`. Nil before either.
     var laneBytesPerSecond: Double?
-    /// Lanes were cut to one a core on a light server: the next size step goes up
-    /// `lightServerRungs`.
-    var strideNext = false
     /// The first look found a fixed cost per request: every size may be tried.
     var perRequestCostFound = false
     /// A lane added was kept once: the starting count was not too many.
@@ -213,7 +214,8 @@ struct AutoTuner: Sendable {
         window.add(bytesPerSecond: measurement.bytesPerSecond, over: measurement.tick)
         if firstLookPending, case .measuring = phase, window.samples.count >= configuration.firstLookSamples {
             firstLookPending = false
-            if let decision = firstLook(now: now) { return [decision] }
+            let decisions = firstLook(now: now)
+            if !decisions.isEmpty { return decisions }
         }
         let stable = window.isStable(decidesLaneCountDown ? configuration.fewerWindow : configuration.window)
         guard stable || probeIsClear || firstLookStepIsMeasured else { return [] }
