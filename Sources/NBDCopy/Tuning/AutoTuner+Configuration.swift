@@ -42,13 +42,14 @@ extension AutoTuner {
         /// `fewerTolerance`. On 2 cores over 25 s, null copied 5.0–6.0 GB/s on 2 lanes of 1M,
         /// where the climb one lane at a time stopped at 3, 4 or 5 lanes (4.0–5.1 GB/s).
         var sharedCores: Int?
-        /// Rungs the size goes up with the cut to one lane a core, judged together: 2 lanes
-        /// of 1M against 4 of 256K, 8 s each on 2 cores, copied a parallel server with a
-        /// 5 ms delay at 2.5–3.0 GB/s against 1.6–2.1 (2 lanes of 256K: 1.4), null at 5.0–6.0
-        /// against 4.0–4.4, a page-cached file 2 GiB in 0.51–0.86 s against 0.69–1.14; qemu-nbd
-        /// slower (1.37–1.84 s against 0.83–0.90), where both are taken back. One rung at a
-        /// time gains 5 to 15%, as much as windows of the same setting differ.
-        var lightServerRungs = 2
+        /// Rungs the size goes up with the cut to one lane a core, judged together. On
+        /// 2 cores, 8 s each: 2 lanes of 1M copied a parallel server with a 5 ms delay at
+        /// 2.5–3.0 GB/s against 1.6–2.1 on 4 of 256K (2 of 256K: 1.4); null 5.0–6.0 against
+        /// 4.0–4.4. But qemu-nbd copies 2 GiB in 1.37–1.84 s with 2 lanes of 1M against
+        /// 0.83–0.90 on 4 of 256K, and a short copy would end before the take-back; with 2 of
+        /// 512K in 0.79–0.92 s (a page-cached file: 0.51–0.55 s against 0.69–1.14). One rung
+        /// then, and the climb takes the next.
+        var lightServerRungs = 1
         /// Ticks the first look, and the step it takes, are measured over.
         var firstLookSamples = 2
         /// Ticks this long after the first look's step are not measured: both sides fault

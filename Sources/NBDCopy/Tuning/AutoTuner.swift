@@ -10,8 +10,8 @@ import Telemetry
 /// there fit the server's fixed cost per request and per-connection rate, and the size
 /// jumps to the one that spends a tenth of each request's time on the fixed cost. On one
 /// whose rate did not rise the step is taken back. On a light server the first look does
-/// nothing, unless the server shares this machine's cores: then lanes are cut to one a core (`sharedCores`) and the size goes up two rungs
-/// with them, one probe of fewer lanes. No size step ever goes past what a lane
+/// nothing, unless the server shares this machine's cores: then lanes are cut to one a core (`sharedCores`) and the size goes up a rung with
+/// them, one probe of fewer lanes. No size step ever goes past what a lane
 /// moves in 0.5 s (`longestRequestTime`).
 ///
 /// From there the rule is a hill climb, one probe at a time:
