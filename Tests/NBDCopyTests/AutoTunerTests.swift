@@ -301,6 +301,28 @@ import Telemetry
         #expect(next.first?.reason.hasPrefix("lane 5 kept") == true, "\(next.first?.reason ?? "")")
     }
 
+    /// A serialized server (5 ms a request, 600 MB/s a lane) whose copy warms up over its
+    /// first 3 s, from 60% of its rate: 8 lanes of 16M or more reach the machine's limit,
+    /// and more lanes only cost.
+    static func warmingSerialized(_ lanes: Int, _ size: UInt64, _ time: Duration) -> Double {
+        let warm = min(1, 0.6 + 0.4 * time.seconds / 3)
+        let perLane = Double(size) / (0.005 + Double(size) / 600e6)
+        return warm * min(Double(lanes) * perLane, 3.2e9 * (lanes > 8 ? 0.97 : 1))
+    }
+
+    /// The window that keeps lanes 5–8 reads them warming up: the doubling to 16 is judged
+    /// against a fresh window of 8, not that one, and taken back; half the way (12) is
+    /// judged against a fresh window too, not the rate before the doubling, and taken back.
+    /// (Without the fresh windows: 12 lanes kept; without the second: 9.)
+    @Test func lanesAfterADoublingAreJudgedOnFreshWindows() {
+        let run = Self.simulate(seconds: 20, sizes: FirstLookTests.ladder, ordinaryLargestSize: 8 << 20,
+                                rate: Self.warmingSerialized)
+        let reasons = run.decisions.map { "\($0.at) \($0.decision.reason)" }
+        #expect(run.decisions.contains { $0.decision.lanesAfter == 8 && $0.decision.action == .addLane }, "\(reasons)")
+        #expect(run.lanes.first { $0.at == .seconds(10) }?.count == 8, "\(reasons)")
+        #expect(run.finalLanes == 8, "\(reasons)")
+    }
+
     /// Proportional gains up to 4M, worse beyond: the leap from 512K to 2M pays, the leap
     /// to 8M does not and is taken back, and 4M, the rung it skipped, is found on its own.
     @Test func aLeapThatDoesNotPayTriesTheRungItSkipped() {

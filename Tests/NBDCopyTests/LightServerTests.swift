@@ -67,6 +67,25 @@ import Telemetry
         #expect(run.finalLanes >= 4, "\(run.decisions.map(\.decision.reason))")
     }
 
+    /// null whose first ticks read 25% over what 4 lanes sustain (pipelines filling, a
+    /// faster moment): the cut, judged against them, is given back; a full window at
+    /// 4 lanes then reads below what the cut copied, and the cut is made again for good.
+    @Test func aCutGivenBackAgainstAnEarlyBaselineIsMadeAgainOnAFullWindow() throws {
+        let run = AutoTunerTests.simulate(seconds: 30, sizes: Self.sizes, sharedCores: 2) { lanes, size, time in
+            time <= .milliseconds(400) ? 5e9 : Self.nullOnTwoCores(lanes, size, time)
+        }
+        let back = try #require(run.decisions.firstIndex { $0.decision.reason.contains("given back") },
+                                "\(run.decisions.map(\.decision.reason))")
+        let again = try #require(run.decisions[back...].firstIndex { $0.decision.reason.contains("dropped again") },
+                                 "\(run.decisions.map(\.decision.reason))")
+        #expect(run.decisions[again].decision.lanesBefore == 4 && run.decisions[again].decision.lanesAfter == 2)
+        let grow = run.decisions[again + 1].decision
+        #expect(grow.action == .growRequestSize && grow.requestSizeBefore == 256 << 10 && grow.requestSizeAfter == 512 << 10,
+                "\(grow.reason)")
+        #expect(run.lanes.first { $0.at == .seconds(10) }?.count == 2)
+        #expect(run.finalLanes == 2 && run.finalRequestSize == 1 << 20, "\(run.decisions.map(\.decision.reason))")
+    }
+
     /// A fifth lane on a light server reads 20% faster for its first three ticks, then
     /// adds nothing: a window read early would keep it.
     @Test func aLaneOnALightServerIsNotKeptOnAnEarlyWindow() {

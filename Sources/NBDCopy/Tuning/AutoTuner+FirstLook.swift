@@ -52,14 +52,50 @@ extension AutoTuner {
         let rungs = (0...configuration.lightServerRungs).last { $0 == 0 || mayUse(sizeIndex + $0) } ?? 0
         let cut = stepFewer(lanes - count, baseline: rate, now: now,
                             prefix: "\(serviceWords(service)): a light server on this machine's \(count) core\(count == 1 ? "" : "s"), one lane a core")
-        guard rungs > 0, case .probing(var probe) = phase else { return [cut] }
+        guard case .probing(var probe) = phase else { return [cut] }
+        probe.kind = .coresCut(rungs: rungs)
+        phase = .probing(probe)
+        guard rungs > 0 else { return [cut] }
+        return [cut, growWithCut(rungs, baseline: rate, reason: "with one lane a core, judged together")]
+    }
+
+    /// The size `rungs` up with the cut to one lane a core.
+    private mutating func growWithCut(_ rungs: Int, baseline: Double, reason: String) -> TuningDecision {
         let smaller = requestSize
         sizeIndex += rungs
-        probe.rungsWithCut = rungs
-        phase = .probing(probe)
-        return [cut, TuningDecision(action: .growRequestSize, lanesBefore: lanes, lanesAfter: lanes, requestSizeBefore: smaller,
-                                    requestSizeAfter: requestSize, baselineBytesPerSecond: rate,
-                                    reason: "\(Self.size(requestSize)) requests with one lane a core, judged together")]
+        return TuningDecision(action: .growRequestSize, lanesBefore: lanes, lanesAfter: lanes, requestSizeBefore: smaller,
+                              requestSizeAfter: requestSize, baselineBytesPerSecond: baseline,
+                              reason: "\(Self.size(requestSize)) requests \(reason)")
+    }
+
+    /// What a cut to one lane a core copied before it was given back.
+    struct GivenBackCut: Sendable {
+        var bytesPerSecond: Double
+        var laneStep: Int
+        var rungs: Int
+    }
+
+    /// The cut was given back against the first look's baseline: two ticks, early in the
+    /// copy, that may read far above what the lanes sustain (null on 2 cores: 4.9 GB/s,
+    /// where a full window at 4 lanes of 256K then read 3.7). `rate` is a full window at the
+    /// lanes given back; when the cut copied within `fewerTolerance` of it, the cut is made
+    /// again, for good, and the next window measures it before the climb goes on.
+    mutating func recheckCut(_ cut: GivenBackCut, against rate: Double, now: Duration) -> [TuningDecision]? {
+        guard laneMode == .auto, lanes > cut.laneStep, cut.bytesPerSecond >= rate * (1 - configuration.fewerTolerance) else { return nil }
+        let before = lanes
+        lanes -= cut.laneStep
+        let comparison = "\(Self.rate(rate)) at \(before) lanes on a full window, \(Self.rate(cut.bytesPerSecond)) at \(lanes)"
+        var decisions = [TuningDecision(action: .dropLane, lanesBefore: before, lanesAfter: lanes, requestSizeBefore: requestSize,
+                                        requestSizeAfter: requestSize, baselineBytesPerSecond: rate,
+                                        measuredBytesPerSecond: cut.bytesPerSecond,
+                                        reason: "lanes \(lanes + 1)–\(before) dropped again, for good: one lane a core copied within \(Int((configuration.fewerTolerance * 100).rounded()))% of it (\(comparison))")]
+        let rungs = (0...cut.rungs).last { $0 == 0 || mayUse(sizeIndex + $0) } ?? 0
+        if rungs > 0 { decisions.append(growWithCut(rungs, baseline: rate, reason: "again with them")) }
+        settled = []
+        phase = .measuring
+        restartWindow(now)
+        lastDecision = decisions[0]
+        return decisions
     }
 
     /// Why a first look steps: what a request costs a lane at the size now.

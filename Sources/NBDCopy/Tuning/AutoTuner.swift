@@ -11,7 +11,8 @@ import Telemetry
 /// jumps to the one that spends a tenth of each request's time on the fixed cost. On one
 /// whose rate did not rise the step is taken back. On a light server the first look does
 /// nothing, unless the server shares this machine's cores: then lanes are cut to one a core (`sharedCores`) and the size goes up a rung with
-/// them, one probe of fewer lanes. No size step ever goes past what a lane
+/// them, one probe of fewer lanes; given back against the first look's two early ticks,
+/// it is judged again against a full window at the lanes given back. No size step ever goes past what a lane
 /// moves in 0.5 s (`longestRequestTime`).
 ///
 /// From there the rule is a hill climb, one probe at a time:
@@ -27,8 +28,10 @@ import Telemetry
 ///   kept only when it pays that much too; otherwise it is taken back and the rung it
 ///   skipped is tried on its own, so a peak between the two is not passed over;
 /// - where the first look found a fixed cost per request, a lane step doubles the lanes
-///   (`laneStepUp`): they pay nearly in proportion there; one that does not pay is taken
-///   back and half as many are tried;
+///   (`laneStepUp`): they pay nearly in proportion there. One that pays `laneLeap` (15%)
+///   is measured again on a fresh window before the next doubling, which it is the
+///   baseline of; one that pays less is taken back, and half as many are tried from a
+///   fresh window when it paid `gain` at least;
 /// - when the first lane added did not help, no lane ever did, and there are several,
 ///   one lane fewer is tried, and another while the rate does not fall by more than
 ///   `fewerTolerance` (3%): on a light server a small machine's cores, not the server,
@@ -60,8 +63,6 @@ struct AutoTuner: Sendable {
         var laneStep = 1
         /// For lanes: the step was one lane fewer.
         var fewer = false
-        /// For the cut to one lane a core: the rungs the size went up with it.
-        var rungsWithCut = 0
         var kind = Kind.step
 
         enum Kind: Sendable, Equatable {
@@ -74,9 +75,17 @@ struct AutoTuner: Sendable {
             case firstLook(requestSize: UInt64, serviceTime: Duration, decisive: Bool)
             /// The size the first look's fit chose.
             case fitted
+            /// The first look's cut to one lane a core on a light server (`lightServer`),
+            /// with the rungs the size went up with it.
+            case coresCut(rungs: Int)
 
             var isDecisiveLook: Bool {
                 if case .firstLook(_, _, let decisive) = self { return decisive }
+                return false
+            }
+
+            var isCoresCut: Bool {
+                if case .coresCut = self { return true }
                 return false
             }
         }
@@ -133,10 +142,11 @@ struct AutoTuner: Sendable {
     var turnover: Duration = .zero
     /// The last request-size step paid at least `leap`: the next one skips a rung.
     var leapsPay = false
-    /// A lane (or the fitted size) kept on a noisy window read early (`probeIsClear`): the
-    /// climb goes on, lanes first, once a fresh window has measured the new setting; these
-    /// words say why.
-    var keptEarly: String?
+    /// The setting is measured again, on a fresh window, before the climb goes on, lanes
+    /// first: a lane (or the fitted size) kept on a noisy window read early
+    /// (`probeIsClear`), several lanes kept at once, or several taken back (the rate before
+    /// them is old by then). These words say why, if anything is to be said.
+    var measureAgain: String?
     /// The first look is still to come.
     var firstLookPending = true
     /// A lane's share of the rate measured last (the first look's or the last window's):
@@ -152,6 +162,10 @@ struct AutoTuner: Sendable {
     /// has measured the count it starts from: the rate before the lane was added may have
     /// been read early or on a faster moment, and one fewer is kept only within 3% of it.
     var fewerNext = false
+    /// The cut to one lane a core, given back against the first look's two early ticks
+    /// (`givenBack`): the next window, a long one at the lanes given back, judges it again
+    /// (`recheckCut`).
+    var cutToRecheck: GivenBackCut?
     /// The smallest lane count a step up tried and took back since the climb began: a
     /// later lane step stops short of it.
     var laneCeiling: Int?
@@ -161,7 +175,7 @@ struct AutoTuner: Sendable {
     /// windows (`fewerWindow`).
     var decidesLaneCountDown: Bool {
         switch phase {
-        case .measuring: return fewerNext
+        case .measuring: return fewerNext || cutToRecheck != nil
         case .probing(let probe): return probe.fewer
         case .holding: return false
         }
@@ -226,13 +240,17 @@ struct AutoTuner: Sendable {
         window = RateWindow()
         switch phase {
         case .measuring:
+            if let cut = cutToRecheck {
+                cutToRecheck = nil
+                if let decisions = recheckCut(cut, against: rate, now: now) { return decisions }
+            }
             if fewerNext {
                 fewerNext = false
                 if laneMode == .auto && lanes > 1 { return [stepFewer(1, baseline: rate, now: now, prefix: nil)] }
             }
-            let kept = keptEarly
-            keptEarly = nil
-            return climb(from: rate, now: now, prefix: kept, preferring: kept == nil ? nil : .lanes)
+            let again = measureAgain
+            measureAgain = nil
+            return climb(from: rate, now: now, prefix: again?.isEmpty == false ? again : nil, preferring: again == nil ? nil : .lanes)
         case .probing(let probe):
             return concludeProbe(probe, measured: rate, now: now, early: !steady)
         case .holding(let reference, let windows, let since, let changedWindows):
@@ -245,8 +263,9 @@ struct AutoTuner: Sendable {
     mutating func lanesSetByUser(now: Duration) -> [TuningDecision] {
         guard laneMode == .auto else { return [] }
         laneMode = .manual
-        keptEarly = nil
+        measureAgain = nil
         fewerNext = false
+        cutToRecheck = nil
         if case .probing(let probe) = phase, probe.dimension == .lanes { phase = .measuring }
         restartWindow(now)
         return [decide(.manual, lanes: lanes, reason: "a lane was added or dropped by hand: lanes are manual")]
@@ -258,7 +277,7 @@ struct AutoTuner: Sendable {
         laneMode = .auto
         settled = []
         laneCeiling = nil
-        keptEarly = nil
+        measureAgain = nil
         phase = .measuring
         restartWindow(now)
         return [decide(.resume, lanes: lanes, reason: "lanes are tuned again from \(lanes)")]
