@@ -86,6 +86,25 @@ import Telemetry
         #expect(run.finalLanes == 2 && run.finalRequestSize == 1 << 20, "\(run.decisions.map(\.decision.reason))")
     }
 
+    /// null, on a machine that slows down by a quarter for the first 1.5 s that 1M
+    /// requests run (another tenant, not the size): 1M is taken back, tried once more from
+    /// a fresh window of 512K, and kept. 2M, worse for good, is taken back twice.
+    @Test func aLostSizeStepOnALightServerIsTriedOnceMore() throws {
+        var largerSince: Duration?
+        let run = AutoTunerTests.simulate(seconds: 30, sizes: Self.sizes, sharedCores: 2) { lanes, size, time in
+            if size == 1 << 20 { largerSince = largerSince ?? time }
+            let slow = largerSince.map { size == 1 << 20 && time - $0 < .milliseconds(1500) } ?? false
+            return Self.nullOnTwoCores(lanes, size, time) * (slow ? 0.75 : 1)
+        }
+        let reasons = run.decisions.map { "\($0.at) \($0.decision.reason)" }
+        let oneMeg = run.decisions.filter { $0.decision.action == .growRequestSize && $0.decision.requestSizeAfter == 1 << 20 }
+        #expect(oneMeg.count == 2, "\(reasons)")
+        #expect(oneMeg.last?.decision.reason.hasPrefix("once more, from a fresh window") == true, "\(reasons)")
+        #expect(run.finalRequestSize == 1 << 20 && run.finalLanes == 2, "\(reasons)")
+        let twoMeg = run.decisions.filter { $0.decision.action == .growRequestSize && $0.decision.requestSizeAfter == 2 << 20 }
+        #expect(twoMeg.count == 2, "\(reasons)")
+    }
+
     /// A fifth lane on a light server reads 20% faster for its first three ticks, then
     /// adds nothing: a window read early would keep it.
     @Test func aLaneOnALightServerIsNotKeptOnAnEarlyWindow() {

@@ -36,6 +36,9 @@ import Telemetry
 ///   one lane fewer is tried, and another while the rate does not fall by more than
 ///   `fewerTolerance` (3%): on a light server a small machine's cores, not the server,
 ///   are the limit, and lanes beyond them only cost;
+/// - on a light server (no fixed cost found) a size step that lost is tried once more,
+///   from a fresh window of the size before it, once per size: its gain there is smaller
+///   than two windows of one setting differ by on a busy machine;
 /// - when neither kind helps, hold. While holding, a rate that moves by more than
 ///   `markedChange` (20%) in two windows in a row starts the climb again; otherwise one
 ///   probe every `probeInterval` (30 s) checks that the setting is still the best.
@@ -166,6 +169,10 @@ struct AutoTuner: Sendable {
     /// (`givenBack`): the next window, a long one at the lanes given back, judges it again
     /// (`recheckCut`).
     var cutToRecheck: GivenBackCut?
+    /// A size step on a light server was taken back: it is tried again from the next,
+    /// fresh window (`retriedSizes` holds the sizes tried again so far, once each).
+    var retrySizeStep = false
+    var retriedSizes: Set<Int> = []
     /// The smallest lane count a step up tried and took back since the climb began: a
     /// later lane step stops short of it.
     var laneCeiling: Int?
@@ -244,6 +251,12 @@ struct AutoTuner: Sendable {
                 cutToRecheck = nil
                 if let decisions = recheckCut(cut, against: rate, now: now) { return decisions }
             }
+            if retrySizeStep {
+                retrySizeStep = false
+                if canStep(.requestSize) {
+                    return [step(.requestSize, baseline: rate, now: now, prefix: "once more, from a fresh window", leaping: false)]
+                }
+            }
             if fewerNext {
                 fewerNext = false
                 if laneMode == .auto && lanes > 1 { return [stepFewer(1, baseline: rate, now: now, prefix: nil)] }
@@ -266,6 +279,7 @@ struct AutoTuner: Sendable {
         measureAgain = nil
         fewerNext = false
         cutToRecheck = nil
+        retrySizeStep = false
         if case .probing(let probe) = phase, probe.dimension == .lanes { phase = .measuring }
         restartWindow(now)
         return [decide(.manual, lanes: lanes, reason: "a lane was added or dropped by hand: lanes are manual")]
