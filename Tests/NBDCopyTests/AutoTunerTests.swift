@@ -323,6 +323,23 @@ import Telemetry
         #expect(run.finalLanes == 8, "\(reasons)")
     }
 
+    /// The periodic probe only checks: lanes 9–12 paying 6% there (under the 15% that
+    /// keeps several lanes) are taken back, and no half step follows, where in the climb
+    /// one would. (16 lanes pay 2%: taken back in the climb with no half step.)
+    @Test func thePeriodicProbeHasNoFollowUp() throws {
+        let run = Self.simulate(seconds: 100, sizes: FirstLookTests.ladder) { lanes, size, _ in
+            let perLane = Double(size) / (0.005 + Double(size) / 600e6)
+            return min(Double(lanes) * perLane, 3.2e9) * (lanes >= 16 ? 1.02 : lanes >= 12 ? 1.06 : 1)
+        }
+        let reasons = run.decisions.map { "\($0.at) \($0.decision.reason)" }
+        let periodic = try #require(run.decisions.first {
+            $0.decision.action == .addLane && $0.decision.reason.hasPrefix("30 s since the last probe")
+        }, "\(reasons)")
+        #expect(periodic.decision.lanesBefore == 8 && periodic.decision.lanesAfter == 12, "\(reasons)")
+        let after = run.decisions.filter { $0.at > periodic.at && $0.at < periodic.at + .seconds(25) }
+        #expect(after.map(\.decision.action) == [.dropLane], "\(reasons)")
+    }
+
     /// Proportional gains up to 4M, worse beyond: the leap from 512K to 2M pays, the leap
     /// to 8M does not and is taken back, and 4M, the rung it skipped, is found on its own.
     @Test func aLeapThatDoesNotPayTriesTheRungItSkipped() {

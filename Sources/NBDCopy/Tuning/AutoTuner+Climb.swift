@@ -169,10 +169,11 @@ extension AutoTuner {
         }
         leapsPay = false
         // Several lanes at once that paid something, but not `laneLeap`: half as many are
-        // tried next. Those that paid nothing say that half as many would not either (a
-        // serialized server: 9–16 +1% over 8, then 9–12 +2%, 9–10 -3%, and lane 9 kept on
-        // noise).
-        if !leapt && !(probe.addsSeveralLanes && change >= configuration.gain) { settled.insert(probe.dimension) }
+        // tried next, unless it was the periodic probe, which only checks. Those that paid
+        // nothing say that half as many would not either (a serialized server: 9–16 +1%
+        // over 8, then 9–12 +2%, 9–10 -3%, and lane 9 kept on noise).
+        let halfAsMany = probe.addsSeveralLanes && change >= configuration.gain && probe.kind != .periodic
+        if !leapt && !halfAsMany { settled.insert(probe.dimension) }
         if probe.fewer { return givenBack(probe, measured: rate, now: now, comparison: comparison) }
         let before = (lanes, requestSize)
         let action: TuningDecision.Action
@@ -311,7 +312,12 @@ extension AutoTuner {
         }
         lastPeriodic = dimension
         settled = [Dimension.lanes, .requestSize].filter { $0 != dimension }.reduce(into: []) { $0.insert($1) }
-        return [step(dimension, baseline: mean, now: now,
-                     prefix: "\(Int(configuration.probeInterval.seconds)) s since the last probe")]
+        let periodic = step(dimension, baseline: mean, now: now,
+                            prefix: "\(Int(configuration.probeInterval.seconds)) s since the last probe")
+        if case .probing(var probe) = phase {
+            probe.kind = .periodic
+            phase = .probing(probe)
+        }
+        return [periodic]
     }
 }

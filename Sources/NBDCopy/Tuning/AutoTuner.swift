@@ -78,6 +78,9 @@ struct AutoTuner: Sendable {
             case firstLook(requestSize: UInt64, serviceTime: Duration, decisive: Bool)
             /// The size the first look's fit chose.
             case fitted
+            /// The probe every `probeInterval` while holding: a step (lanes or size) that
+            /// checks the setting; taken back, it holds again, with no follow-up.
+            case periodic
             /// The first look's cut to one lane a core on a light server (`lightServer`),
             /// with the rungs the size went up with it.
             case coresCut(rungs: Int)
