@@ -47,8 +47,9 @@ import Testing
                 }
             }
         }
-        // A round faulting again would be about `pagesPerRound`.
-        #expect(fewestFaults < pagesPerRound / 8, "the best round of \(rounds) faulted \(fewestFaults) times in \(pagesPerRound) pages")
+        // A round faulting again would be about `pagesPerRound`. A quarter of it: a full
+        // suite's run on a busy machine once counted 513 in its best round, an eighth plus one.
+        #expect(fewestFaults < pagesPerRound / 4, "the best round of \(rounds) faulted \(fewestFaults) times in \(pagesPerRound) pages")
     }
 
     /// Runs `body` in a forked child and returns what it returned. The child runs only
