@@ -30,7 +30,7 @@ extension AutoTuner {
         }
         lanes = measurement.lanes
         if case .probing = phase { phase = .measuring }
-        measureAgain = nil
+        nextWindow.forgetMeasuringAgain()
         restartWindow(measurement.now)
         return []
     }
@@ -65,6 +65,11 @@ extension AutoTuner {
         return Double(configuration.requestSizes[index]) <= laneBytesPerSecond * configuration.longestRequestTime.seconds
     }
 
+    /// The most rungs up to `rungs` that the size may go up now (`mayUse`); 0 if none.
+    func rungsAllowed(upTo rungs: Int) -> Int {
+        (0...rungs).last { $0 == 0 || mayUse(sizeIndex + $0) } ?? 0
+    }
+
     /// How many lanes the next step up adds. One; but where the first look found a fixed
     /// cost per request, as many as are open: there each connection's rate is its requests'
     /// latency, so lanes pay nearly in proportion until the machine is the limit, a doubling
@@ -79,7 +84,9 @@ extension AutoTuner {
     }
 
     /// A step up; `rungs` for a request-size step chosen by the first look or its fit
-    /// (otherwise one, or two while leaps pay), no larger than `ceiling` if given.
+    /// (otherwise one, or two while leaps pay), no larger than `ceiling` if given; `kind`
+    /// for a probe that is not a plain step or leap (the first look's, the fit's, the
+    /// periodic one).
     mutating func step(_ dimension: Dimension, baseline: Double, now: Duration, prefix: String?,
                        leaping: Bool? = nil, rungs chosen: Int? = nil, ceiling: UInt64? = nil,
                        kind chosenKind: Probe.Kind? = nil) -> TuningDecision {
@@ -100,7 +107,6 @@ extension AutoTuner {
         case .requestSize:
             if let chosen {
                 rungs = max(1, (1...chosen).last { mayUse(sizeIndex + $0, ceiling: ceiling) } ?? 1)
-                kind = chosenKind ?? .step
             } else if (leaping ?? leapsPay) && mayUse(sizeIndex + 2) {
                 rungs = 2
                 kind = .leap
@@ -110,6 +116,7 @@ extension AutoTuner {
                                       requestSizeAfter: requestSize, baselineBytesPerSecond: baseline,
                                       reason: Self.joined(prefix, "trying \(Self.size(requestSize)) requests to see if they raise \(Self.rate(baseline))"))
         }
+        if let chosenKind { kind = chosenKind }
         phase = .probing(Probe(dimension: dimension, baseline: baseline, startedAt: now, applied: dimension == .requestSize,
                                rungs: rungs, laneStep: laneStep, kind: kind))
         restartWindow(now)
@@ -163,7 +170,7 @@ extension AutoTuner {
                 return climb(from: rate, now: now, prefix: prefix, preferring: probe.dimension)
             }
             if probe.addsSeveralLanes { restartWindow(now) }
-            measureAgain = prefix
+            nextWindow = .climbOnLanes(reason: prefix)
             phase = .measuring
             return []
         }
@@ -194,7 +201,7 @@ extension AutoTuner {
         phase = .measuring
         restartWindow(now)
         if probe.dimension == .lanes && !probe.addsSeveralLanes && !moreLanesPaid && !fewerLanesTried && lanes > 1 && laneMode == .auto {
-            fewerNext = true
+            nextWindow = .fewerLanes
             return [taken]
         }
         // A size step on a light server that lost: its gain there is 5 to 15%, less than
@@ -204,7 +211,7 @@ extension AutoTuner {
         // before it, once per size in a copy.
         if probe.dimension == .requestSize, probe.kind == .step, !perRequestCostFound,
            retriedSizes.insert(sizeIndex + probe.rungs).inserted {
-            retrySizeStep = true
+            nextWindow = .retrySizeStep
             return [taken]
         }
         // Half as many lanes: from a fresh window, as a doubling's probe lasts long enough
@@ -212,7 +219,7 @@ extension AutoTuner {
         // second, and a half step judged against the rate before the doubling is kept
         // for that).
         if probe.addsSeveralLanes && !settled.contains(.lanes) {
-            measureAgain = ""
+            nextWindow = .climbOnLanes(reason: nil)
             return [taken]
         }
         // The rate before the probe still holds: go on from it without measuring again,
@@ -230,14 +237,16 @@ extension AutoTuner {
 
     /// `count` lanes fewer, to see whether fewer copy as fast as `baseline`: the lane
     /// count the copy started with may be more than the machine can serve.
-    mutating func stepFewer(_ count: Int, baseline: Double, now: Duration, prefix: String?) -> TuningDecision {
+    mutating func stepFewer(_ count: Int, baseline: Double, now: Duration, prefix: String?,
+                            kind: Probe.Kind = .step) -> TuningDecision {
         let before = lanes
         lanes -= count
         let what = count == 1 ? "dropping lane \(before)" : "dropping lanes \(lanes + 1)–\(before)"
         let decision = TuningDecision(action: .dropLane, lanesBefore: before, lanesAfter: lanes, requestSizeBefore: requestSize,
                                       requestSizeAfter: requestSize, baselineBytesPerSecond: baseline,
                                       reason: Self.joined(prefix, "\(what) to see if fewer copy as fast as \(Self.rate(baseline))"))
-        phase = .probing(Probe(dimension: .lanes, baseline: baseline, startedAt: now, applied: true, laneStep: count, fewer: true))
+        phase = .probing(Probe(dimension: .lanes, baseline: baseline, startedAt: now, applied: true, laneStep: count, fewer: true,
+                               kind: kind))
         restartWindow(now)
         lastDecision = decision
         return decision
@@ -265,21 +274,21 @@ extension AutoTuner {
         let before = lanes
         lanes += probe.laneStep
         let what = probe.laneStep == 1 ? "lane \(lanes)" : "lanes \(before + 1)–\(lanes)"
-        let lost = "\(before) lane\(before == 1 ? "" : "s") lost more than \(Int((configuration.fewerTolerance * 100).rounded()))% (\(comparison))"
+        let lost = "\(before) lane\(before == 1 ? "" : "s") lost more than \(Self.share(configuration.fewerTolerance)) (\(comparison))"
         var decisions = [TuningDecision(action: .addLane, lanesBefore: before, lanesAfter: lanes, requestSizeBefore: requestSize,
                                         requestSizeAfter: requestSize, baselineBytesPerSecond: probe.baseline,
                                         measuredBytesPerSecond: rate, reason: "\(what) given back: \(lost)")]
-        if case .coresCut(let rungs) = probe.kind {
-            cutToRecheck = GivenBackCut(bytesPerSecond: rate, laneStep: probe.laneStep, rungs: rungs)
-        }
-        if case .coresCut(let rungs) = probe.kind, rungs > 0 {
-            let larger = requestSize
-            sizeIndex -= rungs
-            decisions.append(TuningDecision(action: .shrinkRequestSize, lanesBefore: lanes, lanesAfter: lanes, requestSizeBefore: larger,
-                                            requestSizeAfter: requestSize, baselineBytesPerSecond: probe.baseline,
-                                            measuredBytesPerSecond: rate, reason: "\(Self.size(larger)) requests taken back with them"))
-        }
         phase = .measuring
+        if case .coresCut(let rungs) = probe.kind {
+            nextWindow = .recheckCut(GivenBackCut(bytesPerSecond: rate, laneStep: probe.laneStep, rungs: rungs))
+            if rungs > 0 {
+                let larger = requestSize
+                sizeIndex -= rungs
+                decisions.append(TuningDecision(action: .shrinkRequestSize, lanesBefore: lanes, lanesAfter: lanes, requestSizeBefore: larger,
+                                                requestSizeAfter: requestSize, baselineBytesPerSecond: probe.baseline,
+                                                measuredBytesPerSecond: rate, reason: "\(Self.size(larger)) requests taken back with them"))
+            }
+        }
         restartWindow(now)
         lastDecision = decisions[0]
         return decisions
@@ -312,12 +321,7 @@ extension AutoTuner {
         }
         lastPeriodic = dimension
         settled = [Dimension.lanes, .requestSize].filter { $0 != dimension }.reduce(into: []) { $0.insert($1) }
-        let periodic = step(dimension, baseline: mean, now: now,
-                            prefix: "\(Int(configuration.probeInterval.seconds)) s since the last probe")
-        if case .probing(var probe) = phase {
-            probe.kind = .periodic
-            phase = .probing(probe)
-        }
-        return [periodic]
+        return [step(dimension, baseline: mean, now: now,
+                     prefix: "\(Int(configuration.probeInterval.seconds)) s since the last probe", kind: .periodic)]
     }
 }

@@ -49,12 +49,10 @@ extension AutoTuner {
         guard laneMode == .auto, let cores = configuration.sharedCores, lanes > max(1, cores) else { return [] }
         let count = max(1, cores)
         let rate = window.bytesPerSecond
-        let rungs = (0...configuration.lightServerRungs).last { $0 == 0 || mayUse(sizeIndex + $0) } ?? 0
+        let rungs = rungsAllowed(upTo: configuration.lightServerRungs)
         let cut = stepFewer(lanes - count, baseline: rate, now: now,
-                            prefix: "\(serviceWords(service)): a light server on this machine's \(count) core\(count == 1 ? "" : "s"), one lane a core")
-        guard case .probing(var probe) = phase else { return [cut] }
-        probe.kind = .coresCut(rungs: rungs)
-        phase = .probing(probe)
+                            prefix: "\(serviceWords(service)): a light server on this machine's \(count) core\(count == 1 ? "" : "s"), one lane a core",
+                            kind: .coresCut(rungs: rungs))
         guard rungs > 0 else { return [cut] }
         return [cut, growWithCut(rungs, baseline: rate, reason: "with one lane a core, judged together")]
     }
@@ -88,8 +86,8 @@ extension AutoTuner {
         var decisions = [TuningDecision(action: .dropLane, lanesBefore: before, lanesAfter: lanes, requestSizeBefore: requestSize,
                                         requestSizeAfter: requestSize, baselineBytesPerSecond: rate,
                                         measuredBytesPerSecond: cut.bytesPerSecond,
-                                        reason: "lanes \(lanes + 1)–\(before) dropped again, for good: one lane a core copied within \(Int((configuration.fewerTolerance * 100).rounded()))% of it (\(comparison))")]
-        let rungs = (0...cut.rungs).last { $0 == 0 || mayUse(sizeIndex + $0) } ?? 0
+                                        reason: "lanes \(lanes + 1)–\(before) dropped again, for good: one lane a core copied within \(Self.share(configuration.fewerTolerance)) of it (\(comparison))")]
+        let rungs = rungsAllowed(upTo: cut.rungs)
         if rungs > 0 { decisions.append(growWithCut(rungs, baseline: rate, reason: "again with them")) }
         settled = []
         phase = .measuring

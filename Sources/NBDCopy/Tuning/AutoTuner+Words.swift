@@ -15,6 +15,11 @@ extension AutoTuner {
         return value > 0 ? "+\(value)%" : "\(value)%"
     }
 
+    /// A fraction as a plain percentage, unsigned: "3%".
+    static func share(_ fraction: Double) -> String {
+        "\(Int((fraction * 100).rounded()))%"
+    }
+
     static func milliseconds(_ duration: Duration) -> String {
         let value = duration.seconds * 1000
         return value >= 10 ? "\(Int(value.rounded())) ms" : "\((value * 10).rounded() / 10) ms"

@@ -148,11 +148,27 @@ struct AutoTuner: Sendable {
     var turnover: Duration = .zero
     /// The last request-size step paid at least `leap`: the next one skips a rung.
     var leapsPay = false
-    /// The setting is measured again, on a fresh window, before the climb goes on, lanes
-    /// first: a lane (or the fitted size) kept on a noisy window read early
-    /// (`probeIsClear`), several lanes kept at once, or several taken back (the rate before
-    /// them is old by then). These words say why, if anything is to be said.
-    var measureAgain: String?
+    /// What the next window of the setting now is for, once a probe ended with it: at most
+    /// one thing at a time, as every probe's end sets it afresh.
+    enum NextWindow: Sendable {
+        /// A lane added was taken back, and one lane fewer is tried from this window: the
+        /// rate before the lane was added may have been read early or on a faster moment,
+        /// and one fewer is kept only within 3% of it.
+        case fewerLanes
+        /// The cut to one lane a core was given back against the first look's two early
+        /// ticks (`givenBack`); this window, a long one at the lanes given back, judges it
+        /// again (`recheckCut`).
+        case recheckCut(GivenBackCut)
+        /// A size step on a light server was taken back: it is tried again from this window.
+        case retrySizeStep
+        /// The setting is measured again before the climb goes on, lanes first: a lane (or
+        /// the fitted size) kept on a noisy window read early (`probeIsClear`), several
+        /// lanes kept at once, or several taken back (the rate before them is old by then).
+        /// The words say why, if anything is to be said.
+        case climbOnLanes(reason: String?)
+    }
+
+    var nextWindow: NextWindow?
     /// The first look is still to come.
     var firstLookPending = true
     /// A lane's share of the rate measured last (the first look's or the last window's):
@@ -164,17 +180,7 @@ struct AutoTuner: Sendable {
     var moreLanesPaid = false
     /// One lane fewer was tried and taken back: the count is not too many either.
     var fewerLanesTried = false
-    /// A lane added was taken back, and one lane fewer is tried next, once a fresh window
-    /// has measured the count it starts from: the rate before the lane was added may have
-    /// been read early or on a faster moment, and one fewer is kept only within 3% of it.
-    var fewerNext = false
-    /// The cut to one lane a core, given back against the first look's two early ticks
-    /// (`givenBack`): the next window, a long one at the lanes given back, judges it again
-    /// (`recheckCut`).
-    var cutToRecheck: GivenBackCut?
-    /// A size step on a light server was taken back: it is tried again from the next,
-    /// fresh window (`retriedSizes` holds the sizes tried again so far, once each).
-    var retrySizeStep = false
+    /// The sizes a lost step to was tried again (`NextWindow.retrySizeStep`): once each.
     var retriedSizes: Set<Int> = []
     /// The smallest lane count a step up tried and took back since the climb began: a
     /// later lane step stops short of it.
@@ -185,7 +191,11 @@ struct AutoTuner: Sendable {
     /// windows (`fewerWindow`).
     var decidesLaneCountDown: Bool {
         switch phase {
-        case .measuring: return fewerNext || cutToRecheck != nil
+        case .measuring:
+            switch nextWindow {
+            case .fewerLanes, .recheckCut: return true
+            case .retrySizeStep, .climbOnLanes, nil: return false
+            }
         case .probing(let probe): return probe.fewer
         case .holding: return false
         }
@@ -250,23 +260,23 @@ struct AutoTuner: Sendable {
         window = RateWindow()
         switch phase {
         case .measuring:
-            if let cut = cutToRecheck {
-                cutToRecheck = nil
+            let next = nextWindow
+            nextWindow = nil
+            switch next {
+            case .recheckCut(let cut):
                 if let decisions = recheckCut(cut, against: rate, now: now) { return decisions }
-            }
-            if retrySizeStep {
-                retrySizeStep = false
+            case .retrySizeStep:
                 if canStep(.requestSize) {
                     return [step(.requestSize, baseline: rate, now: now, prefix: "once more, from a fresh window", leaping: false)]
                 }
-            }
-            if fewerNext {
-                fewerNext = false
+            case .fewerLanes:
                 if laneMode == .auto && lanes > 1 { return [stepFewer(1, baseline: rate, now: now, prefix: nil)] }
+            case .climbOnLanes(let reason):
+                return climb(from: rate, now: now, prefix: reason, preferring: .lanes)
+            case nil:
+                break
             }
-            let again = measureAgain
-            measureAgain = nil
-            return climb(from: rate, now: now, prefix: again?.isEmpty == false ? again : nil, preferring: again == nil ? nil : .lanes)
+            return climb(from: rate, now: now, prefix: nil)
         case .probing(let probe):
             return concludeProbe(probe, measured: rate, now: now, early: !steady)
         case .holding(let reference, let windows, let since, let changedWindows):
@@ -279,10 +289,7 @@ struct AutoTuner: Sendable {
     mutating func lanesSetByUser(now: Duration) -> [TuningDecision] {
         guard laneMode == .auto else { return [] }
         laneMode = .manual
-        measureAgain = nil
-        fewerNext = false
-        cutToRecheck = nil
-        retrySizeStep = false
+        nextWindow = nil
         if case .probing(let probe) = phase, probe.dimension == .lanes { phase = .measuring }
         restartWindow(now)
         return [decide(.manual, lanes: lanes, reason: "a lane was added or dropped by hand: lanes are manual")]
@@ -294,7 +301,7 @@ struct AutoTuner: Sendable {
         laneMode = .auto
         settled = []
         laneCeiling = nil
-        measureAgain = nil
+        nextWindow.forgetMeasuringAgain()
         phase = .measuring
         restartWindow(now)
         return [decide(.resume, lanes: lanes, reason: "lanes are tuned again from \(lanes)")]
@@ -311,5 +318,13 @@ struct AutoTuner: Sendable {
                                       requestSizeAfter: requestSize, measuredBytesPerSecond: measured, reason: reason)
         lastDecision = decision
         return decision
+    }
+}
+
+extension AutoTuner.NextWindow? {
+    /// A lane count changed (a lane failed, a user resumed tuning): a setting to measure
+    /// again is gone, and the window measures the new one anyway; the other plans stand.
+    mutating func forgetMeasuringAgain() {
+        if case .climbOnLanes = self { self = nil }
     }
 }
