@@ -138,10 +138,11 @@ fuzz:
 ## sanitize: the NBD and copy tests under ThreadSanitizer, then AddressSanitizer
 # Each sanitizer has its own scratch folder: both are full rebuilds. The tests use Swift
 # Testing only; without --disable-xctest the empty XCTest run leaks XCTest's own objects.
+# NBDTOP_SANITIZER tells the tests which allocator runs (HeapPolicyTests measures glibc's).
 SANITIZED_TESTS := --no-parallel --disable-xctest --filter '^(NBDTests|NBDCopyTests)\.'
 sanitize: deps
-	$(SWIFT) test --sanitize=thread --scratch-path .build-tsan $(SANITIZED_TESTS)
-	LSAN_OPTIONS=suppressions=$(CURDIR)/Tests/Sanitizers/leaks.supp \
+	NBDTOP_SANITIZER=thread $(SWIFT) test --sanitize=thread --scratch-path .build-tsan $(SANITIZED_TESTS)
+	NBDTOP_SANITIZER=address LSAN_OPTIONS=suppressions=$(CURDIR)/Tests/Sanitizers/leaks.supp \
 	  $(SWIFT) test --sanitize=address --scratch-path .build-asan $(SANITIZED_TESTS)
 
 ## install: the binary, the themes, bash, zsh and fish completions, and the man page nbdtop(1)

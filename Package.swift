@@ -138,6 +138,8 @@ let package = Package(
             dependencies: ["NBD", "FuzzSupport"],
             path: "Tests/Fuzz/NBDHandshakeFuzzer"
         ),
+        // Counts page faults under the heap policy in a process of its own (HeapPolicyTests).
+        .executableTarget(name: "HeapPolicyProbe", dependencies: ["NBDCopy"], path: "Tests/HeapPolicyProbe"),
         .testTarget(
             name: "NBDProxyTests",
             dependencies: ["NBDProxy"]

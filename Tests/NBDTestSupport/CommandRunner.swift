@@ -54,15 +54,20 @@ public enum CommandRunner {
         if let fromEnvironment = ProcessInfo.processInfo.environment["NBDTOP_BIN"], !fromEnvironment.isEmpty {
             return fromEnvironment
         }
+        return try builtExecutable("nbdtop")
+    }
+
+    /// An executable of this package built beside the test bundle (`swift build` builds them all).
+    public static func builtExecutable(_ name: String) throws -> String {
         let executable = try FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")
         var folder = URL(fileURLWithPath: executable).deletingLastPathComponent()
         // The test runner may live inside a .xctest bundle folder.
         while folder.path != "/" {
-            let candidate = folder.appendingPathComponent("nbdtop").path
+            let candidate = folder.appendingPathComponent(name).path
             if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
             folder = folder.deletingLastPathComponent()
             if folder.lastPathComponent == ".build" { break }
         }
-        throw TestSupportError("cannot find the nbdtop binary near \(executable); run swift build first or set NBDTOP_BIN")
+        throw TestSupportError("cannot find the \(name) binary near \(executable); run swift build first")
     }
 }
