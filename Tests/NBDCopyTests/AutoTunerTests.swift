@@ -340,6 +340,22 @@ import Telemetry
         #expect(after.map(\.decision.action) == [.dropLane], "\(reasons)")
     }
 
+    /// A periodic probe that pays is kept, measured again and held: the climb does not go
+    /// on from it. Requests past 2M pay only from 25 s on; the 30 s probe keeps 4M, and
+    /// nothing else is tried for 25 s, where the climb would go on to 8M at once.
+    @Test func aPeriodicProbeThatPaysIsHeld() throws {
+        let run = Self.simulate(seconds: 60, maximumLanes: 1, initialLanes: 1, sizes: Self.sizes, firstLook: false) { _, size, time in
+            Double(time < .seconds(25) ? min(size, 2 << 20) : size) / 0.002
+        }
+        let reasons = run.decisions.map { "\($0.at) \($0.decision.reason)" }
+        let periodic = try #require(run.decisions.first { $0.decision.reason.hasPrefix("30 s since the last probe") }, "\(reasons)")
+        #expect(periodic.decision.requestSizeBefore == 2 << 20 && periodic.decision.requestSizeAfter == 4 << 20, "\(reasons)")
+        let after = run.decisions.filter { $0.at > periodic.at && $0.at < periodic.at + .seconds(25) }
+        #expect(after.map(\.decision.action) == [.hold], "\(reasons)")
+        #expect(after.first?.decision.reason.hasPrefix("4M requests kept") == true, "\(reasons)")
+        #expect(run.finalRequestSize == 4 << 20, "\(reasons)")
+    }
+
     /// Proportional gains up to 4M, worse beyond: the leap from 512K to 2M pays, the leap
     /// to 8M does not and is taken back, and 4M, the rung it skipped, is found on its own.
     @Test func aLeapThatDoesNotPayTriesTheRungItSkipped() {

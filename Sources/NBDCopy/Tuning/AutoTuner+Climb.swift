@@ -144,7 +144,11 @@ extension AutoTuner {
             // its probe would cost a window. Lanes go on; sizes wait for a periodic probe.
             // Unless the jump paid half again: then the fit (two short, noisy windows)
             // underestimated the fixed cost, and sizes climb on.
-            settled = probe.kind == .fitted && change < configuration.leap ? [.requestSize] : []
+            // The periodic probe only checks: kept, it holds again at the new setting, and
+            // the next probe is 30 s on (a parallel server: 4M kept at 35 s on an early
+            // window, +18%, and the climb went on with two more probes before 60 s).
+            settled = probe.kind == .periodic ? [.lanes, .requestSize]
+                : probe.kind == .fitted && change < configuration.leap ? [.requestSize] : []
             // After a fitted jump the next size is not a doubling that pays in proportion:
             // the fit already chose where the fixed cost stops mattering.
             if probe.dimension == .requestSize { leapsPay = probe.kind != .fitted && change >= configuration.leap }
@@ -166,7 +170,10 @@ extension AutoTuner {
             // which makes the next doubling look better than it is (a serialized server:
             // 8 lanes of 16M read 1.9–2.1 GB/s, then 12 or 16 were kept for +18–22%, where
             // 8 copy fastest).
-            guard early || probe.addsSeveralLanes, probe.dimension == .lanes || probe.kind == .fitted else {
+            // A periodic probe kept is measured again too: that window is the reference
+            // the hold compares with, and the next probe's baseline.
+            guard early || probe.addsSeveralLanes,
+                  probe.dimension == .lanes || probe.kind == .fitted || probe.kind == .periodic else {
                 return climb(from: rate, now: now, prefix: prefix, preferring: probe.dimension)
             }
             if probe.addsSeveralLanes { restartWindow(now) }

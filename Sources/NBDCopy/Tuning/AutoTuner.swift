@@ -79,7 +79,7 @@ struct AutoTuner: Sendable {
             /// The size the first look's fit chose.
             case fitted
             /// The probe every `probeInterval` while holding: a step (lanes or size) that
-            /// checks the setting; taken back, it holds again, with no follow-up.
+            /// checks the setting; kept or taken back, it holds again, with no follow-up.
             case periodic
             /// The first look's cut to one lane a core on a light server (`lightServer`),
             /// with the rungs the size went up with it.
@@ -162,9 +162,9 @@ struct AutoTuner: Sendable {
         /// A size step on a light server was taken back: it is tried again from this window.
         case retrySizeStep
         /// The setting is measured again before the climb goes on, lanes first: a lane (or
-        /// the fitted size) kept on a noisy window read early (`probeIsClear`), several
-        /// lanes kept at once, or several taken back (the rate before them is old by then).
-        /// The words say why, if anything is to be said.
+        /// the fitted size, or the periodic probe's step) kept on a noisy window read early
+        /// (`probeIsClear`), several lanes kept at once, or several taken back (the rate
+        /// before them is old by then). The words say why, if anything is to be said.
         case climbOnLanes(reason: String?)
     }
 
