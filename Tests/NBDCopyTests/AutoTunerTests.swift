@@ -323,6 +323,25 @@ import Telemetry
         #expect(run.finalLanes == 8, "\(reasons)")
     }
 
+    /// The first look's step is measured again before lanes double from it: its ticks are
+    /// the pipelines filling with 16M requests (a third of the rate at first, all of it
+    /// after a second). 4 lanes of 16M reach the machine's limit and 8 copy 3% slower: the
+    /// doubling is taken back against a fresh window of 4, where against the first look's
+    /// ticks it was kept.
+    @Test func theFirstLookStepIsMeasuredAgainBeforeLanesDouble() {
+        var sizeSince: (size: UInt64, at: Duration) = (256 << 10, .seconds(-1))
+        let run = Self.simulate(seconds: 20, sizes: FirstLookTests.ladder, largestFittedSize: 16 << 20) { lanes, size, time in
+            if size != sizeSince.size { sizeSince = (size, time) }
+            let filled = min(1, 0.3 + 0.7 * (time - sizeSince.at).seconds)
+            let perLane = Double(size) / (0.005 + Double(size) / 600e6)
+            return filled * min(Double(lanes) * perLane, 1.8e9) * (lanes > 4 ? 0.97 : 1)
+        }
+        let reasons = run.decisions.map { "\($0.at) \($0.decision.reason)" }
+        #expect(run.decisions.contains { $0.decision.reason.hasPrefix("lanes 5–8 taken back") }, "\(reasons)")
+        #expect(run.lanes.first { $0.at == .seconds(10) }?.count == 4, "\(reasons)")
+        #expect(run.finalLanes == 4, "\(reasons)")
+    }
+
     /// The periodic probe only checks: lanes 9–12 paying 6% there (under the 15% that
     /// keeps several lanes) are taken back, and no half step follows, where in the climb
     /// one would. (16 lanes pay 2%: taken back in the climb with no half step.)

@@ -90,6 +90,11 @@ struct AutoTuner: Sendable {
                 return false
             }
 
+            var isFirstLook: Bool {
+                if case .firstLook = self { return true }
+                return false
+            }
+
             var isCoresCut: Bool {
                 if case .coresCut = self { return true }
                 return false
@@ -161,11 +166,12 @@ struct AutoTuner: Sendable {
         case recheckCut(GivenBackCut)
         /// A size step on a light server was taken back: it is tried again from this window.
         case retrySizeStep
-        /// The setting is measured again before the climb goes on, lanes first: a lane (or
-        /// the fitted size, or the periodic probe's step) kept on a noisy window read early
-        /// (`probeIsClear`), several lanes kept at once, or several taken back (the rate
-        /// before them is old by then). The words say why, if anything is to be said.
-        case climbOnLanes(reason: String?)
+        /// The setting is measured again before the climb goes on, `preferring` one kind
+        /// of step: a lane (or the first look's step, the fitted size, the periodic probe's
+        /// step) kept on a noisy window read early (`probeIsClear`), several lanes kept at
+        /// once, or several taken back (the rate before them is old by then). The words say
+        /// why, if anything is to be said.
+        case climbAgain(reason: String?, preferring: Dimension)
     }
 
     var nextWindow: NextWindow?
@@ -194,7 +200,7 @@ struct AutoTuner: Sendable {
         case .measuring:
             switch nextWindow {
             case .fewerLanes, .recheckCut: return true
-            case .retrySizeStep, .climbOnLanes, nil: return false
+            case .retrySizeStep, .climbAgain, nil: return false
             }
         case .probing(let probe): return probe.fewer
         case .holding: return false
@@ -271,8 +277,8 @@ struct AutoTuner: Sendable {
                 }
             case .fewerLanes:
                 if laneMode == .auto && lanes > 1 { return [stepFewer(1, baseline: rate, now: now, prefix: nil)] }
-            case .climbOnLanes(let reason):
-                return climb(from: rate, now: now, prefix: reason, preferring: .lanes)
+            case .climbAgain(let reason, let preferred):
+                return climb(from: rate, now: now, prefix: reason, preferring: preferred)
             case nil:
                 break
             }
@@ -325,6 +331,6 @@ extension AutoTuner.NextWindow? {
     /// A lane count changed (a lane failed, a user resumed tuning): a setting to measure
     /// again is gone, and the window measures the new one anyway; the other plans stand.
     mutating func forgetMeasuringAgain() {
-        if case .climbOnLanes = self { self = nil }
+        if case .climbAgain = self { self = nil }
     }
 }
