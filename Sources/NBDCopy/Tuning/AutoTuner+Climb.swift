@@ -157,25 +157,24 @@ extension AutoTuner {
                 // The fit says whether there is a fixed cost.
                 if let jump = fit(from: (size, service), measured: rate, now: now, prefix: prefix) { return [jump] }
             }
-            // A window read early because it looked clearly better flatters the setting:
-            // as the next probe's baseline it would make that probe look worse than it is.
-            // The setting stays; a fresh window (no settle: nothing changed) measures it.
-            // Lanes, and the fitted size that lanes then double from (a serialized server's
-            // 16M read early at 2.8 GB/s made eight lanes, 3.2 GB/s, look 4% worse); not
-            // the other size steps of the climb: it is decided by large, lasting gains, and
-            // each extra window would cost a short copy on a slow server much of its time.
-            // The first look's step is measured again, though: its two ticks are the
-            // pipelines filling with the new size and read far below what it sustains,
-            // which makes the next step look better than it is (a serialized server: 16M
-            // kept at 725 MB/s, then lanes 5–8 kept for +151% at 1.8 GB/s, where 4 lanes of
-            // 16M copy as fast as 8).
-            // Several lanes kept are measured again too, after their turnover: their window
-            // began as they opened, early in the copy, and reads below what they sustain,
-            // which makes the next doubling look better than it is (a serialized server:
-            // 8 lanes of 16M read 1.9–2.1 GB/s, then 12 or 16 were kept for +18–22%, where
-            // 8 copy fastest).
-            // A periodic probe kept is measured again too: that window is the reference
-            // the hold compares with, and the next probe's baseline.
+            // Measured again, on a fresh window (no settle: nothing changed), before the
+            // climb goes on, where the window that kept the step is a poor baseline for the
+            // next probe:
+            // - lanes, or the fitted size that lanes then double from, kept early because
+            //   they looked clearly better: the window flatters them and makes the next
+            //   probe look worse (a serialized server's 16M read early at 2.8 GB/s made
+            //   eight lanes, 3.2 GB/s, look 4% worse);
+            // - the first look's step: its ticks are the pipelines filling with the new
+            //   size and read far below what it sustains (a serialized server's 16M kept at
+            //   725 MB/s, then lanes 5–8 kept for +151% at 1.8 GB/s, where 4 lanes of 16M
+            //   copy as fast as 8);
+            // - several lanes kept, after their turnover: their window began as they
+            //   opened and reads low (8 lanes of 16M read 1.9–2.1 GB/s, then 12 or 16 were
+            //   kept for +18–22%, where 8 copy fastest);
+            // - the periodic probe's step: that window is the reference the hold compares
+            //   with, and the next probe's baseline.
+            // Not the other size steps of the climb: it is decided by large, lasting gains,
+            // and each extra window would cost a short copy on a slow server much of its time.
             let measuredAgain = probe.dimension == .lanes || probe.kind.isFirstLook || probe.kind == .fitted || probe.kind == .periodic
             guard early || probe.addsSeveralLanes, measuredAgain else {
                 return climb(from: rate, now: now, prefix: prefix, preferring: probe.dimension)
