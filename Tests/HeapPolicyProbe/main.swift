@@ -31,6 +31,8 @@ if mode == "policy", !HeapPolicy.keepFreedBuffersMapped(glibcTunables: nil) {
 let bufferBytes = 256 << 10, buffersPerRound = 64, rounds = 9
 let pagesPerRound = bufferBytes * buffersPerRound / Int(sysconf(Int32(_SC_PAGESIZE)))
 var faultsPerRound = [Int](repeating: 0, count: rounds)
+// Allocated once, outside the rounds: only the buffers are counted.
+var buffers = [UnsafeMutableRawPointer?](repeating: nil, count: buffersPerRound)
 
 /// This process's minor page faults so far.
 func minorFaults() -> Int {
@@ -41,7 +43,6 @@ func minorFaults() -> Int {
 
 /// One request's worth of buffers, each written through, freed first to last.
 @MainActor func oneRound() {
-    var buffers = [UnsafeMutableRawPointer?](repeating: nil, count: buffersPerRound)
     for index in 0..<buffersPerRound {
         let buffer = malloc(bufferBytes)!
         memset(buffer, 0xA5, bufferBytes)

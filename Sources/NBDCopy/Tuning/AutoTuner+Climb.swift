@@ -147,8 +147,11 @@ extension AutoTuner {
             // The periodic probe only checks: kept, it holds again at the new setting, and
             // the next probe is 30 s on (a parallel server: 4M kept at 35 s on an early
             // window, +18%, and the climb went on with two more probes before 60 s).
-            settled = probe.kind == .periodic ? [.lanes, .requestSize]
-                : probe.kind == .fitted && change < configuration.leap ? [.requestSize] : []
+            switch probe.kind {
+            case .periodic: settled = [.lanes, .requestSize]
+            case .fitted where change < configuration.leap: settled = [.requestSize]
+            default: settled = []
+            }
             // After a fitted jump the next size is not a doubling that pays in proportion:
             // the fit already chose where the fixed cost stops mattering.
             if probe.dimension == .requestSize { leapsPay = probe.kind != .fitted && change >= configuration.leap }
