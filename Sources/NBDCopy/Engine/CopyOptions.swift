@@ -8,7 +8,7 @@ public struct CopyOptions: Sendable {
     /// The most lanes auto-tuning opens (`--max-connections`), within the endpoints' limit.
     public var maximumAutoLanes = 16
     /// The cores this copy may use (NIO's count: CPU affinity and cgroup quotas), for the
-    /// tuner's one lane a core on a light server that runs here too.
+    /// tuner's one lane a core on a server that runs here too.
     public var cores = System.coreCount
     /// Tune the request size while copying (`--request-size auto`), from 256 KiB.
     public var autoRequestSize = false

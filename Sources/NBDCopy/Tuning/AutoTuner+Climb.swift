@@ -268,7 +268,7 @@ extension AutoTuner {
     /// Fewer lanes copied as fast, within `fewerTolerance`, or faster: they stay dropped.
     /// After one lane fewer, one more fewer is tried, judged against the best rate of the
     /// chain, not the last, so small losses cannot add up. After the cut to one lane a
-    /// core (`lightServer`), none.
+    /// core (`cutToCores`), none.
     mutating func keptFewer(_ probe: Probe, measured rate: Double, now: Duration, comparison: String) -> [TuningDecision] {
         settled = []
         let dropped = probe.laneStep == 1 ? "lane \(lanes + 1)" : "lanes \(lanes + 1)–\(lanes + probe.laneStep)"

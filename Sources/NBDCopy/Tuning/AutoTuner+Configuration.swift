@@ -39,17 +39,25 @@ extension AutoTuner {
         /// machine; nil when one is across the network. A light server here is limited by
         /// these cores, not by its requests: lanes past one a core only add threads that
         /// take turns. So the first look cuts lanes to one a core, a probe kept within
-        /// `fewerTolerance`. On 2 cores over 25 s, null copied 5.0–6.0 GB/s on 2 lanes of 1M,
+        /// `fewerTolerance`; and so where requests have a cost of their own short of a
+        /// decisive one (`costlyServerRungs`). On 2 cores over 25 s, null copied 5.0–6.0 GB/s on 2 lanes of 1M,
         /// where the climb one lane at a time stopped at 3, 4 or 5 lanes (4.0–5.1 GB/s).
         var sharedCores: Int?
-        /// Rungs the size goes up with the cut to one lane a core, judged together. On
-        /// 2 cores, 8 s each: 2 lanes of 1M copied a parallel server with a 5 ms delay at
-        /// 2.5–3.0 GB/s against 1.6–2.1 on 4 of 256K (2 of 256K: 1.4); null 5.0–6.0 against
-        /// 4.0–4.4. But qemu-nbd copies 2 GiB in 1.37–1.84 s with 2 lanes of 1M against
-        /// 0.83–0.90 on 4 of 256K, and a short copy would end before the take-back; with 2 of
-        /// 512K in 0.79–0.92 s (a page-cached file: 0.51–0.55 s against 0.69–1.14). One rung
-        /// then, and the climb takes the next.
+        /// Rungs the size goes up with the cut to one lane a core on a light server, judged
+        /// together. On 2 cores, 8 s each: null copied 5.0–6.0 GB/s on 2 lanes of 1M against
+        /// 4.0–4.4 on 4 of 256K. But qemu-nbd copies 2 GiB in 1.37–1.84 s with 2 lanes of 1M
+        /// against 0.83–0.90 on 4 of 256K, and a short copy would end before the take-back;
+        /// with 2 of 512K in 0.79–0.92 s (a page-cached file: 0.51–0.55 s against
+        /// 0.69–1.14). One rung then, and the climb takes the next.
         var lightServerRungs = 1
+        /// Rungs the size goes up with the cut to one lane a core where requests have a cost
+        /// of their own (`slowServiceTime`) but not a decisive one: a parallel server with a
+        /// 5 ms delay, whose threads share the cores with the copy. Half the lanes at four
+        /// times the size keep as many bytes in flight on fewer threads. On 2 cores,
+        /// interleaved, 1 GiB into `null:`: medians of 0.62–0.73 s on 2 lanes of 1M against
+        /// 0.83–0.85 on 4 of 256K, and 0.83 on 4 of 2M (the step this band took before);
+        /// 4 GiB: 2.45 s against 2.51 on 4 of 1M and 2.94 on 8 of 4M.
+        var costlyServerRungs = 2
         /// Ticks the first look, and the step it takes, are measured over.
         var firstLookSamples = 2
         /// Ticks this long after the first look's step are not measured: both sides fault

@@ -10,12 +10,18 @@ extension AutoTuner {
     }
 
     /// After the first ticks at the starting size: when a request costs a lane a
-    /// 0.6 ms or more, steps up `firstLookRungs` at once to fit the server's shape.
+    /// 0.6 ms or more, cuts lanes to one a core with the size `costlyServerRungs` up where
+    /// the server shares this machine's cores, and otherwise steps up `firstLookRungs` at
+    /// once to fit the server's shape.
     mutating func firstLook(now: Duration) -> [TuningDecision] {
         let rate = window.bytesPerSecond
         laneBytesPerSecond = rate / Double(lanes)
         guard let service = ServerShape.serviceTime(requestSize: requestSize, lanes: lanes, bytesPerSecond: rate) else { return [] }
-        guard service >= configuration.slowServiceTime else { return lightServer(service, now: now) }
+        guard service >= configuration.slowServiceTime else {
+            return cutToCores(service, rungs: configuration.lightServerRungs, what: "a light server", now: now)
+        }
+        let cut = cutToCores(service, rungs: configuration.costlyServerRungs, what: "a server", now: now)
+        guard cut.isEmpty else { return cut }
         guard canStep(.requestSize) else { return [] }
         let kind = Probe.Kind.firstLook(requestSize: requestSize, serviceTime: service, decisive: false)
         return [step(.requestSize, baseline: rate, now: now, prefix: serviceWords(service),
@@ -42,16 +48,17 @@ extension AutoTuner {
                     rungs: target - sizeIndex, ceiling: configuration.largestFittedSize, kind: kind)
     }
 
-    /// The first look found a light server: where it shares this machine's cores
-    /// (`sharedCores`), lanes are cut to one a core and the size goes up `lightServerRungs` with them, as one probe of
-    /// fewer lanes: kept within `fewerTolerance`, otherwise both are taken back.
-    mutating func lightServer(_ service: Duration, now: Duration) -> [TuningDecision] {
+    /// The first look of a server that shares this machine's cores (`sharedCores`): lanes
+    /// are cut to one a core and the size goes up `rungs` with them, as one probe of fewer
+    /// lanes: kept within `fewerTolerance`, otherwise both are taken back. Nothing where
+    /// an endpoint is across the network, or lanes are one a core already.
+    mutating func cutToCores(_ service: Duration, rungs wanted: Int, what: String, now: Duration) -> [TuningDecision] {
         guard laneMode == .auto, let cores = configuration.sharedCores, lanes > max(1, cores) else { return [] }
         let count = max(1, cores)
         let rate = window.bytesPerSecond
-        let rungs = rungsAllowed(upTo: configuration.lightServerRungs)
+        let rungs = rungsAllowed(upTo: wanted)
         let cut = stepFewer(lanes - count, baseline: rate, now: now,
-                            prefix: "\(serviceWords(service)): a light server on this machine's \(count) core\(count == 1 ? "" : "s"), one lane a core",
+                            prefix: "\(serviceWords(service)): \(what) on this machine's \(count) core\(count == 1 ? "" : "s"), one lane a core",
                             kind: .coresCut(rungs: rungs))
         guard rungs > 0 else { return [cut] }
         return [cut, growWithCut(rungs, baseline: rate, reason: "with one lane a core, judged together")]

@@ -9,10 +9,12 @@ import Telemetry
 /// any tick from the second, goes at once to the largest size a fit may choose. Two ticks
 /// there fit the server's fixed cost per request and per-connection rate, and the size
 /// jumps to the one that spends a tenth of each request's time on the fixed cost. On one
-/// whose rate did not rise the step is taken back. On a light server the first look does
-/// nothing, unless the server shares this machine's cores: then lanes are cut to one a core (`sharedCores`) and the size goes up a rung with
-/// them, one probe of fewer lanes; given back against the first look's two early ticks,
-/// it is judged again against a full window at the lanes given back. No size step ever goes past what a lane
+/// whose rate did not rise the step is taken back. Where the server shares this machine's
+/// cores (`sharedCores`) the first look instead cuts lanes to one a core, with the size a
+/// rung up on a light server and two where requests have a cost of their own short of
+/// 1.5 ms: one probe of fewer lanes; given back against the first look's two early ticks,
+/// it is judged again against a full window at the lanes given back. On a light server
+/// across the network the first look does nothing. No size step ever goes past what a lane
 /// moves in 0.5 s (`longestRequestTime`).
 ///
 /// From there the rule is a hill climb, one probe at a time:
@@ -81,7 +83,7 @@ struct AutoTuner: Sendable {
             /// The probe every `probeInterval` while holding: a step (lanes or size) that
             /// checks the setting; kept or taken back, it holds again, with no follow-up.
             case periodic
-            /// The first look's cut to one lane a core on a light server (`lightServer`),
+            /// The first look's cut to one lane a core on shared cores (`cutToCores`),
             /// with the rungs the size went up with it.
             case coresCut(rungs: Int)
 
