@@ -79,6 +79,19 @@ import Telemetry
         #expect(!run.decisions.contains { $0.decision.reason.contains("one lane a core") })
     }
 
+    /// A server that answers one request at a time per connection, 5 ms each, its request
+    /// size fixed: a lane's request costs 5 ms, and fewer lanes without larger requests
+    /// would halve the rate. No cut; the climb adds lanes.
+    @Test func aSerializedServerWithItsSizeFixedIsNotCut() throws {
+        let run = AutoTunerTests.simulate(seconds: 10, sizes: [256 << 10], sharedCores: 2) { lanes, size, _ in
+            Double(lanes) * Double(size) / 0.005
+        }
+        let first = try #require(run.decisions.first)
+        #expect(first.decision.action == .addLane && first.decision.lanesBefore == 4, "\(first.decision.reason)")
+        #expect(!run.decisions.contains { $0.decision.reason.contains("one lane a core") })
+        #expect(run.finalLanes > 4)
+    }
+
     /// A light server whose 2 lanes copy 20% slower than 4 at any size: the cut and the
     /// size are both taken back.
     @Test func aCutThatLosesIsGivenBackWithItsSize() throws {
