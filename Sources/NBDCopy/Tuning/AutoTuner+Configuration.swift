@@ -54,7 +54,7 @@ extension AutoTuner {
         /// of their own (`slowServiceTime`) but not a decisive one: a parallel server with a
         /// 5 ms delay, whose threads share the cores with the copy. Half the lanes at four
         /// times the size keep as many bytes in flight on fewer threads. On 2 cores,
-        /// interleaved, 1 GiB into `null:`: medians of 0.62–0.73 s on 2 lanes of 1M against
+        /// interleaved, 1 GiB into `null:`: medians of 0.53–0.73 s on 2 lanes of 1M against
         /// 0.83–0.85 on 4 of 256K, and 0.83 on 4 of 2M (the step this band took before);
         /// 4 GiB: 2.45 s against 2.51 on 4 of 1M and 2.94 on 8 of 4M.
         var costlyServerRungs = 2
