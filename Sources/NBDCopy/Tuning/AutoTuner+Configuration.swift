@@ -40,8 +40,9 @@ extension AutoTuner {
         /// these cores, not by its requests: lanes past one a core only add threads that
         /// take turns. So the first look cuts lanes to one a core, a probe kept within
         /// `fewerTolerance`; and so where requests have a cost of their own short of a
-        /// decisive one (`costlyServerRungs`). On 2 cores over 25 s, null copied 5.0–6.0 GB/s on 2 lanes of 1M,
-        /// where the climb one lane at a time stopped at 3, 4 or 5 lanes (4.0–5.1 GB/s).
+        /// decisive one (`costlyServerRungs`). On 2 cores over 25 s, null copied 5.0–6.0 GB/s
+        /// on 2 lanes of 1M, where the climb one lane at a time stopped at 3, 4 or 5 lanes
+        /// (4.0–5.1 GB/s).
         var sharedCores: Int?
         /// Rungs the size goes up with the cut to one lane a core on a light server, judged
         /// together. On 2 cores, 8 s each: null copied 5.0–6.0 GB/s on 2 lanes of 1M against
