@@ -11,7 +11,8 @@ import NBDCopy
 // heap, which only the trim threshold returns to the kernel.
 //
 // usage: HeapPolicyProbe policy|defaults
-// prints: the fewest faults of a round, and the pages a round writes
+// prints: the fewest faults of a round, and the pages a round writes. It only measures:
+// `HeapPolicyTests.freedBuffersAreReusedWithoutFaults` holds the assertions.
 
 /// Writes `message` to standard error and leaves with `status`.
 func fail(_ message: String, status: Int32) -> Never {
@@ -37,7 +38,7 @@ var buffers = [UnsafeMutableRawPointer?](repeating: nil, count: buffersPerRound)
 /// This process's minor page faults so far.
 func minorFaults() -> Int {
     var usage = rusage()
-    getrusage(RUSAGE_SELF.rawValue, &usage)
+    guard getrusage(RUSAGE_SELF.rawValue, &usage) == 0 else { fail("HeapPolicyProbe: getrusage failed", status: 1) }
     return usage.ru_minflt
 }
 

@@ -18,13 +18,14 @@ extension AutoTuner {
         laneBytesPerSecond = rate / Double(lanes)
         guard let service = ServerShape.serviceTime(requestSize: requestSize, lanes: lanes, bytesPerSecond: rate) else { return [] }
         guard service >= configuration.slowServiceTime else {
-            return cutToCores(service, rungs: configuration.lightServerRungs, what: "a light server", now: now)
+            return cutToCores(service, rungs: rungsAllowed(upTo: configuration.lightServerRungs), what: "a light server", now: now)
         }
         // Short of a decisive cost, and only with larger requests: fewer lanes alone halve
         // the requests a server with a cost of its own serves at once (a serialized server
         // at 5 ms, its size fixed, copies at half the rate on half the lanes).
-        if service < configuration.decisiveServiceTime, rungsAllowed(upTo: configuration.costlyServerRungs) > 0 {
-            let cut = cutToCores(service, rungs: configuration.costlyServerRungs, what: "a server", now: now)
+        let rungs = rungsAllowed(upTo: configuration.costlyServerRungs)
+        if service < configuration.decisiveServiceTime, rungs > 0 {
+            let cut = cutToCores(service, rungs: rungs, what: "a server", now: now)
             guard cut.isEmpty else { return cut }
         }
         guard canStep(.requestSize) else { return [] }
@@ -54,14 +55,14 @@ extension AutoTuner {
     }
 
     /// The first look of a server that shares this machine's cores (`sharedCores`): lanes
-    /// are cut to one a core and the size goes up `rungs` with them, as one probe of fewer
-    /// lanes: kept within `fewerTolerance`, otherwise both are taken back. Nothing where
-    /// an endpoint is across the network, or lanes are one a core already.
-    mutating func cutToCores(_ service: Duration, rungs wanted: Int, what: String, now: Duration) -> [TuningDecision] {
+    /// are cut to one a core and the size goes up `rungs` with them (rungs the size may
+    /// go now, `rungsAllowed`), as one probe of fewer lanes: kept within `fewerTolerance`,
+    /// otherwise both are taken back. Nothing where an endpoint is across the network, or
+    /// lanes are one a core already.
+    mutating func cutToCores(_ service: Duration, rungs: Int, what: String, now: Duration) -> [TuningDecision] {
         guard laneMode == .auto, let cores = configuration.sharedCores, lanes > max(1, cores) else { return [] }
         let count = max(1, cores)
         let rate = window.bytesPerSecond
-        let rungs = rungsAllowed(upTo: wanted)
         let cut = stepFewer(lanes - count, baseline: rate, now: now,
                             prefix: "\(serviceWords(service)): \(what) on this machine's \(count) core\(count == 1 ? "" : "s"), one lane a core",
                             kind: .coresCut(rungs: rungs))
