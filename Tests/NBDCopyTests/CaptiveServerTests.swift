@@ -144,12 +144,19 @@ import Testing
     }
 
     @Test func aServerThatDiesMidCopyIsReportedWithItsLastLines() async throws {
-        // Serves for a moment (a real nbdkit on the activated socket), then says why it goes.
-        // The inner shell sets LISTEN_PID to its own pid and becomes nbdkit, as nbdtop's does.
-        let captive = try CaptiveServer.start(["sh", "-c", "sh -c 'LISTEN_PID=$$ exec nbdkit -f -r pattern 1M' & sleep 1; kill -9 $!; "
+        // Serves (a real nbdkit on the activated socket) until the test has connected, then
+        // says why it goes. The inner shell sets LISTEN_PID to its own pid and becomes
+        // nbdkit, as nbdtop's does. (A fixed second before the kill was too short for nbdkit
+        // to start on a loaded machine; 30 s at most.)
+        let folder = try TemporaryDirectory(prefix: "nbdtop-captive")
+        defer { folder.remove() }
+        let connected = folder.file("connected")
+        let captive = try CaptiveServer.start(["sh", "-c", "sh -c 'LISTEN_PID=$$ exec nbdkit -f -r pattern 1M' & "
+                                                  + "i=0; until [ -e '\(connected)' ] || [ $i -ge 600 ]; do sleep 0.05; i=$((i+1)); done; kill -9 $!; "
                                                   + "echo 'first line' >&2; echo 'the disk went away' >&2; exit 7"])
         defer { captive.stopBlocking() }
         let connection = try await captive.connect()
+        #expect(FileManager.default.createFile(atPath: connected, contents: nil))
         let exited = await captive.exitAfterLostConnection(grace: .seconds(10))
         let message = try #require(exited)
         #expect(message.contains("exited with status 7"), "\(message)")

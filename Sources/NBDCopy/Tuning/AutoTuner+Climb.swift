@@ -39,6 +39,14 @@ extension AutoTuner {
     mutating func climb(from rate: Double, now: Duration, prefix: String?, preferring preferred: Dimension? = nil) -> [TuningDecision] {
         let order: [Dimension] = preferred == .lanes ? [.lanes, .requestSize] : [.requestSize, .lanes]
         guard let dimension = order.first(where: { !settled.contains($0) && canStep($0) }) else {
+            if let before = lanesBeforeChange {
+                lanesBeforeChange = nil
+                if laneMode == .auto, lanes > before {
+                    nextWindow = .checkLanesAddedSinceChange
+                    phase = .measuring
+                    return []
+                }
+            }
             leapsPay = false
             phase = .holding(reference: rate, windows: 1, since: now, changedWindows: 0)
             let reason = [prefix, "holding at \(lanes) lane\(lanes == 1 ? "" : "s"), \(Self.size(requestSize)) requests, \(Self.rate(rate))"]
@@ -268,13 +276,15 @@ extension AutoTuner {
     /// Fewer lanes copied as fast, within `fewerTolerance`, or faster: they stay dropped.
     /// After one lane fewer, one more fewer is tried, judged against the best rate of the
     /// chain, not the last, so small losses cannot add up. After the cut to one lane a
-    /// core (`cutToCores`), none.
+    /// core (`cutToCores`), the check of lanes added since a change or the periodic probe,
+    /// none.
     mutating func keptFewer(_ probe: Probe, measured rate: Double, now: Duration, comparison: String) -> [TuningDecision] {
-        settled = []
+        // The periodic probe only checks: it holds again.
+        settled = probe.kind == .periodic ? [.lanes, .requestSize] : []
         let dropped = probe.laneStep == 1 ? "lane \(lanes + 1)" : "lanes \(lanes + 1)–\(lanes + probe.laneStep)"
         let prefix = "\(dropped) dropped for good (\(comparison))"
         if probe.kind.isCoresCut { fewerLanesTried = true }
-        guard lanes > 1, !probe.kind.isCoresCut else { return climb(from: rate, now: now, prefix: prefix, preferring: .requestSize) }
+        guard lanes > 1, !probe.kind.endsTheFewerChain else { return climb(from: rate, now: now, prefix: prefix, preferring: .requestSize) }
         return [stepFewer(1, baseline: max(rate, probe.baseline), now: now, prefix: prefix)]
     }
 
@@ -317,6 +327,7 @@ extension AutoTuner {
             }
             settled = []
             laneCeiling = nil
+            lanesBeforeChange = lanes
             return climb(from: rate, now: now,
                          prefix: "the rate changed \(Self.percent(change)) (\(Self.rate(reference)) → \(Self.rate(rate))): probing again")
         }
@@ -325,16 +336,33 @@ extension AutoTuner {
             phase = .holding(reference: mean, windows: windows + 1, since: since, changedWindows: 0)
             return []
         }
-        // One kind of step, alternating, unless only the other can move.
-        let preferred: Dimension = lastPeriodic == .lanes ? .requestSize : .lanes
-        let candidates = [preferred, preferred == .lanes ? .requestSize : .lanes].filter(canStep)
-        guard let dimension = candidates.first else {
+        // The next step in turn that can be taken.
+        let steps = PeriodicStep.allCases
+        let next = (steps.firstIndex(of: lastPeriodic)! + 1) % steps.count
+        guard let chosen = (steps[next...] + steps[..<next]).first(where: canTakePeriodic) else {
             phase = .holding(reference: mean, windows: windows + 1, since: now, changedWindows: 0)
             return []
         }
-        lastPeriodic = dimension
-        settled = [Dimension.lanes, .requestSize].filter { $0 != dimension }.reduce(into: []) { $0.insert($1) }
-        return [step(dimension, baseline: mean, now: now,
-                     prefix: "\(Int(configuration.probeInterval.seconds)) s since the last probe", kind: .periodic)]
+        lastPeriodic = chosen
+        let prefix = "\(Int(configuration.probeInterval.seconds)) s since the last probe"
+        switch chosen {
+        case .requestSize:
+            settled = [.lanes]
+            return [step(.requestSize, baseline: mean, now: now, prefix: prefix, kind: .periodic)]
+        case .lanes:
+            settled = [.requestSize]
+            return [step(.lanes, baseline: mean, now: now, prefix: prefix, kind: .periodic)]
+        case .fewerLanes:
+            settled = [.requestSize]
+            return [stepFewer(1, baseline: mean, now: now, prefix: prefix, kind: .periodic)]
+        }
+    }
+
+    private func canTakePeriodic(_ periodic: PeriodicStep) -> Bool {
+        switch periodic {
+        case .requestSize: return canStep(.requestSize)
+        case .lanes: return canStep(.lanes)
+        case .fewerLanes: return laneMode == .auto && lanes > 1
+        }
     }
 }

@@ -42,8 +42,10 @@ import Telemetry
 ///   from a fresh window of the size before it, once per size: its gain there is smaller
 ///   than two windows of one setting differ by on a busy machine;
 /// - when neither kind helps, hold. While holding, a rate that moves by more than
-///   `markedChange` (20%) in two windows in a row starts the climb again; otherwise one
-///   probe every `probeInterval` (30 s) checks that the setting is still the best.
+///   `markedChange` (20%) in two windows in a row starts the climb again, which holds on
+///   more lanes than it started with only once one fewer was tried; otherwise one probe
+///   every `probeInterval` (30 s) checks that the setting is still the best: a larger
+///   size, a lane more and a lane fewer in turn.
 ///
 /// Lanes never pass `maximumLanes` (the endpoints' multi-conn limit and
 /// `--max-connections`). A user's `+` or `-` makes lanes manual until `resumeLanes`; the
@@ -80,12 +82,16 @@ struct AutoTuner: Sendable {
             case firstLook(requestSize: UInt64, serviceTime: Duration, decisive: Bool)
             /// The size the first look's fit chose.
             case fitted
-            /// The probe every `probeInterval` while holding: a step (lanes or size) that
-            /// checks the setting; kept or taken back, it holds again, with no follow-up.
+            /// The probe every `probeInterval` while holding: a step (a size up, a lane more
+            /// or fewer) that checks the setting; kept or taken back, it holds again, with
+            /// no follow-up.
             case periodic
             /// The first look's cut to one lane a core on shared cores (`cutToCores`),
             /// with the rungs the size went up with it.
             case coresCut(rungs: Int)
+            /// One lane fewer than a climb started again by a marked change ended with, when
+            /// it added lanes (`NextWindow.checkLanesAddedSinceChange`).
+            case changeCheck
 
             var isDecisiveLook: Bool {
                 if case .firstLook(_, _, let decisive) = self { return decisive }
@@ -101,6 +107,9 @@ struct AutoTuner: Sendable {
                 if case .coresCut = self { return true }
                 return false
             }
+
+            /// A probe of fewer lanes after which no further lane is dropped.
+            var endsTheFewerChain: Bool { isCoresCut || self == .changeCheck || self == .periodic }
         }
 
         /// Several lanes were added at once (a doubling, or half of one).
@@ -148,8 +157,16 @@ struct AutoTuner: Sendable {
     var laneMode: LaneMode
     /// Kinds of step that did not help since the last one that did.
     var settled: Set<Dimension> = []
-    /// The kind the last periodic probe tried, so they alternate.
-    var lastPeriodic: Dimension = .lanes
+    /// The step the periodic probe takes, in turn: a larger size, a lane more, a lane
+    /// fewer. Every other probe of a hold only goes up, so without the last a lane kept on
+    /// a noisy window, or on a machine that has moved on since, would stay for the rest of
+    /// a long copy.
+    enum PeriodicStep: CaseIterable, Sendable {
+        case requestSize, lanes, fewerLanes
+    }
+
+    /// The step the last periodic probe took, so they take turns.
+    var lastPeriodic = PeriodicStep.fewerLanes
     var lastDecision: TuningDecision?
     /// How long the work in flight takes to complete at the latest tick's rate.
     var turnover: Duration = .zero
@@ -166,6 +183,12 @@ struct AutoTuner: Sendable {
         /// ticks (`givenBack`); this window, a long one at the lanes given back, judges it
         /// again (`recheckCut`).
         case recheckCut(GivenBackCut)
+        /// A climb started again by a marked change added lanes, each judged against a rate
+        /// read while the machine was changing: one read in a dip makes any step look good
+        /// as it recovers (null on 2 cores kept a third lane for +21% against a window 35%
+        /// down, and held there, 10 to 15% slower than on 2). Before holding, one lane
+        /// fewer is tried from this window, kept within `fewerTolerance`.
+        case checkLanesAddedSinceChange
         /// A size step on a light server was taken back: it is tried again from this window.
         case retrySizeStep
         /// The setting is measured again before the climb goes on, `preferring` one kind
@@ -193,6 +216,9 @@ struct AutoTuner: Sendable {
     /// The smallest lane count a step up tried and took back since the climb began: a
     /// later lane step stops short of it.
     var laneCeiling: Int?
+    /// The lane count when a marked change started the climb again, until it holds: lanes
+    /// it added are checked (`NextWindow.checkLanesAddedSinceChange`).
+    var lanesBeforeChange: Int?
 
     /// The window under way decides a lane count down: one lane fewer, or the count that
     /// one fewer starts from. Their gain is small by nature, so they are read on longer
@@ -201,7 +227,7 @@ struct AutoTuner: Sendable {
         switch phase {
         case .measuring:
             switch nextWindow {
-            case .fewerLanes, .recheckCut: return true
+            case .fewerLanes, .recheckCut, .checkLanesAddedSinceChange: return true
             case .retrySizeStep, .climbAgain, nil: return false
             }
         case .probing(let probe): return probe.fewer
@@ -279,6 +305,11 @@ struct AutoTuner: Sendable {
                 }
             case .fewerLanes:
                 if laneMode == .auto && lanes > 1 { return [stepFewer(1, baseline: rate, now: now, prefix: nil)] }
+            case .checkLanesAddedSinceChange:
+                if laneMode == .auto && lanes > 1 {
+                    return [stepFewer(1, baseline: rate, now: now, prefix: "lanes were added while the rate was changing",
+                                      kind: .changeCheck)]
+                }
             case .climbAgain(let reason, let preferred):
                 return climb(from: rate, now: now, prefix: reason, preferring: preferred)
             case nil:
