@@ -159,4 +159,17 @@ import Telemetry
                 && $0.decision.reason.contains("taken back") }, "\(run.decisions.map(\.decision.reason))")
         #expect(run.mostLanes <= 5)
     }
+
+    /// qemu-nbd at 1.4 GB/s on 4 lanes of 256K (0.75 ms a request) whose tick at 0.2 s
+    /// reads 0.55 GB/s (1.9 ms): one slow tick under twice the decisive 1.5 ms is no
+    /// decisive look, and no 16M step; the first look then sees the server as it is.
+    @Test func oneSlowEarlyTickOfALightServerIsNotDecisive() {
+        let run = AutoTunerTests.simulate(seconds: 5, sizes: FirstLookTests.ladder, ordinaryLargestSize: 8 << 20,
+                                          largestFittedSize: 16 << 20, sharedCores: 2) { _, _, time in
+            time == .milliseconds(200) ? 0.55e9 : 1.4e9
+        }
+        let reasons = run.decisions.map { "\($0.at) \($0.decision.reason)" }
+        #expect(!run.decisions.contains { $0.decision.requestSizeAfter > 2 << 20 }, "\(reasons)")
+        #expect(run.decisions.first?.decision.action == .dropLane, "\(reasons)")
+    }
 }

@@ -34,14 +34,16 @@ extension AutoTuner {
                      rungs: configuration.firstLookRungs, kind: kind)]
     }
 
-    /// Before the first look's window: a tick whose service time is `decisiveServiceTime`
-    /// or more steps at once to the largest size a fit may choose, or that a lane moves in
-    /// `longestRequestTime` at its rate now, if smaller.
+    /// Before the first look's window: two ticks in a row whose service time is
+    /// `decisiveServiceTime` or more, or one twice that, step at once to the largest size a
+    /// fit may choose, or that a lane moves in `longestRequestTime` at its rate now, if
+    /// smaller.
     mutating func decisiveFirstLook(_ measurement: Measurement) -> TuningDecision? {
         guard firstLookPending, case .measuring = phase, canStep(.requestSize),
               let service = ServerShape.serviceTime(requestSize: requestSize, lanes: lanes,
-                                                    bytesPerSecond: measurement.bytesPerSecond),
-              service >= configuration.decisiveServiceTime else { return nil }
+                                                    bytesPerSecond: measurement.bytesPerSecond) else { return nil }
+        decisiveTicks = service >= configuration.decisiveServiceTime ? decisiveTicks + 1 : 0
+        guard decisiveTicks >= 2 || service >= configuration.decisiveServiceTime * 2 else { return nil }
         let affordable = measurement.bytesPerSecond / Double(lanes) * configuration.longestRequestTime.seconds
         // Not even the next rung: a server this slow per byte is left to the first look.
         guard let target = configuration.requestSizes.indices.last(where: {

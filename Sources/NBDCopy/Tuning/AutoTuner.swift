@@ -6,7 +6,8 @@ import Telemetry
 /// It starts with a first look: after two ticks at the starting size, a lane service time
 /// of 0.6 ms or more (`ServerShape`) means each request has a cost of its own, and the
 /// size goes straight up three rungs (to eight times the size); one of 1.5 ms or more, on
-/// any tick from the second, goes at once to the largest size a fit may choose. Two ticks
+/// two ticks in a row from the second (or 3 ms on one), goes at once to the largest size a
+/// fit may choose. Two ticks
 /// there fit the server's fixed cost per request and per-connection rate, and the size
 /// jumps to the one that spends a tenth of each request's time on the fixed cost. On one
 /// whose rate did not rise the step is taken back. Where the server shares this machine's
@@ -202,6 +203,8 @@ struct AutoTuner: Sendable {
     var nextWindow: NextWindow?
     /// The first look is still to come.
     var firstLookPending = true
+    /// Ticks in a row, before the first look, whose service time was decisive.
+    var decisiveTicks = 0
     /// A lane's share of the rate measured last (the first look's or the last window's):
     /// no size step goes past what it moves in `longestRequestTime`. Nil before either.
     var laneBytesPerSecond: Double?
