@@ -47,7 +47,10 @@ import Telemetry
                                                     ordinaryLargestSize: ordinaryLargestSize, largestFittedSize: largestFittedSize,
                                                     sharedCores: sharedCores)
         if !firstLook { configuration.slowServiceTime = .seconds(86_400) }
-        if !firstLook || !decisive { configuration.decisiveServiceTime = .seconds(86_400) }
+        if !firstLook || !decisive {
+            configuration.decisiveServiceTime = .seconds(86_400)
+            configuration.decisiveTickServiceTime = .seconds(86_400)
+        }
         var tuner = AutoTuner(configuration)
         var run = Run()
         var lanes = tuner.lanes, requestSize = tuner.requestSize
@@ -585,6 +588,7 @@ extension FirstLookTests {
                                                     requestSizes: Self.ladder, ordinaryLargestSize: 8 << 20,
                                                     largestFittedSize: 16 << 20)
         configuration.decisiveServiceTime = .seconds(86_400)
+        configuration.decisiveTickServiceTime = .seconds(86_400)
         var tuner = AutoTuner(configuration)
         var now = Duration.zero, size = tuner.requestSize
         var sizes: [UInt64] = []

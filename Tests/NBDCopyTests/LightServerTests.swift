@@ -161,8 +161,8 @@ import Telemetry
     }
 
     /// qemu-nbd at 1.4 GB/s on 4 lanes of 256K (0.75 ms a request) whose tick at 0.2 s
-    /// reads 0.55 GB/s (1.9 ms): one slow tick under twice the decisive 1.5 ms is no
-    /// decisive look, and no 16M step; the first look then sees the server as it is.
+    /// reads 0.55 GB/s (1.9 ms): one slow tick, over the decisive 1.5 ms but short of 2 ms,
+    /// is no decisive look, and no 16M step; the first look then sees the server as it is.
     @Test func oneSlowEarlyTickOfALightServerIsNotDecisive() {
         let run = AutoTunerTests.simulate(seconds: 5, sizes: FirstLookTests.ladder, ordinaryLargestSize: 8 << 20,
                                           largestFittedSize: 16 << 20, sharedCores: 2) { _, _, time in
@@ -171,5 +171,17 @@ import Telemetry
         let reasons = run.decisions.map { "\($0.at) \($0.decision.reason)" }
         #expect(!run.decisions.contains { $0.decision.requestSizeAfter > 2 << 20 }, "\(reasons)")
         #expect(run.decisions.first?.decision.action == .dropLane, "\(reasons)")
+    }
+
+    /// A server whose 256K request takes a lane 1.75 ms on every tick: the second tick in
+    /// a row at 1.5 ms or more is decisive, straight to 16M.
+    @Test func twoSlowTicksInARowAreDecisive() throws {
+        let run = AutoTunerTests.simulate(seconds: 2, sizes: FirstLookTests.ladder, ordinaryLargestSize: 8 << 20,
+                                          largestFittedSize: 16 << 20) { lanes, size, _ in
+            Double(lanes) * Double(size) / 0.00175
+        }
+        let first = try #require(run.decisions.first)
+        #expect(first.at == .milliseconds(300) && first.decision.requestSizeAfter == 16 << 20,
+                "\(first.at) \(first.decision.reason)")
     }
 }

@@ -19,16 +19,20 @@ extension AutoTuner {
         /// a 1 GiB copy outruns).
         var slowServiceTime: Duration = .microseconds(600)
         /// A lane service time at least this long at the starting size, on two ticks in a
-        /// row from the second on, or twice as long on one, is taken at once, without
+        /// row from the second on (or `decisiveTickServiceTime` on one), is taken at once, without
         /// waiting for the first look's window, and the step goes straight to the largest
         /// size a fit may choose: only a server with a cost of its own per request serves
         /// 256K that slowly (a serialized server at 5 ms here takes 6 ms, a Python plugin at
         /// 2 ms 2.4 ms; null's first, slowest tick 0.5 ms). A large request that does not
-        /// pay is taken back as any first look's step is. Not one tick under 3 ms: an early
-        /// tick of qemu-nbd read over 1.5 ms in about one copy in six on a slow afternoon,
-        /// and its 16M step, taken back, cost a 2 GiB copy 0.8 s (in 30 copies on another
-        /// day its second and third ticks read 0.6 to 1.45 ms, never both over 1.25).
+        /// pay is taken back as any first look's step is.
         var decisiveServiceTime: Duration = .microseconds(1500)
+        /// A service time this long on a single tick is decisive on its own. An early tick
+        /// of qemu-nbd read 1.2 to 1.6 ms in about one copy in six on a slow afternoon, and
+        /// its 16M step, taken back, cost a 2 GiB copy 0.8 s (in 30 copies on another day
+        /// its second and third ticks read 0.6 to 1.45 ms, never both over 1.25); a Python
+        /// plugin at 2 ms reads 2.3 to 2.4 ms, and waiting for a second tick cost its 1 GiB
+        /// 0.13 s (1.11 s against 0.98, medians of 7).
+        var decisiveTickServiceTime: Duration = .milliseconds(2)
         /// No size step goes larger than what a lane moves in this long at the rate
         /// measured last (the decisive look's tick, otherwise the last window): a server
         /// slow per byte (a bandwidth cap), not per request, takes that long for each

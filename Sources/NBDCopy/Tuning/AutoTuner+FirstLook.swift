@@ -35,7 +35,7 @@ extension AutoTuner {
     }
 
     /// Before the first look's window: two ticks in a row whose service time is
-    /// `decisiveServiceTime` or more, or one twice that, step at once to the largest size a
+    /// `decisiveServiceTime` or more, or one of `decisiveTickServiceTime`, step at once to the largest size a
     /// fit may choose, or that a lane moves in `longestRequestTime` at its rate now, if
     /// smaller.
     mutating func decisiveFirstLook(_ measurement: Measurement) -> TuningDecision? {
@@ -43,7 +43,7 @@ extension AutoTuner {
               let service = ServerShape.serviceTime(requestSize: requestSize, lanes: lanes,
                                                     bytesPerSecond: measurement.bytesPerSecond) else { return nil }
         decisiveTicks = service >= configuration.decisiveServiceTime ? decisiveTicks + 1 : 0
-        guard decisiveTicks >= 2 || service >= configuration.decisiveServiceTime * 2 else { return nil }
+        guard decisiveTicks >= 2 || service >= configuration.decisiveTickServiceTime else { return nil }
         let affordable = measurement.bytesPerSecond / Double(lanes) * configuration.longestRequestTime.seconds
         // Not even the next rung: a server this slow per byte is left to the first look.
         guard let target = configuration.requestSizes.indices.last(where: {

@@ -6,7 +6,7 @@ import Telemetry
 /// It starts with a first look: after two ticks at the starting size, a lane service time
 /// of 0.6 ms or more (`ServerShape`) means each request has a cost of its own, and the
 /// size goes straight up three rungs (to eight times the size); one of 1.5 ms or more, on
-/// two ticks in a row from the second (or 3 ms on one), goes at once to the largest size a
+/// two ticks in a row from the second (or 2 ms on one), goes at once to the largest size a
 /// fit may choose. Two ticks
 /// there fit the server's fixed cost per request and per-connection rate, and the size
 /// jumps to the one that spends a tenth of each request's time on the fixed cost. On one
