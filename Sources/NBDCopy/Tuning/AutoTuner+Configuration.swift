@@ -19,10 +19,10 @@ extension AutoTuner {
         /// a 1 GiB copy outruns).
         var slowServiceTime: Duration = .microseconds(600)
         /// A lane service time at least this long at the starting size, on two ticks in a
-        /// row from the second on (or `decisiveTickServiceTime` on one), is taken at once, without
-        /// waiting for the first look's window, and the step goes straight to the largest
-        /// size a fit may choose: only a server with a cost of its own per request serves
-        /// 256K that slowly (a serialized server at 5 ms here takes 6 ms, a Python plugin at
+        /// row from the second on (or `decisiveTickServiceTime` on one), is taken at once,
+        /// without waiting for the first look's window, and the step goes straight to the
+        /// largest size a fit may choose: only a server with a cost of its own per request
+        /// serves 256K that slowly (a serialized server at 5 ms here takes 6 ms, a Python plugin at
         /// 2 ms 2.4 ms; null's first, slowest tick 0.5 ms). A large request that does not
         /// pay is taken back as any first look's step is.
         var decisiveServiceTime: Duration = .microseconds(1500)

@@ -35,9 +35,9 @@ extension AutoTuner {
     }
 
     /// Before the first look's window: two ticks in a row whose service time is
-    /// `decisiveServiceTime` or more, or one of `decisiveTickServiceTime`, step at once to the largest size a
-    /// fit may choose, or that a lane moves in `longestRequestTime` at its rate now, if
-    /// smaller.
+    /// `decisiveServiceTime` or more, or one of `decisiveTickServiceTime`, step at once to
+    /// the largest size a fit may choose, or that a lane moves in `longestRequestTime` at
+    /// its rate now, if smaller.
     mutating func decisiveFirstLook(_ measurement: Measurement) -> TuningDecision? {
         guard firstLookPending, case .measuring = phase, canStep(.requestSize),
               let service = ServerShape.serviceTime(requestSize: requestSize, lanes: lanes,

@@ -7,16 +7,15 @@ import Telemetry
 /// of 0.6 ms or more (`ServerShape`) means each request has a cost of its own, and the
 /// size goes straight up three rungs (to eight times the size); one of 1.5 ms or more, on
 /// two ticks in a row from the second (or 2 ms on one), goes at once to the largest size a
-/// fit may choose. Two ticks
-/// there fit the server's fixed cost per request and per-connection rate, and the size
-/// jumps to the one that spends a tenth of each request's time on the fixed cost. On one
-/// whose rate did not rise the step is taken back. Where the server shares this machine's
-/// cores (`sharedCores`) the first look instead cuts lanes to one a core, with the size a
-/// rung up on a light server and two where requests have a cost of their own short of
-/// 1.5 ms: one probe of fewer lanes; given back against the first look's two early ticks,
-/// it is judged again against a full window at the lanes given back. On a light server
-/// across the network the first look does nothing. No size step ever goes past what a lane
-/// moves in 0.5 s (`longestRequestTime`).
+/// fit may choose. Two ticks there fit the server's fixed cost per request and
+/// per-connection rate, and the size jumps to the one that spends a tenth of each request's
+/// time on the fixed cost. On one whose rate did not rise the step is taken back. Where
+/// the server shares this machine's cores (`sharedCores`) the first look instead cuts lanes
+/// to one a core, with the size a rung up on a light server and two where requests have a
+/// cost of their own short of 1.5 ms: one probe of fewer lanes; given back against the
+/// first look's two early ticks, it is judged again against a full window at the lanes
+/// given back. On a light server across the network the first look does nothing. No size
+/// step ever goes past what a lane moves in 0.5 s (`longestRequestTime`).
 ///
 /// From there the rule is a hill climb, one probe at a time:
 /// - measure the current setting until the window is stable (`RateWindow`);
@@ -158,14 +157,6 @@ struct AutoTuner: Sendable {
     var laneMode: LaneMode
     /// Kinds of step that did not help since the last one that did.
     var settled: Set<Dimension> = []
-    /// The step the periodic probe takes, in turn: a larger size, a lane more, a lane
-    /// fewer. Every other probe of a hold only goes up, so without the last a lane kept on
-    /// a noisy window, or on a machine that has moved on since, would stay for the rest of
-    /// a long copy.
-    enum PeriodicStep: CaseIterable, Sendable {
-        case requestSize, lanes, fewerLanes
-    }
-
     /// The step the last periodic probe took, so they take turns.
     var lastPeriodic = PeriodicStep.fewerLanes
     var lastDecision: TuningDecision?
