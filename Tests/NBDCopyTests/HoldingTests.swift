@@ -61,4 +61,24 @@ import Telemetry
         #expect(run.decisions.contains { $0.at > second.at && $0.decision.reason.hasPrefix("lane 2 given back") }, "\(reasons)")
         #expect(run.finalLanes == 2, "\(reasons)")
     }
+
+    /// A serialized server that 4 lanes of 16M nearly fill (8 lanes copy 8% faster, 5 to 7
+    /// no faster): lanes 5–8 and then 5–6 are taken back in the climb, no single lane added
+    /// ever paid, and the periodic probe's lane 5 (half the way to the 6 taken back) is
+    /// taken back too. Nothing follows it until the next periodic probe: its lane fewer is
+    /// one of the periodic probe's own turns, not a follow-up.
+    @Test func aPeriodicLaneTakenBackHasNoFollowUp() throws {
+        let run = AutoTunerTests.simulate(seconds: 130, sizes: FirstLookTests.ladder, ordinaryLargestSize: 8 << 20,
+                                          largestFittedSize: 16 << 20) { lanes, size, _ in
+            Double(min(lanes, 4)) * Double(size) / (0.005 + Double(size) / 600e6) * (lanes >= 8 ? 1.08 : 1)
+        }
+        let reasons = run.decisions.map { "\($0.at) \($0.decision.lanesAfter) \($0.decision.reason)" }
+        let periodicLane = try #require(run.decisions.first {
+            $0.decision.action == .addLane && $0.decision.reason.hasPrefix("30 s since the last probe")
+        }, "\(reasons)")
+        let after = run.decisions.filter { $0.at > periodicLane.at && $0.at < periodicLane.at + .seconds(25) }
+        #expect(after.map(\.decision.action) == [.dropLane], "\(reasons)")
+        #expect(after.first?.decision.reason.contains("taken back") == true, "\(reasons)")
+        #expect(run.finalLanes == 4, "\(reasons)")
+    }
 }

@@ -13,11 +13,13 @@ final class CaptiveOutput: Sendable {
     static let keptBytes = 4096
 
     private let tail = NIOLockedValueBox<[UInt8]>([])
+    /// Every writer has closed the pipe, and all it said has been read.
+    private let ended = NIOLockedValueBox(false)
 
     /// Reads `descriptor` (a pipe's read end, which this takes over) until the server and
     /// everything it started have closed it.
     init(readingFrom descriptor: Int32, group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton) {
-        let tail = self.tail
+        let tail = self.tail, ended = self.ended
         let started = NIOPipeBootstrap(group: group)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
@@ -25,7 +27,23 @@ final class CaptiveOutput: Sendable {
                 }
             }
             .takingOwnershipOfDescriptor(input: descriptor)
-        started.whenFailure { _ in _ = Glibc.close(descriptor) }
+        started.whenComplete { result in
+            switch result {
+            case .success(let channel): channel.closeFuture.whenComplete { _ in ended.withLockedValue { $0 = true } }
+            case .failure:
+                _ = Glibc.close(descriptor)
+                ended.withLockedValue { $0 = true }
+            }
+        }
+    }
+
+    /// Waits, up to `timeout`, until the pipe's end has been read: a server that has exited
+    /// may have written its last lines a moment before, still unread.
+    func waitForEnd(timeout: Duration) async {
+        let deadline = ContinuousClock.now + timeout
+        while !ended.withLockedValue({ $0 }) && ContinuousClock.now < deadline {
+            try? await Task.sleep(for: .milliseconds(10))
+        }
     }
 
     /// The last `count` non-empty lines, oldest first.

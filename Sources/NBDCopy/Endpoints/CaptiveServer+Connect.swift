@@ -30,6 +30,7 @@ extension CaptiveServer {
             status = exitStatusIfExited
         }
         if let status {
+            await output?.waitForEnd(timeout: Self.lastLinesWait)
             return EndpointError(.connection, "captive server `\(commandLine)` \(status) before accepting a connection"
                                  + logExcerpt())
         }
@@ -46,8 +47,15 @@ extension CaptiveServer {
             try? await Task.sleep(for: .milliseconds(20))
             status = exitStatusIfExited
         }
-        return status.map { "captive server `\(commandLine)` \($0)" + logExcerpt() }
+        guard let status else { return nil }
+        await output?.waitForEnd(timeout: Self.lastLinesWait)
+        return "captive server `\(commandLine)` \(status)" + logExcerpt()
     }
+
+    /// How long a report of the server's exit waits for its last lines still in the pipe
+    /// (its exit can be reaped before they are read); longer only when something it
+    /// started keeps the pipe open.
+    static let lastLinesWait: Duration = .milliseconds(500)
 
     /// "captive server `CMD` exited with status 1", once it has exited.
     public var exitDescription: String? {

@@ -220,7 +220,9 @@ extension AutoTuner {
         lastDecision = taken
         phase = .measuring
         restartWindow(now)
-        if probe.dimension == .lanes && !probe.addsSeveralLanes && !moreLanesPaid && !fewerLanesTried && lanes > 1 && laneMode == .auto {
+        // Not after the periodic probe: a lane fewer is one of its own turns.
+        if probe.dimension == .lanes && probe.kind != .periodic && !probe.addsSeveralLanes && !moreLanesPaid && !fewerLanesTried
+            && lanes > 1 && laneMode == .auto {
             nextWindow = .fewerLanes
             return [taken]
         }
