@@ -23,16 +23,9 @@ extension CaptiveServer {
     /// the server has exited, how. Waits up to `grace` for the exit to show: the socket
     /// closes a moment before the process can be reaped.
     public func explain(_ error: any Error, grace: Duration = .seconds(1)) async -> EndpointError {
-        let deadline = ContinuousClock.now + grace
-        var status = exitStatusIfExited
-        while status == nil && ContinuousClock.now < deadline {
-            try? await Task.sleep(for: .milliseconds(20))
-            status = exitStatusIfExited
-        }
-        if let status {
-            await output?.waitForEnd(timeout: Self.lastLinesWait)
-            return EndpointError(.connection, "captive server `\(commandLine)` \(status) before accepting a connection"
-                                 + logExcerpt())
+        if let exit = await exitReport(grace: grace) {
+            return EndpointError(.connection, "captive server `\(commandLine)` \(exit.status) before accepting a connection"
+                                 + exit.lastLines)
         }
         return EndpointError(.connection, "captive server `\(commandLine)`: \(error)")
     }
@@ -41,6 +34,14 @@ extension CaptiveServer {
     /// LAST LINES" once the server has exited (waiting up to `grace` for the exit to show),
     /// nil while it still runs.
     public func exitAfterLostConnection(grace: Duration = .seconds(1)) async -> String? {
+        guard let exit = await exitReport(grace: grace) else { return nil }
+        return "captive server `\(commandLine)` \(exit.status)" + exit.lastLines
+    }
+
+    /// How the server ended ("exited with status 1") and its last lines of output (": A /
+    /// B", or nothing), once it has exited: waits up to `grace` for the exit to show, then
+    /// up to `lastLinesWait` for lines still in the pipe. Nil while it still runs.
+    private func exitReport(grace: Duration) async -> (status: String, lastLines: String)? {
         let deadline = ContinuousClock.now + grace
         var status = exitStatusIfExited
         while status == nil && ContinuousClock.now < deadline {
@@ -49,7 +50,7 @@ extension CaptiveServer {
         }
         guard let status else { return nil }
         await output?.waitForEnd(timeout: Self.lastLinesWait)
-        return "captive server `\(commandLine)` \(status)" + logExcerpt()
+        return ("\(status)", logExcerpt())
     }
 
     /// How long a report of the server's exit waits for its last lines still in the pipe

@@ -55,6 +55,10 @@ extension AutoTuner {
         return [step(dimension, baseline: rate, now: now, prefix: prefix)]
     }
 
+    /// A lane may be dropped to see whether fewer copy as fast: lanes are tuned and more
+    /// than one is open.
+    var canDropLane: Bool { laneMode == .auto && lanes > 1 }
+
     func canStep(_ dimension: Dimension) -> Bool {
         switch dimension {
         case .lanes: return laneMode == .auto && lanes < configuration.maximumLanes
@@ -222,7 +226,7 @@ extension AutoTuner {
         restartWindow(now)
         // Not after the periodic probe: a lane fewer is one of its own turns.
         if probe.dimension == .lanes && probe.kind != .periodic && !probe.addsSeveralLanes && !moreLanesPaid && !fewerLanesTried
-            && lanes > 1 && laneMode == .auto {
+            && canDropLane {
             nextWindow = .fewerLanes
             return [taken]
         }

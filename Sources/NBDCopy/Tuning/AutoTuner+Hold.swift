@@ -58,7 +58,7 @@ extension AutoTuner {
         switch periodic {
         case .requestSize: return canStep(.requestSize)
         case .lanes: return canStep(.lanes)
-        case .fewerLanes: return laneMode == .auto && lanes > 1
+        case .fewerLanes: return canDropLane
         }
     }
 }

@@ -298,9 +298,9 @@ struct AutoTuner: Sendable {
                     return [step(.requestSize, baseline: rate, now: now, prefix: "once more, from a fresh window", leaping: false)]
                 }
             case .fewerLanes:
-                if laneMode == .auto && lanes > 1 { return [stepFewer(1, baseline: rate, now: now, prefix: nil)] }
+                if canDropLane { return [stepFewer(1, baseline: rate, now: now, prefix: nil)] }
             case .checkLanesAddedSinceChange:
-                if laneMode == .auto && lanes > 1 {
+                if canDropLane {
                     return [stepFewer(1, baseline: rate, now: now, prefix: "lanes were added while the rate was changing",
                                       kind: .changeCheck)]
                 }
