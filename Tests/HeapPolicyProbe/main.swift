@@ -11,8 +11,11 @@ import NBDCopy
 // heap, which only the trim threshold returns to the kernel.
 //
 // usage: HeapPolicyProbe policy|defaults
-// prints: the fewest faults of a round, and the pages a round writes. It only measures:
-// `HeapPolicyTests.freedBuffersAreReusedWithoutFaults` holds the assertions.
+// prints: the fewest faults of a round, and the pages a round writes, which
+// `HeapPolicyTests.freedBuffersAreReusedWithoutFaults` compares. The probe itself fails
+// (status 1) when its counter does not count: the first round writes fresh memory, and
+// fewer faults there than half its pages would make "no faults under the policy" mean
+// nothing.
 
 /// Writes `message` to standard error and leaves with `status`.
 func fail(_ message: String, status: Int32) -> Never {
@@ -52,7 +55,12 @@ func minorFaults() -> Int {
     for index in 0..<buffersPerRound { free(buffers[index]) }
 }
 
+let beforeFirst = minorFaults()
 oneRound()
+let firstRoundFaults = minorFaults() - beforeFirst
+guard firstRoundFaults >= pagesPerRound / 2 else {
+    fail("HeapPolicyProbe: the first round wrote \(pagesPerRound) fresh pages but counted \(firstRoundFaults) faults", status: 1)
+}
 for round in 0..<rounds {
     let before = minorFaults()
     oneRound()
