@@ -9,7 +9,8 @@
 # (nbdtop tunes lanes and request size itself; nbdcopy caps connections at the CPU count;
 # qemu-img convert with its defaults), with the ratio of each round and the lowest, and
 # the servers' CPU per GB while each tool copied (on 2 cores, a server that takes most of
-# them caps every client).
+# them caps every client). nbdtop's event logs there are kept (the folder is printed last;
+# round 0 is the warm-up).
 #
 # usage: Benchmarks/compare.sh [NBDTOP_BIN]       (make bench: release build)
 # env:   RUNS (measured rounds, default 3), CASES (names to run, default all),
@@ -23,6 +24,9 @@ scale=${SCALE:-1}
 cases=${CASES:-"null file sparse delay serial rate memory dashboard tls auto-serial auto-python auto-delay auto-null auto-file auto-sparse auto-qemu auto-equal"}
 work=$(mktemp -d /tmp/nbdtop-bench.XXXXXX)
 chmod 700 "$work"
+# The auto cases' event logs (--stats-json of each nbdtop run), kept: what auto decided in
+# a round that stands out can be read afterwards.
+logs=$(mktemp -d /tmp/nbdtop-bench-logs.XXXXXX)
 pids=()
 cleanup() {
   for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
@@ -113,11 +117,12 @@ run_case() {
 defaults_case() {
   local label=$1 size=$2 src=$3 dst=$4 qemu=${5:-} fixed_flags=()
   read -ra fixed_flags <<< "${6:-}"
-  local ours=() theirs=() qemus=() ratios=() fixeds=() a b q f
+  local ours=() theirs=() qemus=() ratios=() fixeds=() a b q f slug
+  slug=$(printf '%s' "${label#auto: }" | tr -cs 'a-zA-Z0-9' '-')
   local server=() c0 c1 c2 c3
   for i in $(seq 0 "$runs"); do
     c0=$(servers_cpu)
-    a=$("$here/timed.py" "$bin" copy --no-tui "$src" "$dst")
+    a=$("$here/timed.py" "$bin" copy --no-tui --stats-json "$logs/$slug-$i.jsonl" "$src" "$dst")
     c1=$(servers_cpu)
     b=$("$here/timed.py" nbdcopy "$src" "$dst")
     c2=$(servers_cpu)
@@ -339,3 +344,4 @@ for case in $cases; do
   *) echo "unknown case $case" >&2; exit 2 ;;
   esac
 done
+if [ -n "$(ls -A "$logs")" ]; then echo "auto event logs: $logs"; else rmdir "$logs"; fi

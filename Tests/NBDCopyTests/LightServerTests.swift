@@ -173,6 +173,29 @@ import Telemetry
         #expect(run.decisions.first?.decision.action == .dropLane, "\(reasons)")
     }
 
+    /// qemu-nbd just started, beside a busy loop: its first ticks read 0.35 GB/s on 4 lanes
+    /// of 256K (3 ms a request), then 2.5 GB/s (0.42 ms), and 16M copies 0.5 GB/s. The
+    /// decisive look's 16M is taken back, and the first look it skipped comes after it:
+    /// one lane a core with 512K, not a climb one lane at a time from 4.
+    @Test func aDecisiveLookTakenBackIsFollowedByTheFirstLook() throws {
+        let run = AutoTunerTests.simulate(seconds: 10, sizes: FirstLookTests.ladder, ordinaryLargestSize: 8 << 20,
+                                          largestFittedSize: 16 << 20, sharedCores: 2) { lanes, size, time in
+            if time <= .milliseconds(300) { return 0.35e9 }
+            if size >= 16 << 20 { return 0.5e9 }
+            return lanes == 2 ? 2.8e9 : 2.5e9
+        }
+        let reasons = run.decisions.map { "\($0.at) \($0.decision.reason)" }
+        try #require(run.decisions.count >= 4, "\(reasons)")
+        #expect(run.decisions[0].decision.requestSizeAfter == 16 << 20, "\(reasons)")
+        #expect(run.decisions[1].decision.action == .shrinkRequestSize && run.decisions[1].decision.requestSizeAfter == 256 << 10,
+                "\(reasons)")
+        #expect(run.decisions[2].decision.action == .dropLane && run.decisions[2].decision.lanesAfter == 2
+                && run.decisions[2].decision.reason.contains("one lane a core"), "\(reasons)")
+        #expect(run.decisions[3].decision.requestSizeAfter == 512 << 10, "\(reasons)")
+        #expect(run.mostLanes <= 4, "\(reasons)")
+        #expect(!run.decisions.dropFirst().contains { $0.decision.requestSizeAfter == 16 << 20 }, "\(reasons)")
+    }
+
     /// A server whose 256K request takes a lane 1.75 ms on every tick: the second tick in
     /// a row at 1.5 ms or more is decisive, straight to 16M.
     @Test func twoSlowTicksInARowAreDecisive() throws {

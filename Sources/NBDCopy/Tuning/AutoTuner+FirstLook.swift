@@ -12,7 +12,8 @@ extension AutoTuner {
     /// After the first ticks at the starting size: when a request costs a lane a
     /// 0.6 ms or more, cuts lanes to one a core with the size `costlyServerRungs` up where
     /// the server shares this machine's cores and the cost is short of a decisive one, and
-    /// otherwise steps up `firstLookRungs` at once to fit the server's shape.
+    /// otherwise steps up `firstLookRungs` at once to fit the server's shape (unless a
+    /// decisive look's step was taken back before it).
     mutating func firstLook(now: Duration) -> [TuningDecision] {
         let rate = window.bytesPerSecond
         laneBytesPerSecond = rate / Double(lanes)
@@ -28,7 +29,8 @@ extension AutoTuner {
             let cut = cutToCores(service, rungs: rungs, what: "a server", now: now)
             guard cut.isEmpty else { return cut }
         }
-        guard canStep(.requestSize) else { return [] }
+        // After a decisive look's step was taken back, larger requests were tried already.
+        guard canStep(.requestSize), !decisiveLookTakenBack else { return [] }
         let kind = Probe.Kind.firstLook(requestSize: requestSize, serviceTime: service, decisive: false)
         return [step(.requestSize, baseline: rate, now: now, prefix: serviceWords(service),
                      rungs: configuration.firstLookRungs, kind: kind)]
@@ -39,7 +41,7 @@ extension AutoTuner {
     /// the largest size a fit may choose, or that a lane moves in `longestRequestTime` at
     /// its rate now, if smaller.
     mutating func decisiveFirstLook(_ measurement: Measurement) -> TuningDecision? {
-        guard firstLookPending, case .measuring = phase, canStep(.requestSize),
+        guard firstLookPending, !decisiveLookTakenBack, case .measuring = phase, canStep(.requestSize),
               let service = ServerShape.serviceTime(requestSize: requestSize, lanes: lanes,
                                                     bytesPerSecond: measurement.bytesPerSecond) else { return nil }
         decisiveTicks = service >= configuration.decisiveServiceTime ? decisiveTicks + 1 : 0

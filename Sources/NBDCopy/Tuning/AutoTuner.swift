@@ -196,6 +196,9 @@ struct AutoTuner: Sendable {
     var firstLookPending = true
     /// Ticks in a row, before the first look, whose service time was decisive.
     var decisiveTicks = 0
+    /// A decisive look's step was taken back: there is no second one, and the first look
+    /// is to come again.
+    var decisiveLookTakenBack = false
     /// A lane's share of the rate measured last (the first look's or the last window's):
     /// no size step goes past what it moves in `longestRequestTime`. Nil before either.
     var laneBytesPerSecond: Double?
