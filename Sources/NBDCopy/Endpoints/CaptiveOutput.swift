@@ -40,10 +40,7 @@ final class CaptiveOutput: Sendable {
     /// Waits, up to `timeout`, until the pipe's end has been read: a server that has exited
     /// may have written its last lines a moment before, still unread.
     func waitForEnd(timeout: Duration) async {
-        let deadline = ContinuousClock.now + timeout
-        while !ended.withLockedValue({ $0 }) && ContinuousClock.now < deadline {
-            try? await Task.sleep(for: .milliseconds(10))
-        }
+        await pollUntil(every: .milliseconds(10), timeout: timeout) { ended.withLockedValue { $0 } }
     }
 
     /// The last `count` non-empty lines, oldest first.

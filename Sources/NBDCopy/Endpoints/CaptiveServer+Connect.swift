@@ -42,13 +42,8 @@ extension CaptiveServer {
     /// B", or nothing), once it has exited: waits up to `grace` for the exit to show, then
     /// up to `lastLinesWait` for lines still in the pipe. Nil while it still runs.
     private func exitReport(grace: Duration) async -> (status: String, lastLines: String)? {
-        let deadline = ContinuousClock.now + grace
-        var status = exitStatusIfExited
-        while status == nil && ContinuousClock.now < deadline {
-            try? await Task.sleep(for: .milliseconds(20))
-            status = exitStatusIfExited
-        }
-        guard let status else { return nil }
+        await pollUntil(every: .milliseconds(20), timeout: grace) { exitStatusIfExited != nil }
+        guard let status = exitStatusIfExited else { return nil }
         await output?.waitForEnd(timeout: Self.lastLinesWait)
         return ("\(status)", logExcerpt())
     }
